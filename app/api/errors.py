@@ -1,0 +1,69 @@
+"""The one error mapper: every error leaves as {"error": {type, message, details}}.
+
+Validation details name the field and the problem and never echo the input, which may
+hold a teacher key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+
+from app.errors import DatabaseBusy, DistilleryError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, type_: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"type": type_, "message": message, "details": details}}, status_code=status, headers=headers
+    )
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    # ("body", "skill", "reasoning") → "skill.reasoning"; query/path params keep their name.
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [{"field": _field(tuple(e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+    return error_response(422, "invalid_request", f"invalid request: {summary}", details)
+
+
+def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DistilleryError)
+    return error_response(exc.status, exc.type, exc.message, exc.details)
+
+
+def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    return error_response(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers)
+
+
+def _operational(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    busy = DatabaseBusy("the database is busy or unreachable; retry shortly")
+    return error_response(busy.status, busy.type, busy.message, headers={"Retry-After": "1"})
+
+
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error")
+    return error_response(500, "internal_error", "internal error; the request was not applied")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(DistilleryError, _domain)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(OperationalError, _operational)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter
+
+from app.api.deps import Limit, Offset, Tenant
+from app.api.routes import errors
+from app.db.session import unit_of_work
+from app.jobs import lifecycle, queries
+from app.queue import enqueue
+from app.schemas.base import Page
+from app.schemas.jobs import EventOut, JobCreate, JobOut, RecordOut
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def _page(items: list, limit: int, offset: int) -> Page:  # type: ignore[type-arg]
+    return Page(data=items, next_offset=offset + limit if len(items) == limit else None)
+
+
+@router.post("", status_code=202, response_model=JobOut, responses=errors())
+def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
+    with unit_of_work() as session:
+        job = queries.to_out(lifecycle.create(session, tenant, body))
+    enqueue("distillery.synthesis.plan_job", job.id)
+    return job
+
+
+@router.get("", response_model=Page[JobOut], responses=errors())
+def list_jobs(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page[JobOut]:
+    with unit_of_work() as session:
+        return _page(queries.list_all(session, tenant, limit, offset), limit, offset)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=errors(404))
+def get_job(job_id: str, tenant: Tenant) -> JobOut:
+    with unit_of_work() as session:
+        return queries.get(session, tenant, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, responses=errors(404, 409))
+def cancel_job(job_id: str, tenant: Tenant) -> JobOut:
+    with unit_of_work() as session:
+        return queries.to_out(lifecycle.cancel(session, tenant, job_id))
+
+
+@router.get("/{job_id}/events", response_model=Page[EventOut], responses=errors(404))
+def job_events(job_id: str, tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> Page[EventOut]:
+    with unit_of_work() as session:
+        return _page(queries.events(session, tenant, job_id, limit, offset), limit, offset)
+
+
+@router.get("/{job_id}/records", response_model=Page[RecordOut], responses=errors(404))
+def job_records(
+    job_id: str,
+    tenant: Tenant,
+    status: Literal["accepted", "rejected", "failed"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[RecordOut]:
+    with unit_of_work() as session:
+        return _page(queries.records(session, tenant, job_id, status, limit, offset), limit, offset)

@@ -1,0 +1,102 @@
+"""`distillery` commands. Each is a thin edge over the same code the API and workers use."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.demo import demo
+from app.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Distillery: black-box knowledge distillation of LLMs.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+keys_app = typer.Typer(no_args_is_help=True, help="Tenant API keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.command()(demo)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the REST API."""
+    import uvicorn
+
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command()
+def worker(
+    queues: str = typer.Option("synthesis", help="comma-separated queues to consume"),
+    concurrency: int = typer.Option(2, min=1, help="worker processes"),
+    beat: bool = typer.Option(True, help="also run the lease reaper schedule (one per deployment is enough)"),
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker (real processes; the embedded broker works too)."""
+    from workers.celery_app import app as celery
+
+    argv = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    if beat:
+        argv += ["--beat", f"--schedule={get_settings().data_dir.resolve() / 'beat-schedule'}"]
+    celery.worker_main(argv)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to DISTILLERY_DATABASE_URL (default: the embedded SQLite file)."""
+    from app.db.migrate import upgrade
+
+    upgrade()
+    typer.echo("database is at the latest schema")
+
+
+@keys_app.command("create")
+def keys_create(tenant: str = typer.Option(..., help="tenant name; created if new")) -> None:
+    """Create an API key for a tenant. The key is printed once, alone on the last line."""
+    from app.db.session import unit_of_work
+    from app.security.api_keys import create_key
+
+    with unit_of_work() as session:
+        key = create_key(session, tenant)
+    typer.echo(f"API key for tenant '{tenant}' (store it now; it is not shown again):", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: str = typer.Argument(..., help="the key's first 8 characters")) -> None:
+    """Revoke the keys that start with PREFIX."""
+    from app.db.session import unit_of_work
+    from app.security.api_keys import revoke_key
+
+    with unit_of_work() as session:
+        count = revoke_key(session, prefix)
+    typer.echo(f"revoked {count} key(s)")
+    if count == 0:
+        raise typer.Exit(1)
+
+
+@app.command("simulate-teacher")
+def simulate_teacher(
+    host: str = "127.0.0.1",
+    port: int = 9100,
+    latency_ms: float = typer.Option(0.0, min=0),
+    rpm: int | None = typer.Option(None, min=1),
+    tpm: int | None = typer.Option(None, min=1),
+    error_rate: float = typer.Option(0.0, min=0.0, max=1.0),
+    wrong_rate: float = typer.Option(0.0, min=0.0, max=1.0),
+    malformed_rate: float = typer.Option(0.0, min=0.0, max=1.0),
+    seed: int = 0,
+    model: str = "sim-teacher-1",
+) -> None:
+    """Run the OpenAI-compatible teacher simulator (the teacher of the demo and tests)."""
+    from app.simulator import SimulatorConfig, serve as serve_simulator
+
+    config = SimulatorConfig(
+        latency_ms=latency_ms,
+        rpm=rpm,
+        tpm=tpm,
+        error_rate=error_rate,
+        wrong_rate=wrong_rate,
+        malformed_rate=malformed_rate,
+        seed=seed,
+        model=model,
+    )
+    serve_simulator(config, host, port)

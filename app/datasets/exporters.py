@@ -1,0 +1,50 @@
+"""Export formats: one function per format turning a record into one JSON line's object.
+
+Registry keyed by the public format name; adding a format is adding one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.db.models import Record
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    # Distilling step-by-step: the rationale is worth training on; keep it by default.
+    include_rationale: bool = True
+    # Prompt erasure: the student does not see the teacher's system prompt by default.
+    include_system: bool = False
+
+
+def _prompt(record: Record) -> str:
+    return f"{record.instruction}\n\n{record.input}" if record.input else record.instruction
+
+
+def _completion(record: Record, options: ExportOptions) -> str:
+    answer = record.answer or ""
+    if options.include_rationale and record.rationale:
+        return f"{record.rationale}\n\nAnswer: {answer}"
+    return answer
+
+
+def openai_chat(record: Record, options: ExportOptions) -> dict[str, Any]:
+    messages = []
+    if options.include_system and record.system_prompt:
+        messages.append({"role": "system", "content": record.system_prompt})
+    messages.append({"role": "user", "content": _prompt(record)})
+    messages.append({"role": "assistant", "content": _completion(record, options)})
+    return {"messages": messages}
+
+
+def alpaca(record: Record, options: ExportOptions) -> dict[str, Any]:
+    return {"instruction": record.instruction, "input": record.input, "output": _completion(record, options)}
+
+
+EXPORTERS: dict[str, Callable[[Record, ExportOptions], dict[str, Any]]] = {
+    "openai-chat": openai_chat,
+    "alpaca": alpaca,
+}

@@ -1,0 +1,95 @@
+"""Running a chunk of work items: claim under lease, run concurrently, store each outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Job, Teacher
+from app.db.session import in_transaction, unit_of_work
+from app.errors import BudgetExhausted
+from app.jobs import leases, lifecycle, progress
+from app.jobs.progress import RecordDraft
+from app.methods.base import JobContext, WorkItemData
+from app.methods.registry import METHODS
+from app.security.secrets import decrypt
+from app.settings import get_settings
+from app.teachers.gateway import TeacherEndpoint, TeacherGateway
+
+log = logging.getLogger(__name__)
+
+
+def run_chunk(job_id: str, item_ids: list[int]) -> bool:
+    """Process what is still unfinished of a chunk; True when the job is ready to finalize."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        loaded = _load(session, job_id)
+    if loaded is not None:
+        job, endpoint = loaded
+        with unit_of_work() as session:
+            claimed = leases.claim(session, job_id, item_ids, settings.lease_seconds)
+        if claimed:
+            asyncio.run(_run_items(job, endpoint, [WorkItemData(**row) for row in claimed]))
+    with unit_of_work() as session:
+        return lifecycle.ready_to_finalize(session, job_id)
+
+
+def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] | None:
+    job = session.scalar(select(Job).where(Job.id == job_id))
+    if job is None or job.status != "running" or job.stop_reason is not None:
+        return None
+    teacher = session.get(Teacher, job.teacher_id) if job.teacher_id else None
+    if teacher is None:
+        lifecycle.fail(session, job_id, "the job's teacher was deleted")
+        return None
+    endpoint = TeacherEndpoint(
+        id=teacher.id,
+        name=teacher.name,
+        tenant_id=teacher.tenant_id,
+        base_url=teacher.base_url,
+        model=teacher.model,
+        api_key=decrypt(teacher.api_key_encrypted) if teacher.api_key_encrypted else None,
+        max_concurrency=teacher.max_concurrency,
+        input_price_per_mtok=teacher.input_price_per_mtok,
+        output_price_per_mtok=teacher.output_price_per_mtok,
+    )
+    context = JobContext(job_id=job.id, method=job.method, skill=job.spec["skill"], params=job.spec["params"])
+    return context, endpoint
+
+
+async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[WorkItemData]) -> None:
+    settings = get_settings()
+    gateway = TeacherGateway(endpoint, job.job_id, timeout_s=settings.teacher_timeout_s, max_attempts=settings.teacher_max_attempts)
+    teacher = {"teacher_id": endpoint.id, "teacher_name": endpoint.name, "model": endpoint.model}
+    try:
+        await asyncio.gather(*(_run_item(job, gateway, item, teacher) for item in items))
+    finally:
+        await gateway.close()
+
+
+async def _run_item(job: JobContext, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]) -> None:
+    if not await in_transaction(lifecycle.accepts_work, job.job_id):
+        await in_transaction(leases.release, item.id)
+        return
+    try:
+        drafts = await METHODS[job.method](item, job, gateway)
+    except BudgetExhausted:
+        await in_transaction(lifecycle.stop_for_budget, job.job_id)
+        await in_transaction(leases.release, item.id)
+        return
+    except Exception as exc:  # a bug must not stall the job: record it on the item
+        log.exception("work item %s of job %s failed", item.id, job.job_id)
+        drafts = [
+            RecordDraft(
+                step=job.method,
+                instruction=item.payload.get("instruction", ""),
+                status="failed",
+                seed_ids=item.seed_ids,
+                reject_reason="internal_error",
+                reject_detail=type(exc).__name__,
+            )
+        ]
+    await in_transaction(progress.complete_item, job.job_id, item.id, drafts, method=job.method, teacher=teacher)

@@ -1,0 +1,68 @@
+"""Work-item leases: claim, release, and the reaper that re-dispatches expired ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.db.base import utcnow
+from app.db.models import Job, WorkItem
+
+
+def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> list[dict[str, Any]]:
+    """Lease the items of a chunk that nobody holds; a redelivery gets only unfinished ones."""
+    now = utcnow()
+    rows = session.execute(
+        update(WorkItem)
+        .where(
+            WorkItem.job_id == job_id,
+            WorkItem.id.in_(item_ids),
+            or_(
+                WorkItem.status == "pending",
+                and_(WorkItem.status == "running", WorkItem.leased_until < now),
+            ),
+        )
+        .values(status="running", leased_until=now + timedelta(seconds=lease_s), attempts=WorkItem.attempts + 1)
+        .returning(WorkItem.id, WorkItem.position, WorkItem.seed_ids, WorkItem.payload)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+def release(session: Session, item_id: int) -> None:
+    """Hand an unfinished item back (its job stopped); it is not re-dispatched."""
+    session.execute(
+        update(WorkItem)
+        .where(WorkItem.id == item_id, WorkItem.status == "running")
+        .values(status="pending", leased_until=None)
+    )
+
+
+def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[list[int]]]:
+    """Items of live jobs whose lease ran out, re-leased for dispatch, as chunks per job."""
+    now = utcnow()
+    rows = session.execute(
+        select(WorkItem.job_id, WorkItem.id)
+        .join(Job, Job.id == WorkItem.job_id)
+        .where(
+            Job.status == "running",
+            Job.stop_reason.is_(None),
+            WorkItem.status.in_(("pending", "running")),
+            WorkItem.leased_until < now,
+        )
+        .order_by(WorkItem.job_id, WorkItem.id)
+        .limit(10_000)
+    ).all()
+    by_job: dict[str, list[int]] = {}
+    for job_id, item_id in rows:
+        by_job.setdefault(job_id, []).append(item_id)
+    until = now + timedelta(seconds=lease_s)
+    for job_id, ids in by_job.items():
+        session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(leased_until=until))
+    return {job_id: chunked(ids, chunk_size) for job_id, ids in by_job.items()}
+
+
+def chunked(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

@@ -1,0 +1,160 @@
+"""Job lifecycle: queued → running → succeeded | failed | cancelled.
+
+Transitions lock the job row, so two workers finishing the last chunks at once finalize
+the job exactly once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.curation.dedup import reject_exact_duplicates
+from app.datasets import versions
+from app.db.base import new_id, utcnow
+from app.db.models import Job, Record, Seed, WorkItem
+from app.db.scoping import get_owned
+from app.errors import Conflict
+from app.jobs.events import emit
+from app.schemas.jobs import TERMINAL_STATUSES, JobCreate
+from app.teachers import registry
+
+
+def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
+    teacher = registry.resolve(session, tenant_id, spec.teacher)
+    job = Job(
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        teacher_id=teacher.id,
+        name=spec.name,
+        method=spec.method,
+        spec=spec.model_dump(mode="json", exclude={"seeds"}),
+        max_requests=spec.budget.max_requests,
+        max_cost_usd=Decimal(str(spec.budget.max_cost_usd)) if spec.budget.max_cost_usd else None,
+    )
+    session.add(job)
+    session.flush()
+    session.execute(
+        insert(Seed),
+        [
+            {
+                "job_id": job.id,
+                "position": i,
+                "external_id": seed.id or str(i),
+                "data": seed.model_dump(exclude={"id"}, exclude_none=True),
+            }
+            for i, seed in enumerate(spec.seeds)
+        ],
+    )
+    emit(session, job.id, "created", f"job created with {len(spec.seeds)} seeds for teacher '{teacher.name}'")
+    return job
+
+
+def cancel(session: Session, tenant_id: str, job_id: str) -> Job:
+    job = get_owned(session, Job, tenant_id, job_id, "job", for_update=True)
+    if job.status in TERMINAL_STATUSES:
+        raise Conflict(f"job '{job_id}' already {job.status}; only queued or running jobs can be cancelled")
+    skipped = _skip_pending(session, job)
+    job.status = "cancelled"
+    job.finished_at = utcnow()
+    emit(session, job.id, "cancelled", f"cancelled by the user; {skipped} unstarted items skipped; records made so far are kept")
+    return job
+
+
+def accepts_work(session: Session, job_id: str) -> bool:
+    return bool(session.scalar(select(Job.id).where(Job.id == job_id, Job.status == "running", Job.stop_reason.is_(None))))
+
+
+def stop_for_budget(session: Session, job_id: str) -> None:
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.stop_reason is not None or job.status != "running":
+        return
+    limits = []
+    if job.max_requests is not None:
+        limits.append(f"max_requests={job.max_requests}")
+    if job.max_cost_usd is not None:
+        limits.append(f"max_cost_usd={job.max_cost_usd.normalize()}")
+    job.stop_reason = f"budget exhausted ({', '.join(limits)}): spent {job.requests} requests, ${job.cost_usd:.6f}"
+    emit(session, job_id, "budget_exhausted", job.stop_reason, level="warning")
+
+
+def ready_to_finalize(session: Session, job_id: str) -> bool:
+    job = session.get(Job, job_id)
+    return job is not None and _ready(session, job)
+
+
+def _ready(session: Session, job: Job) -> bool:
+    if job.status != "running":
+        return False
+    # A stopped job waits only for items in flight; a live one for every item.
+    open_states = ("running",) if job.stop_reason else ("pending", "running")
+    open_items = session.scalar(
+        select(func.count()).select_from(WorkItem).where(WorkItem.job_id == job.id, WorkItem.status.in_(open_states))
+    )
+    return open_items == 0
+
+
+def finalize(session: Session, job_id: str) -> None:
+    """Curate, version the dataset and close the job. Idempotent."""
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or not _ready(session, job):
+        return
+    _skip_pending(session, job)
+    if job.spec.get("curation", {}).get("dedup", True):
+        duplicates = reject_exact_duplicates(session, job_id)
+        if duplicates:
+            job.accepted -= duplicates
+            job.rejected += duplicates
+            emit(session, job_id, "curated", f"{duplicates} exact duplicates rejected", duplicates=duplicates)
+    job.finished_at = utcnow()
+    if job.accepted == 0 and job.failed > 0:
+        job.status = "failed"
+        job.error = f"no record was accepted; {job.failed} items failed, mostly: {_top_failure(session, job_id)}"
+        emit(session, job_id, "failed", job.error, level="error")
+        return
+    dataset = versions.create_from_job(session, job)
+    job.dataset_id = dataset.id
+    job.status = "succeeded"
+    emit(
+        session,
+        job_id,
+        "succeeded",
+        f"dataset {dataset.id} v{dataset.version}: {dataset.record_count} records"
+        f" ({job.rejected} rejected, {job.failed} failed, {job.skipped} skipped)",
+        dataset_id=dataset.id,
+    )
+
+
+def fail(session: Session, job_id: str, error: str) -> None:
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.status in TERMINAL_STATUSES:
+        return
+    job.status = "failed"
+    job.error = error
+    job.finished_at = utcnow()
+    emit(session, job_id, "failed", error, level="error")
+
+
+def _skip_pending(session: Session, job: Job) -> int:
+    skipped = session.execute(
+        update(WorkItem).where(WorkItem.job_id == job.id, WorkItem.status == "pending").values(status="skipped")
+    ).rowcount  # type: ignore[attr-defined]
+    job.skipped += skipped
+    return skipped
+
+
+def _top_failure(session: Session, job_id: str) -> str:
+    reasons = Counter(
+        session.execute(
+            select(Record.reject_reason, Record.reject_detail)
+            .where(Record.job_id == job_id, Record.status == "failed")
+            .limit(1000)
+        ).tuples()
+    )
+    if not reasons:
+        return "unknown"
+    (reason, detail), _ = reasons.most_common(1)[0]
+    return f"{reason} ({detail})" if detail else str(reason)

@@ -1,0 +1,59 @@
+"""Planning a job into work items, stored in bulk and dispatched in chunks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app.curation.normalize import text_hash
+from app.db.base import utcnow
+from app.db.models import Job, Seed, WorkItem
+from app.jobs.events import emit
+from app.jobs.leases import chunked
+
+
+def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> list[list[int]]:
+    """Queued → running with its work items; returns the chunks to dispatch (none if the
+    job was already planned or is no longer queued)."""
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.status != "queued":
+        return []
+    chunk_size = job.spec.get("params", {}).get("chunk_size") or chunk_size
+    seeds = session.execute(select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)).all()
+
+    # Identical seeds would buy the same teacher answer twice: one item per distinct seed.
+    seen: set[str] = set()
+    items = []
+    for external_id, data in seeds:
+        key = text_hash(data["instruction"], data.get("input", ""))
+        if key in seen:
+            continue
+        seen.add(key)
+        if job.spec.get("target_count") and len(items) >= job.spec["target_count"]:
+            break
+        items.append(
+            {
+                "job_id": job_id,
+                "position": len(items),
+                "seed_ids": [external_id],
+                "payload": data,
+                "leased_until": utcnow() + timedelta(seconds=lease_s),
+            }
+        )
+    ids = list(session.scalars(insert(WorkItem).returning(WorkItem.id, sort_by_parameter_order=True), items))
+    job.total = len(items)
+    job.status = "running"
+    job.started_at = utcnow()
+    duplicates = len(seeds) - len(seen)
+    emit(
+        session,
+        job_id,
+        "planned",
+        f"planned {len(items)} work items in {len(chunked(ids, chunk_size))} chunks"
+        + (f"; {duplicates} duplicate seeds skipped" if duplicates else ""),
+        items=len(items),
+        duplicate_seeds=duplicates,
+    )
+    return chunked(ids, chunk_size)

@@ -1,0 +1,50 @@
+"""The Celery app and enqueueing. Messages are doorbells: they carry ids only, and are
+sent after the transaction that made the work has committed."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from celery import Celery
+from kombu import Queue
+
+from app.settings import get_settings
+
+SYNTHESIS = "synthesis"
+TRAINING = "training"
+
+
+@lru_cache
+def celery_app() -> Celery:
+    settings = get_settings()
+    app = Celery("distillery", broker=settings.resolved_broker_url)
+    app.conf.update(
+        task_queues=[Queue(SYNTHESIS), Queue(TRAINING)],
+        task_default_queue=SYNTHESIS,
+        task_routes={"distillery.training.*": {"queue": TRAINING}},
+        # A message is acked only after its task ran; a killed worker's message comes back.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        # kombu's SQLAlchemy transport polls; a short interval keeps the embedded mode snappy.
+        broker_transport_options={"polling_interval": 0.2},
+    )
+    return app
+
+
+def enqueue(task: str, *args: object, queue: str = SYNTHESIS) -> None:
+    celery_app().send_task(task, args=list(args), queue=queue)
+
+
+def broker_reachable(timeout_s: float = 2.0) -> bool:
+    try:
+        with celery_app().connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+        return True
+    except Exception:
+        return False

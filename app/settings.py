@@ -1,0 +1,56 @@
+"""The one place configuration is read: environment variables prefixed DISTILLERY_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISTILLERY_", extra="ignore")
+
+    data_dir: Path = Path(".distillery")
+    # Empty means "embedded": a SQLite file / kombu's SQLAlchemy transport in data_dir.
+    database_url: str = ""
+    broker_url: str = ""
+    artifacts_dir: str = ""
+    # Encrypts teacher API keys at rest; when unset one is generated into data_dir.
+    secret_key: SecretStr | None = None
+
+    # A real teacher for `distillery demo`; without it the demo runs the simulator.
+    teacher_base_url: str = ""
+    teacher_api_key: SecretStr | None = None
+    teacher_model: str = ""
+
+    teacher_timeout_s: float = 60.0
+    teacher_max_attempts: int = 6
+    # Work items are leased; a lease that expires (worker killed) is re-run.
+    lease_seconds: int = 300
+    chunk_size: int = 16
+    max_page_size: int = 500
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'distillery.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def resolved_artifacts_dir(self) -> str:
+        return self.artifacts_dir or str((self.data_dir / "artifacts").resolve())
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,28 @@
+"""Alembic environment: one schema for SQLite and Postgres (batch mode on SQLite)."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from app.db import models  # noqa: F401  (registers the tables)
+from app.db.base import Base
+from app.db.session import make_engine
+from app.settings import get_settings
+
+
+def run_migrations() -> None:
+    url = context.config.attributes.get("database_url") or get_settings().resolved_database_url
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations()

@@ -1,0 +1,1 @@
+"""Celery workers: thin tasks that take ids, open a session and make one domain call."""

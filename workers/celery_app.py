@@ -1,0 +1,16 @@
+"""The worker entry point: the Celery app with its tasks and the lease reaper schedule."""
+
+from __future__ import annotations
+
+from app.queue import celery_app
+from app.settings import get_settings
+
+app = celery_app()
+app.conf.include = ["workers.runtime", "workers.synthesis"]
+app.conf.beat_schedule = {
+    "reap-expired-leases": {
+        "task": "distillery.synthesis.reap_leases",
+        # A quarter of the lease: an expired item waits at most 1.25 leases in all.
+        "schedule": max(5.0, get_settings().lease_seconds / 4),
+    }
+}

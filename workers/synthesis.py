@@ -1,0 +1,51 @@
+"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases."""
+
+from __future__ import annotations
+
+import logging
+
+from app.db.session import unit_of_work
+from app.jobs import leases, lifecycle, planning
+from app.jobs.execution import run_chunk as run_chunk_items
+from app.queue import enqueue
+from app.settings import get_settings
+from workers.celery_app import app
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name="distillery.synthesis.plan_job")
+def plan_job(job_id: str) -> None:
+    settings = get_settings()
+    with unit_of_work() as session:
+        chunks = planning.plan(session, job_id, chunk_size=settings.chunk_size, lease_s=settings.lease_seconds)
+    for chunk in chunks:
+        enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+
+
+@app.task(name="distillery.synthesis.run_chunk")
+def run_chunk(job_id: str, item_ids: list[int]) -> None:
+    if run_chunk_items(job_id, item_ids):
+        enqueue("distillery.synthesis.finalize_job", job_id)
+
+
+@app.task(name="distillery.synthesis.finalize_job")
+def finalize_job(job_id: str) -> None:
+    try:
+        with unit_of_work() as session:
+            lifecycle.finalize(session, job_id)
+    except Exception as exc:
+        log.exception("finalizing job %s failed", job_id)
+        with unit_of_work() as session:
+            lifecycle.fail(session, job_id, f"finalizing failed: {type(exc).__name__}")
+
+
+@app.task(name="distillery.synthesis.reap_leases")
+def reap_leases() -> None:
+    settings = get_settings()
+    with unit_of_work() as session:
+        expired = leases.expired(session, settings.lease_seconds, settings.chunk_size)
+    for job_id, chunks in expired.items():
+        log.warning("re-dispatching %d expired chunks of job %s", len(chunks), job_id)
+        for chunk in chunks:
+            enqueue("distillery.synthesis.run_chunk", job_id, chunk)
