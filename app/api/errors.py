@@ -20,7 +20,9 @@ from app.errors import DatabaseBusy, DistilleryError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, type_: str, message: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, type_: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"error": {"type": type_, "message": message, "details": details}}, status_code=status, headers=headers
     )
@@ -47,7 +49,9 @@ def _domain(_: Request, exc: Exception) -> JSONResponse:
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-    return error_response(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers)
+    return error_response(
+        exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers
+    )
 
 
 def _operational(_: Request, exc: Exception) -> JSONResponse:

@@ -69,7 +69,17 @@ def demo(
             sim_port = free_port()
             sim = stack.enter_context(
                 process(
-                    ["simulate-teacher", "--port", str(sim_port), "--latency-ms", "50", "--wrong-rate", "0.1", "--malformed-rate", "0.05"],
+                    [
+                        "simulate-teacher",
+                        "--port",
+                        str(sim_port),
+                        "--latency-ms",
+                        "50",
+                        "--wrong-rate",
+                        "0.1",
+                        "--malformed-rate",
+                        "0.05",
+                    ],
                     env,
                     logs / "simulator.log",
                 )
@@ -84,7 +94,9 @@ def demo(
                 "output_price_per_mtok": 0.60,
             }
             console.print(f"teacher: the built-in simulator on port {sim_port}")
-        stack.enter_context(process(["worker", "--concurrency", "2", "--loglevel", "WARNING"], env, logs / "worker.log"))
+        stack.enter_context(
+            process(["worker", "--concurrency", "2", "--loglevel", "WARNING"], env, logs / "worker.log")
+        )
         api_port = free_port()
         api = stack.enter_context(process(["serve", "--port", str(api_port)], env, logs / "api.log"))
         base = f"http://127.0.0.1:{api_port}"
@@ -115,20 +127,31 @@ def demo(
 
 def _check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
-        console.print(f"[red]{response.request.method} {response.request.url.path} → {response.status_code}[/] {response.text}")
+        console.print(
+            f"[red]{response.request.method} {response.request.url.path} → {response.status_code}[/] {response.text}"
+        )
         raise typer.Exit(1)
     return response.json()
 
 
 def _follow(client: httpx.Client, job_id: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("labeling", total=None, detail="queued")
         while True:
             job = _check(client.get(f"/v1/jobs/{job_id}"))
             p, u = job["progress"], job["usage"]
-            detail = f"accepted {p['accepted']} · rejected {p['rejected']} · failed {p['failed']} · {u['requests']} requests · ${u['cost_usd']:.5f}"
+            detail = (
+                f"accepted {p['accepted']} · rejected {p['rejected']} · failed {p['failed']}"
+                f" · {u['requests']} requests · ${u['cost_usd']:.5f}"
+            )
             bar.update(task, total=p["total"] or None, completed=p["completed"], detail=detail)
             if job["status"] in TERMINAL:
                 return job
@@ -145,18 +168,26 @@ def _report(client: httpx.Client, job: dict[str, Any], data_dir: Path) -> None:
     dataset = _check(client.get(f"/v1/datasets/{job['dataset_id']}"))
     out = data_dir / "exports" / f"{dataset['name']}-v{dataset['version']}.openai-chat.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    with client.stream("GET", f"/v1/datasets/{dataset['id']}/download", params={"format": "openai-chat"}) as response, open(out, "wb") as f:
+    with (
+        client.stream("GET", f"/v1/datasets/{dataset['id']}/download", params={"format": "openai-chat"}) as response,
+        open(out, "wb") as f,
+    ):
         for chunk in response.iter_bytes():
             f.write(chunk)
-    lines = sum(1 for _ in open(out))
+    lines = len(out.read_bytes().splitlines())
     accepted = _check(client.get(f"/v1/jobs/{job['id']}/records", params={"status": "accepted", "limit": 500}))["data"]
     graded = [r["scores"]["matches_gold"] for r in accepted if "matches_gold" in r["scores"]]
     p, u = job["progress"], job["usage"]
-    console.print(f"[green]job succeeded[/]: {p['accepted']} accepted, {p['rejected']} rejected, {p['failed']} failed of {p['total']}")
+    console.print(
+        f"[green]job succeeded[/]: {p['accepted']} accepted, {p['rejected']} rejected,"
+        f" {p['failed']} failed of {p['total']}"
+    )
     for reason, count in dataset["stats"].get("reject_reasons", {}).items():
         console.print(f"  rejected: {reason} × {count}")
     if graded:
         console.print(f"  teacher agreed with the gold answer on {sum(graded)}/{len(graded)} accepted records")
-    console.print(f"  usage: {u['requests']} requests, {u['prompt_tokens']}+{u['completion_tokens']} tokens, ${u['cost_usd']:.5f}")
+    console.print(
+        f"  usage: {u['requests']} requests, {u['prompt_tokens']}+{u['completion_tokens']} tokens, ${u['cost_usd']:.5f}"
+    )
     console.print(f"dataset {dataset['id']} v{dataset['version']}: {lines} records written to")
     console.print(str(out))

@@ -7,7 +7,9 @@ import typer
 from app.cli.demo import demo
 from app.settings import get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Distillery: black-box knowledge distillation of LLMs.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Distillery: black-box knowledge distillation of LLMs."
+)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 keys_app = typer.Typer(no_args_is_help=True, help="Tenant API keys.")
 app.add_typer(db_app, name="db")
@@ -33,7 +35,14 @@ def worker(
     """Run a Celery worker (real processes; the embedded broker works too)."""
     from workers.celery_app import app as celery
 
-    argv = ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        f"--queues={queues}",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if beat:
         argv += ["--beat", f"--schedule={get_settings().data_dir.resolve() / 'beat-schedule'}"]
     celery.worker_main(argv)
@@ -87,7 +96,8 @@ def simulate_teacher(
     model: str = "sim-teacher-1",
 ) -> None:
     """Run the OpenAI-compatible teacher simulator (the teacher of the demo and tests)."""
-    from app.simulator import SimulatorConfig, serve as serve_simulator
+    from app.simulator import SimulatorConfig
+    from app.simulator import serve as serve_simulator
 
     config = SimulatorConfig(
         latency_ms=latency_ms,

@@ -16,7 +16,9 @@ from app.schemas.datasets import DatasetOut
 
 def create_from_job(session: Session, job: Job) -> Dataset:
     version = (
-        session.scalar(select(func.max(Dataset.version)).where(Dataset.tenant_id == job.tenant_id, Dataset.name == job.name))
+        session.scalar(
+            select(func.max(Dataset.version)).where(Dataset.tenant_id == job.tenant_id, Dataset.name == job.name)
+        )
         or 0
     ) + 1
     dataset = Dataset(
@@ -31,12 +33,10 @@ def create_from_job(session: Session, job: Job) -> Dataset:
     )
     session.add(dataset)
     session.flush()
-    accepted = select(
-        literal(dataset.id), func.row_number().over(order_by=Record.id) - 1, Record.id
-    ).where(Record.job_id == job.id, Record.status == "accepted")
-    session.execute(
-        insert(DatasetRecord).from_select(["dataset_id", "position", "record_id"], accepted)
+    accepted = select(literal(dataset.id), func.row_number().over(order_by=Record.id) - 1, Record.id).where(
+        Record.job_id == job.id, Record.status == "accepted"
     )
+    session.execute(insert(DatasetRecord).from_select(["dataset_id", "position", "record_id"], accepted))
     dataset.record_count = job.accepted
     dataset.stats = _stats(session, job)
     return dataset

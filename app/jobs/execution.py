@@ -62,7 +62,9 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] |
 
 async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[WorkItemData]) -> None:
     settings = get_settings()
-    gateway = TeacherGateway(endpoint, job.job_id, timeout_s=settings.teacher_timeout_s, max_attempts=settings.teacher_max_attempts)
+    gateway = TeacherGateway(
+        endpoint, job.job_id, timeout_s=settings.teacher_timeout_s, max_attempts=settings.teacher_max_attempts
+    )
     teacher = {"teacher_id": endpoint.id, "teacher_name": endpoint.name, "model": endpoint.model}
     try:
         await asyncio.gather(*(_run_item(job, gateway, item, teacher) for item in items))
@@ -70,7 +72,9 @@ async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[Wor
         await gateway.close()
 
 
-async def _run_item(job: JobContext, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]) -> None:
+async def _run_item(
+    job: JobContext, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]
+) -> None:
     if not await in_transaction(lifecycle.accepts_work, job.job_id):
         await in_transaction(leases.release, item.id)
         return

@@ -59,7 +59,7 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
     for job_id, item_id in rows:
         by_job.setdefault(job_id, []).append(item_id)
     until = now + timedelta(seconds=lease_s)
-    for job_id, ids in by_job.items():
+    for ids in by_job.values():
         session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(leased_until=until))
     return {job_id: chunked(ids, chunk_size) for job_id, ids in by_job.items()}
 

@@ -60,12 +60,19 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     skipped = _skip_pending(session, job)
     job.status = "cancelled"
     job.finished_at = utcnow()
-    emit(session, job.id, "cancelled", f"cancelled by the user; {skipped} unstarted items skipped; records made so far are kept")
+    emit(
+        session,
+        job.id,
+        "cancelled",
+        f"cancelled by the user; {skipped} unstarted items skipped; records made so far are kept",
+    )
     return job
 
 
 def accepts_work(session: Session, job_id: str) -> bool:
-    return bool(session.scalar(select(Job.id).where(Job.id == job_id, Job.status == "running", Job.stop_reason.is_(None))))
+    return bool(
+        session.scalar(select(Job.id).where(Job.id == job_id, Job.status == "running", Job.stop_reason.is_(None)))
+    )
 
 
 def stop_for_budget(session: Session, job_id: str) -> None:

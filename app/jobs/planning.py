@@ -21,7 +21,9 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
     if job is None or job.status != "queued":
         return []
     chunk_size = job.spec.get("params", {}).get("chunk_size") or chunk_size
-    seeds = session.execute(select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)).all()
+    seeds = session.execute(
+        select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)
+    ).all()
 
     # Identical seeds would buy the same teacher answer twice: one item per distinct seed.
     seen: set[str] = set()

@@ -59,7 +59,9 @@ def events(session: Session, tenant_id: str, job_id: str, limit: int, offset: in
     return [EventOut.model_validate(e) for e in rows]
 
 
-def records(session: Session, tenant_id: str, job_id: str, status: str | None, limit: int, offset: int) -> list[RecordOut]:
+def records(
+    session: Session, tenant_id: str, job_id: str, status: str | None, limit: int, offset: int
+) -> list[RecordOut]:
     get_owned(session, Job, tenant_id, job_id, "job")
     stmt = select(Record).where(Record.job_id == job_id)
     if status is not None:

@@ -36,7 +36,9 @@ async def label(item: WorkItemData, job: JobContext, teacher: TeacherGateway) ->
         template_version=prompt.template_version,
     )
     try:
-        reply = await teacher.complete(prompt.messages, temperature=params["temperature"], max_tokens=params["max_tokens"])
+        reply = await teacher.complete(
+            prompt.messages, temperature=params["temperature"], max_tokens=params["max_tokens"]
+        )
     except TeacherFailed as failure:
         draft.status, draft.reject_reason, draft.reject_detail = "failed", failure.reason, failure.detail
         return [draft]

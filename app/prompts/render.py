@@ -13,9 +13,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-_env = SandboxedEnvironment(
-    loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False
-)
+_env = SandboxedEnvironment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,7 @@ def _no_nul(value: Any) -> Any:
 
 # Free text (prompts, instructions): bounded, NUL-free.
 Text = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(_no_nul)]
-Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), AfterValidator(_no_nul)
-]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
 
 

@@ -22,6 +22,7 @@ def create_key(session: Session, tenant_name: str) -> str:
     if tenant is None:
         tenant = Tenant(id=new_id("ten"), name=tenant_name)
         session.add(tenant)
+        session.flush()  # no ORM relationship orders the inserts: the tenant row goes first
     key = "dk_" + secrets.token_urlsafe(32)
     session.add(ApiKey(id=new_id("key"), tenant_id=tenant.id, key_hash=hash_key(key), prefix=key[:8]))
     session.flush()
@@ -29,9 +30,7 @@ def create_key(session: Session, tenant_name: str) -> str:
 
 
 def tenant_for_key(session: Session, key: str) -> str | None:
-    return session.scalar(
-        select(ApiKey.tenant_id).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-    )
+    return session.scalar(select(ApiKey.tenant_id).where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)))
 
 
 def revoke_key(session: Session, key_prefix: str) -> int:

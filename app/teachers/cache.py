@@ -13,7 +13,9 @@ from app.db.models import CachedResponse
 from app.db.upsert import insert_for
 
 
-def request_hash(tenant_id: str, base_url: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+def request_hash(
+    tenant_id: str, base_url: str, model: str, messages: list[dict[str, Any]], params: dict[str, Any]
+) -> str:
     # The tenant is part of the key: one tenant's cache never answers another's prompt.
     canonical = json.dumps(
         {"tenant": tenant_id, "base_url": base_url, "model": model, "messages": messages, "params": params},
@@ -28,7 +30,15 @@ def lookup(session: Session, key: str) -> CachedResponse | None:
     return session.scalar(select(CachedResponse).where(CachedResponse.request_hash == key))
 
 
-def store(session: Session, key: str, tenant_id: str, model: str, response: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> None:
+def store(
+    session: Session,
+    key: str,
+    tenant_id: str,
+    model: str,
+    response: dict[str, Any],
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> None:
     session.execute(
         insert_for(session, CachedResponse)
         .values(

@@ -13,7 +13,12 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    wait_exponential_jitter,
+)
 
 from app.db.session import in_transaction
 from app.errors import BudgetExhausted
@@ -23,6 +28,8 @@ from app.teachers.pricing import cost_usd
 
 # Longest we wait on a Retry-After before trying again; providers rarely ask for more.
 MAX_RETRY_AFTER_S = 60.0
+# How long an item keeps waiting out 429s before it is recorded as failed.
+RATE_LIMIT_PATIENCE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -78,16 +85,31 @@ def _retry_after(exc: BaseException | None) -> float | None:
 
 
 class _RetryAfterOrBackoff:
-    """Honour the server's Retry-After; otherwise exponential backoff with full jitter."""
+    """Wait at least the server's Retry-After, plus exponential jitter: callers told the
+    same Retry-After must not all come back in the same instant."""
 
     def __init__(self) -> None:
-        self._backoff = wait_exponential_jitter(initial=0.5, max=20, jitter=0.5)
+        self._backoff = wait_exponential_jitter(multiplier=0.25, max=20, jitter=1.0)
 
     def __call__(self, state: RetryCallState) -> float:
         hinted = _retry_after(state.outcome.exception() if state.outcome else None)
-        if hinted is not None:
-            return min(hinted, MAX_RETRY_AFTER_S)
-        return self._backoff(state)
+        return min(hinted or 0.0, MAX_RETRY_AFTER_S) + self._backoff(state)
+
+
+class _GiveUp:
+    """Stop after `max_attempts` failures; a 429 is pacing, not failure, so rate-limited
+    attempts count only once they outlast RATE_LIMIT_PATIENCE_S."""
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self.rate_limited = 0
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, openai.RateLimitError):
+            self.rate_limited += 1
+            return state.seconds_since_start > RATE_LIMIT_PATIENCE_S
+        return state.attempt_number - self.rate_limited >= self.max_attempts
 
 
 def _failure(exc: BaseException) -> TeacherFailed:
@@ -129,19 +151,22 @@ class TeacherGateway:
         hit = await in_transaction(self._take_cached, key)
         if hit is not None:
             return hit
-        await in_transaction(budget.reserve_request, self.job_id)
-        try:
-            response = await self._request(messages, params)
-        except BaseException:
-            await asyncio.shield(in_transaction(budget.release_request, self.job_id))
-            raise
-        completion = self._completion(response, key, cached=False)
-        await asyncio.shield(in_transaction(self._persist, key, response, completion))
+        # The slot is taken before the budget is reserved: a job's budget is checked
+        # against what calls in flight have charged, so waiting calls must not pre-pass.
+        async with self._slots:
+            await in_transaction(budget.reserve_request, self.job_id)
+            try:
+                response = await self._request(messages, params)
+            except BaseException:
+                await asyncio.shield(in_transaction(budget.release_request, self.job_id))
+                raise
+            completion = self._completion(response, key, cached=False)
+            await asyncio.shield(in_transaction(self._persist, key, response, completion))
         return completion
 
     async def _request(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=_GiveUp(self.max_attempts),
             wait=_RetryAfterOrBackoff(),
             retry=retry_if_exception(_retryable),
             reraise=True,
@@ -149,10 +174,11 @@ class TeacherGateway:
         try:
             async for attempt in retrying:
                 with attempt:
-                    async with self._slots:
-                        reply = await self._client.chat.completions.create(
-                            model=self.endpoint.model, messages=messages, **params  # type: ignore[arg-type]
-                        )
+                    reply = await self._client.chat.completions.create(
+                        model=self.endpoint.model,
+                        messages=messages,  # type: ignore[arg-type]
+                        **params,
+                    )
         except openai.OpenAIError as exc:
             raise _failure(exc) from None
         if not reply.choices:
@@ -173,19 +199,32 @@ class TeacherGateway:
 
     def _cost(self, completion: Completion) -> Decimal:
         ep = self.endpoint
-        return cost_usd(completion.prompt_tokens, completion.completion_tokens, ep.input_price_per_mtok, ep.output_price_per_mtok)
+        return cost_usd(
+            completion.prompt_tokens, completion.completion_tokens, ep.input_price_per_mtok, ep.output_price_per_mtok
+        )
 
     def _take_cached(self, session: Any, key: str) -> Completion | None:
         row = cache.lookup(session, key)
         if row is None:
             return None
         completion = self._completion(row.response, key, cached=True)
-        budget.charge(session, self.job_id, self.endpoint.id, key, cached=True, prompt_tokens=0, completion_tokens=0, cost_usd=Decimal(0))
+        budget.charge(
+            session,
+            self.job_id,
+            self.endpoint.id,
+            key,
+            cached=True,
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=Decimal(0),
+        )
         return completion
 
     def _persist(self, session: Any, key: str, response: dict[str, Any], completion: Completion) -> None:
         ep = self.endpoint
-        cache.store(session, key, ep.tenant_id, ep.model, response, completion.prompt_tokens, completion.completion_tokens)
+        cache.store(
+            session, key, ep.tenant_id, ep.model, response, completion.prompt_tokens, completion.completion_tokens
+        )
         budget.charge(
             session,
             self.job_id,

@@ -66,9 +66,7 @@ def delete(session: Session, tenant_id: str, teacher_id: str) -> None:
 
 def resolve(session: Session, tenant_id: str, id_or_name: str) -> Teacher:
     """The teacher a job names, by id or by name."""
-    row = session.scalar(
-        owned_by(Teacher, tenant_id).where(or_(Teacher.id == id_or_name, Teacher.name == id_or_name))
-    )
+    row = session.scalar(owned_by(Teacher, tenant_id).where(or_(Teacher.id == id_or_name, Teacher.name == id_or_name)))
     if row is None:
         raise InvalidSpec("teacher", f"no teacher with id or name '{id_or_name}'")
     return row

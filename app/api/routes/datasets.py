@@ -31,7 +31,10 @@ def get_dataset(dataset_id: str, tenant: Tenant) -> DatasetOut:
 @router.get(
     "/{dataset_id}/download",
     response_class=StreamingResponse,
-    responses={**errors(404), 200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"}},
+    responses={
+        **errors(404),
+        200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"},
+    },
 )
 def download_dataset(
     dataset_id: str,

@@ -1,0 +1,18 @@
+# One image for the API, the synthesis worker and (with the `train` extra, later) the
+# training worker; the command picks the role.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /srv/distillery
+
+COPY pyproject.toml README.md alembic.ini ./
+COPY app ./app
+COPY workers ./workers
+COPY migrations ./migrations
+RUN pip install -e .
+
+RUN useradd --system --home /srv/distillery distillery && mkdir -p /data && chown distillery /data
+USER distillery
+ENV DISTILLERY_DATA_DIR=/data
+EXPOSE 8000
+CMD ["distillery", "serve", "--host", "0.0.0.0", "--port", "8000"]

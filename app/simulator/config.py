@@ -1,0 +1,29 @@
+"""How a simulated teacher behaves: its speed, its limits and how often it misbehaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    latency_ms: float = 0
+    rpm: int | None = None  # requests per minute; None: unlimited
+    tpm: int | None = None  # prompt tokens per minute; None: unlimited
+    error_rate: float = 0.0  # share of requests answered 500/503, drawn from the app's RNG
+    wrong_rate: float = 0.0  # share of prompts whose final answer is wrong, fixed per prompt
+    malformed_rate: float = 0.0  # share of prompts whose reply cannot be parsed, fixed per prompt
+    seed: int = 0
+    model: str = "sim-teacher-1"
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "wrong_rate", "malformed_rate"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        for name in ("rpm", "tpm"):
+            limit = getattr(self, name)
+            if limit is not None and limit <= 0:
+                raise ValueError(f"{name} must be positive or None, got {limit}")
+        if self.latency_ms < 0:
+            raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")

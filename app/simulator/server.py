@@ -1,0 +1,238 @@
+"""The simulator's HTTP surface: an OpenAI-compatible chat endpoint plus /sim controls.
+
+Per chat request: count it → validate → simulated latency → rate limit (429) → injected
+server error (500/503) → a 200 ChatCompletion. Bodies are read as plain dicts, not
+pydantic models: at thousands of requests a minute parsing cost is what the loop spends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from app.simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
+from app.simulator.config import SimulatorConfig
+from app.simulator.counters import Counters, request_hash
+from app.simulator.limiter import RateLimiter
+
+# OpenAI caps n at 128; a larger n would only let one request hog the loop.
+_MAX_CHOICES = 128
+# OpenAI's default when a request names no temperature.
+_DEFAULT_TEMPERATURE = 1.0
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, param: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+@dataclass(frozen=True)
+class _ChatRequest:
+    body: dict[str, Any]
+    model: str
+    messages: list[dict[str, Any]]
+    n: int
+    max_tokens: int | None
+    temperature: float
+    seed: int | None
+
+
+def _error_body(message: str, kind: str, *, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _optional_int(body: dict[str, Any], name: str, minimum: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _BadRequest(f"'{name}' must be an integer of at least {minimum}", name)
+    return value
+
+
+def _parse_chat(raw: bytes, default_model: str) -> _ChatRequest:
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _BadRequest("the request body is not valid JSON", None) from None
+    if not isinstance(body, dict):
+        raise _BadRequest("the request body must be a JSON object", None)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _BadRequest("'messages' is required and must be a non-empty array", "messages")
+    if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages):
+        raise _BadRequest("each message must be an object with a string 'role'", "messages")
+    if body.get("stream"):
+        raise _BadRequest("the simulator does not support 'stream'", "stream")
+    model = body.get("model", default_model)
+    if not isinstance(model, str) or not model:
+        raise _BadRequest("'model' must be a non-empty string", "model")
+    temperature = body.get("temperature")
+    if temperature is None:
+        temperature = _DEFAULT_TEMPERATURE
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+        raise _BadRequest("'temperature' must be a number between 0 and 2", "temperature")
+    n = _optional_int(body, "n", 1) or 1
+    if n > _MAX_CHOICES:
+        raise _BadRequest(f"'n' must be at most {_MAX_CHOICES}", "n")
+    max_completion = _optional_int(body, "max_completion_tokens", 1)
+    max_tokens = max_completion if max_completion is not None else _optional_int(body, "max_tokens", 1)
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise _BadRequest("'seed' must be an integer", "seed")
+    return _ChatRequest(body, model, messages, n, max_tokens, float(temperature), seed)
+
+
+class _Simulator:
+    """The state one app owns: its counters, its limiter and the RNG for injected errors."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.counters = Counters()
+        self.limiter = RateLimiter(config.rpm, config.tpm)
+        self.rng = random.Random(config.seed)
+
+    def reset(self) -> None:
+        # A fresh simulator in all but identity: tests after a reset see the same sequence.
+        self.counters.reset()
+        self.limiter = RateLimiter(self.config.rpm, self.config.tpm)
+        self.rng = random.Random(self.config.seed)
+
+    def answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+        self.counters.record_status(status)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def chat(self, request: Request) -> Response:
+        self.counters.record_request()
+        try:
+            chat = _parse_chat(await request.body(), self.config.model)
+        except _BadRequest as exc:
+            body = _error_body(exc.message, "invalid_request_error", code="invalid_request", param=exc.param)
+            return self.answer(400, body)
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        prompt_size = prompt_tokens(chat.messages)
+        admission = self.limiter.try_acquire(prompt_size)
+        if not admission.allowed:
+            message = (
+                f"Rate limit reached for {chat.model} on {admission.limited_by}. "
+                f"Please try again in {admission.retry_after_s:.3f}s."
+            )
+            body = _error_body(message, admission.limited_by or "requests", code="rate_limit_exceeded")
+            return self.answer(429, body, admission.headers)
+        if self.config.error_rate > 0 and self.rng.random() < self.config.error_rate:
+            # Alternate the two statuses real providers send when they are overloaded.
+            status = 500 if self.rng.random() < 0.5 else 503
+            body = _error_body("The simulated server had an error. Please retry.", "server_error")
+            return self.answer(status, body, admission.headers)
+        return self.answer(200, self._completion(chat, prompt_size), admission.headers)
+
+    def _completion(self, chat: _ChatRequest, prompt_size: int) -> dict[str, Any]:
+        choices: list[dict[str, Any]] = []
+        completion_tokens = malformed = wrong = truncated = 0
+        for index in range(chat.n):
+            reply = compose_reply(
+                chat.messages,
+                seed=self.config.seed,
+                wrong_rate=self.config.wrong_rate,
+                malformed_rate=self.config.malformed_rate,
+                sample=self._sample(chat, index),
+                response_format=chat.body.get("response_format"),
+            )
+            content, finish_reason = reply.content, "stop"
+            if chat.max_tokens is not None and estimate_tokens(content) > chat.max_tokens:
+                content, finish_reason = truncate_to_tokens(content, chat.max_tokens), "length"
+                truncated += 1
+            completion_tokens += estimate_tokens(content)
+            malformed += reply.malformed
+            wrong += reply.wrong
+            choices.append(
+                {
+                    "index": index,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": finish_reason,
+                }
+            )
+        self.counters.record_completion(
+            request_hash(chat.body),
+            prompt_tokens=prompt_size,
+            completion_tokens=completion_tokens,
+            malformed=malformed,
+            wrong=wrong,
+            truncated=truncated,
+        )
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": chat.model,
+            "system_fingerprint": f"sim-{self.config.seed}",
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_size,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_size + completion_tokens,
+            },
+        }
+
+    @staticmethod
+    def _sample(chat: _ChatRequest, index: int) -> str:
+        # Greedy decoding gives one reply; sampling varies it by choice index and request
+        # seed, while choice 0 of an unseeded request stays the greedy reply (reproducible).
+        if chat.temperature == 0 or (index == 0 and chat.seed is None):
+            return ""
+        return f"{chat.seed}/{index}"
+
+
+def create_app(config: SimulatorConfig) -> FastAPI:
+    simulator = _Simulator(config)
+    app = FastAPI(title="Distillery teacher simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.simulator = simulator
+
+    async def chat_completions(request: Request) -> Response:
+        return await simulator.chat(request)
+
+    # Clients configured with a base URL lacking "/v1" still reach the endpoint.
+    for path in ("/v1/chat/completions", "/chat/completions"):
+        app.add_api_route(path, chat_completions, methods=["POST"])
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [_model_card(config.model)]}
+
+    @app.get("/v1/models/{model}")
+    async def get_model(model: str) -> Response:
+        if model != config.model:
+            body = _error_body(f"The model '{model}' does not exist", "invalid_request_error", code="model_not_found")
+            return JSONResponse(body, status_code=404)
+        return JSONResponse(_model_card(model))
+
+    @app.get("/sim/stats")
+    async def stats() -> dict[str, Any]:
+        return simulator.counters.snapshot()
+
+    @app.post("/sim/reset")
+    async def reset() -> dict[str, Any]:
+        simulator.reset()
+        return simulator.counters.snapshot()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "model": config.model}
+
+    return app
+
+
+def _model_card(model: str) -> dict[str, Any]:
+    return {"id": model, "object": "model", "created": 0, "owned_by": "distillery-simulator"}

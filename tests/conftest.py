@@ -1,0 +1,123 @@
+"""Fixtures. Integration tests run against real services: a fresh Postgres database per
+session, Redis as the broker, a `distillery worker` subprocess and simulator subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _reset_cached_config() -> None:
+    from app.db.session import reset_engine
+    from app.queue import celery_app
+    from app.security import secrets as secret_box
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    celery_app.cache_clear()
+    secret_box._fernet.cache_clear()
+    reset_engine()
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Environment of the whole stack, applied to this process and every subprocess."""
+    from app.db.migrate import upgrade
+    from tests.support.stack import postgres_database
+
+    redis_db = os.environ.get("DISTILLERY_TEST_REDIS_DB", "13")
+    with postgres_database() as database_url:
+        env = {
+            "DISTILLERY_DATABASE_URL": database_url,
+            "DISTILLERY_BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+            "DISTILLERY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+            "DISTILLERY_SECRET_KEY": secrets.token_urlsafe(32),
+            # Short leases so the reaper's work is visible within a test.
+            "DISTILLERY_LEASE_SECONDS": "30",
+            "DISTILLERY_TEACHER_MAX_ATTEMPTS": "8",
+        }
+        import redis
+
+        redis.Redis.from_url(env["DISTILLERY_BROKER_URL"]).flushdb()
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        _reset_cached_config()
+        upgrade()
+        yield env
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _reset_cached_config()
+
+
+@pytest.fixture(scope="session")
+def logs() -> Path:
+    path = ARTIFACTS / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def worker(stack_env: dict[str, str], logs: Path) -> Iterator[None]:
+    from app.cli.stack import process
+
+    with process(["worker", "--concurrency", "2", "--loglevel", "INFO"], stack_env, logs / "worker.log"):
+        yield
+
+
+@pytest.fixture(scope="session")
+def test_client(stack_env: dict[str, str]) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _new_tenant_api(test_client: Any) -> Any:
+    from app.db.session import unit_of_work
+    from app.security.api_keys import create_key
+    from tests.support.stack import Api
+
+    with unit_of_work() as session:
+        key = create_key(session, f"tenant-{secrets.token_hex(4)}")
+    return Api(test_client, key)
+
+
+@pytest.fixture
+def api(test_client: Any, worker: None) -> Any:
+    """A fresh tenant, with the worker running."""
+    return _new_tenant_api(test_client)
+
+
+@pytest.fixture
+def other_api(test_client: Any) -> Any:
+    """A second, unrelated tenant."""
+    return _new_tenant_api(test_client)
+
+
+@pytest.fixture
+def start_simulator(stack_env: dict[str, str], logs: Path) -> Iterator[Callable[..., Any]]:
+    """Start a simulator subprocess with the given flags; stopped after the test."""
+    from tests.support.stack import simulator
+
+    with ExitStack() as stack:
+
+        def start(**flags: Any) -> Any:
+            started: AbstractContextManager[Any] = simulator(stack_env, logs, **flags)
+            return stack.enter_context(started)
+
+        yield start

@@ -1,0 +1,54 @@
+"""Teacher faults: rate limits, 5xx and malformed replies lose no item and pay nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.stack import arithmetic_seeds
+
+pytestmark = pytest.mark.integration
+
+
+def test_injected_429s_and_5xx_lose_no_item_and_pay_nothing_twice(api, start_simulator):
+    sim = start_simulator(rpm=600, error_rate=0.2, seed=3)
+    teacher = api.add_teacher(sim, max_concurrency=16)
+    job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(60))["id"], timeout_s=180)
+
+    stats = sim.stats()
+    assert stats["status_counts"].get("429", 0) > 0, "the test must actually hit the rate limit"
+    assert sum(v for k, v in stats["status_counts"].items() if k.startswith("5")) > 0
+    assert job["status"] == "succeeded"
+    assert job["progress"]["completed"] == job["progress"]["accepted"] == 60
+    assert job["usage"]["requests"] == stats["completions"] == 60
+    assert stats["duplicate_requests"] == 0
+    assert len(api.records(job["id"])) == 60
+
+
+def test_malformed_replies_are_recorded_as_rejected_with_their_reason(api, start_simulator):
+    sim = start_simulator(malformed_rate=0.3, seed=11)
+    teacher = api.add_teacher(sim)
+    job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(40))["id"])
+
+    malformed = sim.stats()["malformed"]
+    assert malformed > 0
+    assert job["status"] == "succeeded"
+    assert job["progress"]["rejected"] == malformed
+    assert job["progress"]["accepted"] == 40 - malformed
+    rejected = api.records(job["id"], status="rejected")
+    assert len(rejected) == malformed
+    for record in rejected:
+        assert record["reject_reason"] == "missing_answer"
+        assert record["raw_response"] and record["answer"] is None
+    dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
+    assert dataset["record_count"] == 40 - malformed
+    assert dataset["stats"]["reject_reasons"] == {"missing_answer": malformed}
+
+
+def test_an_unreachable_teacher_fails_the_job_with_a_readable_error(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(), base_url="http://127.0.0.1:9/v1")  # nothing listens on port 9
+    job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"], timeout_s=180)
+    assert job["status"] == "failed"
+    assert "teacher_unreachable" in job["error"]
+    assert job["usage"]["requests"] == 0
+    failed = api.records(job["id"], status="failed")
+    assert len(failed) == 2 and failed[0]["reject_reason"] == "teacher_unreachable"

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from app.curation.normalize import normalize, text_hash
+from app.datasets.exporters import EXPORTERS, ExportOptions
+from app.db.models import Record
+
+
+def _record(**fields) -> Record:
+    base = {
+        "instruction": "What is 2 + 3?",
+        "input": "",
+        "rationale": "Step 1: 2 + 3 = 5",
+        "answer": "5",
+        "system_prompt": "Think step by step.",
+    }
+    return Record(**{**base, **fields})
+
+
+def test_openai_chat_erases_the_system_prompt_and_keeps_the_rationale_by_default():
+    row = EXPORTERS["openai-chat"](_record(), ExportOptions())
+    assert row == {
+        "messages": [
+            {"role": "user", "content": "What is 2 + 3?"},
+            {"role": "assistant", "content": "Step 1: 2 + 3 = 5\n\nAnswer: 5"},
+        ]
+    }
+
+
+def test_openai_chat_options():
+    row = EXPORTERS["openai-chat"](_record(), ExportOptions(include_rationale=False, include_system=True))
+    assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+    assert row["messages"][2]["content"] == "5"
+
+
+def test_alpaca_keeps_input_apart():
+    row = EXPORTERS["alpaca"](_record(input="x = 1"), ExportOptions(include_rationale=False))
+    assert row == {"instruction": "What is 2 + 3?", "input": "x = 1", "output": "5"}
+
+
+def test_normalisation_ignores_case_punctuation_and_spacing():
+    assert normalize("  What IS 3*7?\n") == "what is 3 7"
+    assert text_hash("What is 3 * 7?", "") == text_hash("what is 3*7", "")
+    assert text_hash("a", "b") != text_hash("a b", "")
