@@ -31,9 +31,11 @@ def celery_app() -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        # kombu's SQLAlchemy transport polls; a short interval keeps the embedded mode snappy.
-        broker_transport_options={"polling_interval": 0.2},
     )
+    if app.conf.broker_url.startswith("sqla+"):
+        # kombu hands these to create_engine: several processes share the SQLite file, so
+        # writers wait for the lock instead of failing with "database is locked".
+        app.conf.broker_transport_options = {"connect_args": {"timeout": 30}}
     return app
 
 
