@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     # Work items are leased; a lease that expires (worker killed) is re-run.
     lease_seconds: int = 300
     chunk_size: int = 16
-    max_page_size: int = 500
 
     @property
     def resolved_database_url(self) -> str:

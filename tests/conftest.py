@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
@@ -69,12 +71,43 @@ def logs() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def worker(stack_env: dict[str, str], logs: Path) -> Iterator[None]:
-    from app.cli.stack import process
+class Workers:
+    """The `distillery worker` subprocess, which a test may kill (SIGKILL) and restart."""
 
-    with process(["worker", "--concurrency", "2", "--loglevel", "INFO"], stack_env, logs / "worker.log"):
-        yield
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from app.cli.stack import spawn
+
+        self.proc = spawn(["worker", "--concurrency", "2", "--loglevel", "INFO"], self.env, self.log)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        from app.cli.stack import stop
+
+        if self.proc is not None:
+            stop(self.proc)
+
+
+@pytest.fixture(scope="session")
+def workers(stack_env: dict[str, str], logs: Path) -> Iterator[Workers]:
+    pool = Workers(stack_env, logs / "worker.log")
+    pool.start()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture
+def worker(workers: Workers) -> Workers:
+    if workers.proc is None or workers.proc.poll() is not None:
+        workers.start()
+    return workers
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +131,7 @@ def _new_tenant_api(test_client: Any) -> Any:
 
 
 @pytest.fixture
-def api(test_client: Any, worker: None) -> Any:
+def api(test_client: Any, worker: Workers) -> Any:
     """A fresh tenant, with the worker running."""
     return _new_tenant_api(test_client)
 

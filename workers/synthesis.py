@@ -45,7 +45,12 @@ def reap_leases() -> None:
     settings = get_settings()
     with unit_of_work() as session:
         expired = leases.expired(session, settings.lease_seconds, settings.chunk_size)
+        unplanned, unfinished = leases.stalled_jobs(session, settings.lease_seconds)
     for job_id, chunks in expired.items():
         log.warning("re-dispatching %d expired chunks of job %s", len(chunks), job_id)
         for chunk in chunks:
             enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+    for job_id in unplanned:
+        enqueue("distillery.synthesis.plan_job", job_id)
+    for job_id in unfinished:
+        enqueue("distillery.synthesis.finalize_job", job_id)

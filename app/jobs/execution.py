@@ -66,10 +66,20 @@ async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[Wor
         endpoint, job.job_id, timeout_s=settings.teacher_timeout_s, max_attempts=settings.teacher_max_attempts
     )
     teacher = {"teacher_id": endpoint.id, "teacher_name": endpoint.name, "model": endpoint.model}
+    heartbeat = asyncio.create_task(_keep_leases(items, settings.lease_seconds))
     try:
         await asyncio.gather(*(_run_item(job, gateway, item, teacher) for item in items))
     finally:
+        heartbeat.cancel()
         await gateway.close()
+
+
+async def _keep_leases(items: list[WorkItemData], lease_s: int) -> None:
+    """Renew the chunk's leases while it runs, so only a dead worker's items expire."""
+    ids = [item.id for item in items]
+    while True:
+        await asyncio.sleep(lease_s / 3)
+        await in_transaction(leases.renew, ids, lease_s)
 
 
 async def _run_item(

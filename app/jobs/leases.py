@@ -40,6 +40,15 @@ def release(session: Session, item_id: int) -> None:
     )
 
 
+def renew(session: Session, item_ids: list[int], lease_s: int) -> None:
+    """Extend the lease of items still being worked on (a long chunk keeps its items)."""
+    session.execute(
+        update(WorkItem)
+        .where(WorkItem.id.in_(item_ids), WorkItem.status == "running")
+        .values(leased_until=utcnow() + timedelta(seconds=lease_s))
+    )
+
+
 def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[list[int]]]:
     """Items of live jobs whose lease ran out, re-leased for dispatch, as chunks per job."""
     now = utcnow()
@@ -60,8 +69,27 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
         by_job.setdefault(job_id, []).append(item_id)
     until = now + timedelta(seconds=lease_s)
     for ids in by_job.values():
-        session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(leased_until=until))
+        # Back to pending, so the re-dispatched chunk can claim them.
+        session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(status="pending", leased_until=until))
     return {job_id: chunked(ids, chunk_size) for job_id, ids in by_job.items()}
+
+
+def stalled_jobs(session: Session, lease_s: int) -> tuple[list[str], list[str]]:
+    """Jobs whose doorbell was lost: queued but never planned, or running with nothing
+    left to do (or stopped) but never finalized. Finalizing re-checks under a lock."""
+    cutoff = utcnow() - timedelta(seconds=lease_s)
+    unplanned = list(session.scalars(select(Job.id).where(Job.status == "queued", Job.created_at < cutoff)))
+    open_items = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status.in_(("pending", "running")))
+    unfinished = list(
+        session.scalars(
+            select(Job.id).where(
+                Job.status == "running",
+                Job.started_at < cutoff,
+                or_(Job.stop_reason.is_not(None), ~open_items.exists()),
+            )
+        )
+    )
+    return unplanned, unfinished
 
 
 def chunked(ids: list[int], size: int) -> list[list[int]]:
