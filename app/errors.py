@@ -52,7 +52,3 @@ class DatabaseBusy(DistilleryError):
 
 class BudgetExhausted(Exception):
     """Raised inside a job when its budget cannot pay for another teacher call."""
-
-
-class JobStopped(Exception):
-    """Raised inside a job's work when the job was cancelled or stopped meanwhile."""

@@ -43,10 +43,6 @@ class Settings(BaseSettings):
     def resolved_artifacts_dir(self) -> str:
         return self.artifacts_dir or str((self.data_dir / "artifacts").resolve())
 
-    @property
-    def embedded(self) -> bool:
-        return not self.database_url
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 
 def _no_nul(value: Any) -> Any:
@@ -43,6 +43,10 @@ class Page(BaseModel, Generic[Item]):
     # Pass as `offset` to get the next page; null on the last page.
     next_offset: int | None = None
 
+    @classmethod
+    def of(cls, items: list[Item], limit: int, offset: int) -> Page[Item]:
+        return cls(data=items, next_offset=offset + limit if len(items) == limit else None)
+
 
 class ErrorBody(BaseModel):
     type: str
@@ -52,6 +56,3 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
-
-
-PageLimit = Annotated[int, Field(ge=1, le=500)]

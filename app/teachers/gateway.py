@@ -21,7 +21,6 @@ from tenacity import (
 )
 
 from app.db.session import in_transaction
-from app.errors import BudgetExhausted
 from app.jobs import budget
 from app.teachers import cache
 from app.teachers.pricing import cost_usd
@@ -235,6 +234,3 @@ class TeacherGateway:
             completion_tokens=completion.completion_tokens,
             cost_usd=self._cost(completion),
         )
-
-
-__all__ = ["BudgetExhausted", "Completion", "TeacherEndpoint", "TeacherFailed", "TeacherGateway"]

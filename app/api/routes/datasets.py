@@ -18,8 +18,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 @router.get("", response_model=Page[DatasetOut], responses=errors())
 def list_datasets(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page[DatasetOut]:
     with unit_of_work() as session:
-        items = versions.list_all(session, tenant, limit, offset)
-    return Page(data=items, next_offset=offset + limit if len(items) == limit else None)
+        return Page.of(versions.list_all(session, tenant, limit, offset), limit, offset)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=errors(404))

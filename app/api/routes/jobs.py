@@ -15,10 +15,6 @@ from app.schemas.jobs import EventOut, JobCreate, JobOut, RecordOut
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-def _page(items: list, limit: int, offset: int) -> Page:  # type: ignore[type-arg]
-    return Page(data=items, next_offset=offset + limit if len(items) == limit else None)
-
-
 @router.post("", status_code=202, response_model=JobOut, responses=errors())
 def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
@@ -30,7 +26,7 @@ def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
 @router.get("", response_model=Page[JobOut], responses=errors())
 def list_jobs(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page[JobOut]:
     with unit_of_work() as session:
-        return _page(queries.list_all(session, tenant, limit, offset), limit, offset)
+        return Page.of(queries.list_all(session, tenant, limit, offset), limit, offset)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=errors(404))
@@ -48,7 +44,7 @@ def cancel_job(job_id: str, tenant: Tenant) -> JobOut:
 @router.get("/{job_id}/events", response_model=Page[EventOut], responses=errors(404))
 def job_events(job_id: str, tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> Page[EventOut]:
     with unit_of_work() as session:
-        return _page(queries.events(session, tenant, job_id, limit, offset), limit, offset)
+        return Page.of(queries.events(session, tenant, job_id, limit, offset), limit, offset)
 
 
 @router.get("/{job_id}/records", response_model=Page[RecordOut], responses=errors(404))
@@ -60,4 +56,4 @@ def job_records(
     offset: Offset = 0,
 ) -> Page[RecordOut]:
     with unit_of_work() as session:
-        return _page(queries.records(session, tenant, job_id, status, limit, offset), limit, offset)
+        return Page.of(queries.records(session, tenant, job_id, status, limit, offset), limit, offset)
