@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     teacher_max_attempts: int = 6
     # Work items are leased; a lease that expires (worker killed) is re-run.
     lease_seconds: int = 300
-    chunk_size: int = 16
+    chunk_size: int = 50
 
     @property
     def resolved_database_url(self) -> str:
@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def pacing_redis_url(self) -> str | None:
+        """Where teachers' shared schedules live: the Redis broker, else in-process."""
+        url = self.resolved_broker_url
+        return url if url.startswith(("redis://", "rediss://")) else None
 
     @property
     def resolved_artifacts_dir(self) -> str:

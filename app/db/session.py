@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import get_settings
-
-T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -70,13 +66,3 @@ def reset_engine() -> None:
         get_engine().dispose(close=False)
     get_engine.cache_clear()
     _sessionmaker.cache_clear()
-
-
-async def in_transaction(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run `fn(session, ...)` in its own transaction on a thread: no DB work on the loop."""
-
-    def call() -> T:
-        with unit_of_work() as session:
-            return fn(session, *args, **kwargs)
-
-    return await asyncio.to_thread(call)

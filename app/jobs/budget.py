@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Usage
@@ -45,8 +45,8 @@ def charge(
     completion_tokens: int,
     cost_usd: Decimal,
 ) -> None:
-    session.add(
-        Usage(
+    session.execute(
+        insert(Usage).values(
             job_id=job_id,
             teacher_id=teacher_id,
             request_hash=key,

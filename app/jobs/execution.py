@@ -8,10 +8,12 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db.batching import TransactionBatcher
 from app.db.models import Job, Teacher
-from app.db.session import in_transaction, unit_of_work
+from app.db.session import unit_of_work
 from app.errors import BudgetExhausted
 from app.jobs import leases, lifecycle, progress
+from app.jobs.events import emit
 from app.jobs.progress import RecordDraft
 from app.methods.base import JobContext, WorkItemData
 from app.methods.registry import METHODS
@@ -53,6 +55,8 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] |
         model=teacher.model,
         api_key=decrypt(teacher.api_key_encrypted) if teacher.api_key_encrypted else None,
         max_concurrency=teacher.max_concurrency,
+        rpm=teacher.rpm,
+        tpm=teacher.tpm,
         input_price_per_mtok=teacher.input_price_per_mtok,
         output_price_per_mtok=teacher.output_price_per_mtok,
     )
@@ -62,37 +66,50 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] |
 
 async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[WorkItemData]) -> None:
     settings = get_settings()
+
+    db = TransactionBatcher()
+
+    async def throttled(message: str) -> None:
+        await db.run(emit, job.job_id, "throttled", message, level="warning")
+
     gateway = TeacherGateway(
-        endpoint, job.job_id, timeout_s=settings.teacher_timeout_s, max_attempts=settings.teacher_max_attempts
+        endpoint,
+        job.job_id,
+        db,
+        timeout_s=settings.teacher_timeout_s,
+        max_attempts=settings.teacher_max_attempts,
+        redis_url=settings.pacing_redis_url,
+        on_throttle=throttled,
     )
     teacher = {"teacher_id": endpoint.id, "teacher_name": endpoint.name, "model": endpoint.model}
-    heartbeat = asyncio.create_task(_keep_leases(items, settings.lease_seconds))
+    heartbeat = asyncio.create_task(_keep_leases(db, items, settings.lease_seconds))
     try:
-        await asyncio.gather(*(_run_item(job, gateway, item, teacher) for item in items))
+        await asyncio.gather(*(_run_item(job, db, gateway, item, teacher) for item in items))
     finally:
         heartbeat.cancel()
+        await db.drain()
         await gateway.close()
 
 
-async def _keep_leases(items: list[WorkItemData], lease_s: int) -> None:
+async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_s: int) -> None:
     """Renew the chunk's leases while it runs, so only a dead worker's items expire."""
     ids = [item.id for item in items]
     while True:
         await asyncio.sleep(lease_s / 3)
-        await in_transaction(leases.renew, ids, lease_s)
+        await db.run(leases.renew, ids, lease_s)
 
 
 async def _run_item(
-    job: JobContext, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]
+    job: JobContext, db: TransactionBatcher, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]
 ) -> None:
-    if not await in_transaction(lifecycle.accepts_work, job.job_id):
-        await in_transaction(leases.release, item.id)
+    if not await db.run(lifecycle.accepts_work, job.job_id):
+        await db.run(leases.release, item.id)
         return
     try:
         drafts = await METHODS[job.method](item, job, gateway)
     except BudgetExhausted:
-        await in_transaction(lifecycle.stop_for_budget, job.job_id)
-        await in_transaction(leases.release, item.id)
+        await db.run(lifecycle.stop_for_budget, job.job_id)
+        await db.run(leases.release, item.id)
         return
     except Exception as exc:  # a bug must not stall the job: record it on the item
         log.exception("work item %s of job %s failed", item.id, job.job_id)
@@ -106,4 +123,4 @@ async def _run_item(
                 reject_detail=type(exc).__name__,
             )
         ]
-    await in_transaction(progress.complete_item, job.job_id, item.id, drafts, method=job.method, teacher=teacher)
+    await db.run(progress.complete_item, job.job_id, item.id, drafts, method=job.method, teacher=teacher)

@@ -7,7 +7,8 @@ from app.jobs.progress import RecordDraft
 from app.methods.base import JobContext, WorkItemData
 from app.prompts.parse import ParseFailure, parse_reply
 from app.prompts.render import render
-from app.teachers.gateway import TeacherFailed, TeacherGateway
+from app.teachers.gateway import TeacherGateway
+from app.teachers.retries import TeacherFailed
 
 
 async def label(item: WorkItemData, job: JobContext, teacher: TeacherGateway) -> list[RecordDraft]:

@@ -1,34 +1,35 @@
 """The teacher gateway: the only code that talks to teachers (through the openai SDK).
 
-Per call: cache lookup → budget reservation → bounded, retried request → the reply and
-its usage persisted in one transaction before anything else awaits.
+Per call: cache lookup → budget reservation → a slot of the teacher's shared schedule →
+the request, retried → the reply and its usage persisted in one transaction before
+anything else awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
+import certifi
+import httpx
 import openai
 from openai import AsyncOpenAI
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, retry_if_exception
 
-from app.db.session import in_transaction
+from app.db.batching import TransactionBatcher
 from app.jobs import budget
 from app.teachers import cache
+from app.teachers.limiter import Limits, make_limiter
 from app.teachers.pricing import cost_usd
+from app.teachers.retries import GiveUp, TeacherFailed, Wait, as_failure, retry_after, retryable
 
-# Longest we wait on a Retry-After before trying again; providers rarely ask for more.
-MAX_RETRY_AFTER_S = 60.0
-# How long an item keeps waiting out 429s before it is recorded as failed.
-RATE_LIMIT_PATIENCE_S = 600.0
+# Rough tokens per character, for the pre-call estimate the TPM schedule needs.
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class TeacherEndpoint:
     model: str
     api_key: str | None
     max_concurrency: int
+    rpm: int | None
+    tpm: int | None
     input_price_per_mtok: Decimal
     output_price_per_mtok: Decimal
 
@@ -54,81 +57,38 @@ class Completion:
     request_hash: str
 
 
-class TeacherFailed(Exception):
-    """The teacher gave no usable reply after all retries; `reason` is recorded."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+@lru_cache
+def _tls() -> ssl.SSLContext:
+    # One per process: building it loads the CA bundle, which costs milliseconds per client.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError)  # includes APITimeoutError
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    headers = exc.response.headers
-    try:
-        if "retry-after-ms" in headers:
-            return float(headers["retry-after-ms"]) / 1000
-        if "retry-after" in headers:
-            return float(headers["retry-after"])
-    except ValueError:  # an HTTP date: fall back to backoff
-        return None
-    return None
-
-
-class _RetryAfterOrBackoff:
-    """Wait at least the server's Retry-After, plus exponential jitter: callers told the
-    same Retry-After must not all come back in the same instant."""
-
-    def __init__(self) -> None:
-        self._backoff = wait_exponential_jitter(multiplier=0.25, max=20, jitter=1.0)
-
-    def __call__(self, state: RetryCallState) -> float:
-        hinted = _retry_after(state.outcome.exception() if state.outcome else None)
-        return min(hinted or 0.0, MAX_RETRY_AFTER_S) + self._backoff(state)
-
-
-class _GiveUp:
-    """Stop after `max_attempts` failures; a 429 is pacing, not failure, so rate-limited
-    attempts count only once they outlast RATE_LIMIT_PATIENCE_S."""
-
-    def __init__(self, max_attempts: int) -> None:
-        self.max_attempts = max_attempts
-        self.rate_limited = 0
-
-    def __call__(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, openai.RateLimitError):
-            self.rate_limited += 1
-            return state.seconds_since_start > RATE_LIMIT_PATIENCE_S
-        return state.attempt_number - self.rate_limited >= self.max_attempts
-
-
-def _failure(exc: BaseException) -> TeacherFailed:
-    if isinstance(exc, openai.APIStatusError):
-        # The provider's message, never our request (it may carry the key in headers).
-        message = exc.message if isinstance(exc.message, str) else type(exc).__name__
-        return TeacherFailed(f"teacher_http_{exc.status_code}", message[:500])
-    if isinstance(exc, openai.APITimeoutError):
-        return TeacherFailed("teacher_timeout", "the teacher did not answer in time")
-    if isinstance(exc, openai.APIConnectionError):
-        return TeacherFailed("teacher_unreachable", "could not connect to the teacher")
-    return TeacherFailed("teacher_bad_reply", f"{type(exc).__name__}: {str(exc)[:300]}")
+def _header_limit(headers: httpx.Headers, name: str) -> int | None:
+    value = headers.get(f"x-ratelimit-limit-{name}")
+    return int(value) if value and value.isdigit() and int(value) > 0 else None
 
 
 class TeacherGateway:
-    """One per (job, teacher, event loop): its client and semaphore belong to that loop."""
+    """One per (job, teacher, event loop): its client, semaphore and batcher belong to
+    that loop.
 
-    def __init__(self, endpoint: TeacherEndpoint, job_id: str, *, timeout_s: float, max_attempts: int) -> None:
+    `on_throttle(message)` is awaited when a 429 made the shared schedule slow down.
+    """
+
+    def __init__(
+        self,
+        endpoint: TeacherEndpoint,
+        job_id: str,
+        db: TransactionBatcher,
+        *,
+        timeout_s: float,
+        max_attempts: int,
+        redis_url: str | None,
+        on_throttle: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.job_id = job_id
+        self._db = db
         self.max_attempts = max_attempts
         self._client = AsyncOpenAI(
             base_url=endpoint.base_url,
@@ -136,53 +96,73 @@ class TeacherGateway:
             api_key=endpoint.api_key or "no-key",
             max_retries=0,
             timeout=timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(verify=_tls()),
         )
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
+        self._limiter = make_limiter(redis_url, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
+        self._on_throttle = on_throttle
 
     async def close(self) -> None:
         await self._client.close()
+        await self._limiter.close()
 
     async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion:
         params = {"temperature": temperature, "max_tokens": max_tokens}
         ep = self.endpoint
         key = cache.request_hash(ep.tenant_id, ep.base_url, ep.model, messages, params)
 
-        hit = await in_transaction(self._take_cached, key)
+        hit = await self._db.run(self._take_cached, key)
         if hit is not None:
             return hit
         # The slot is taken before the budget is reserved: a job's budget is checked
         # against what calls in flight have charged, so waiting calls must not pre-pass.
         async with self._slots:
-            await in_transaction(budget.reserve_request, self.job_id)
+            await self._db.run(budget.reserve_request, self.job_id)
             try:
                 response = await self._request(messages, params)
             except BaseException:
-                await asyncio.shield(in_transaction(budget.release_request, self.job_id))
+                await self._db.run(budget.release_request, self.job_id)
                 raise
             completion = self._completion(response, key, cached=False)
-            await asyncio.shield(in_transaction(self._persist, key, response, completion))
+            await self._db.run(self._persist, key, response, completion)
         return completion
 
     async def _request(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
+        estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + params["max_tokens"]
         retrying = AsyncRetrying(
-            stop=_GiveUp(self.max_attempts),
-            wait=_RetryAfterOrBackoff(),
-            retry=retry_if_exception(_retryable),
-            reraise=True,
+            stop=GiveUp(self.max_attempts), wait=Wait(), retry=retry_if_exception(retryable), reraise=True
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    reply = await self._client.chat.completions.create(
-                        model=self.endpoint.model,
-                        messages=messages,  # type: ignore[arg-type]
-                        **params,
-                    )
+                    await self._limiter.acquire(estimate)
+                    try:
+                        raw = await self._client.chat.completions.with_raw_response.create(
+                            model=self.endpoint.model,
+                            messages=messages,  # type: ignore[arg-type]
+                            **params,
+                        )
+                    except openai.RateLimitError as exc:
+                        await self._throttled(retry_after(exc))
+                        raise
         except openai.OpenAIError as exc:
-            raise _failure(exc) from None
+            raise as_failure(exc) from None
+        reply = raw.parse()
         if not reply.choices:
             raise TeacherFailed("teacher_bad_reply", "the reply has no choices")
+        used = reply.usage.total_tokens if reply.usage else estimate
+        learned = Limits(_header_limit(raw.headers, "requests"), _header_limit(raw.headers, "tokens"))
+        await self._limiter.succeeded(estimate - used, learned)
         return reply.model_dump(mode="json")
+
+    async def _throttled(self, retry_after_s: float | None) -> None:
+        factor = await self._limiter.rate_limited(retry_after_s)
+        if factor is None or self._on_throttle is None:
+            return
+        ep = self.endpoint
+        pace = f"{factor * ep.rpm:.0f} rpm" if ep.rpm else f"{factor:.0%} of its limit"
+        wait = f", waiting {retry_after_s:.1f}s as asked" if retry_after_s else ""
+        await self._on_throttle(f"rate limited by teacher '{ep.name}'{wait}; pacing at {pace}")
 
     def _completion(self, response: dict[str, Any], key: str, *, cached: bool) -> Completion:
         choice = response["choices"][0]

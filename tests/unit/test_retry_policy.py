@@ -6,14 +6,19 @@ import httpx
 import openai
 from tenacity import RetryCallState
 
-from app.teachers.gateway import _GiveUp, _retryable, _RetryAfterOrBackoff
+from app.teachers.retries import GiveUp, Wait, retryable
 
 
 def _error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:
     response = httpx.Response(
         status, headers=headers or {}, request=httpx.Request("POST", "http://t/v1/chat/completions")
     )
-    cls = {429: openai.RateLimitError, 500: openai.InternalServerError, 400: openai.BadRequestError}[status]
+    cls = {
+        429: openai.RateLimitError,
+        500: openai.InternalServerError,
+        503: openai.InternalServerError,
+        400: openai.BadRequestError,
+    }[status]
     return cls("boom", response=response, body=None)
 
 
@@ -26,21 +31,25 @@ def _state(exc: BaseException, attempt: int, elapsed: float = 1.0) -> RetryCallS
 
 
 def test_retry_after_is_a_floor_with_jitter_on_top():
-    wait = _RetryAfterOrBackoff()
-    waits = {wait(_state(_error(429, {"retry-after": "2"}), attempt=1)) for _ in range(20)}
+    wait = Wait()
+    waits = {wait(_state(_error(503, {"retry-after": "2"}), attempt=1)) for _ in range(20)}
     assert all(2.0 <= w <= 3.5 for w in waits) and len(waits) > 1
-    assert 0.5 <= wait(_state(_error(429, {"retry-after-ms": "500"}), attempt=1)) <= 2.0
+    assert 0.5 <= wait(_state(_error(500, {"retry-after-ms": "500"}), attempt=1)) <= 2.0
+
+
+def test_a_429_waits_only_jitter_because_the_shared_limiter_holds_everyone_back():
+    assert all(0 <= Wait()(_state(_error(429, {"retry-after": "30"}), attempt=3)) <= 0.05 for _ in range(20))
 
 
 def test_only_transient_errors_are_retried():
-    assert _retryable(_error(429)) and _retryable(_error(500))
-    assert not _retryable(_error(400))
-    assert _retryable(openai.APIConnectionError(request=httpx.Request("POST", "http://t")))
+    assert retryable(_error(429)) and retryable(_error(500))
+    assert not retryable(_error(400))
+    assert retryable(openai.APIConnectionError(request=httpx.Request("POST", "http://t")))
 
 
 def test_rate_limits_do_not_use_up_the_attempts():
-    give_up = _GiveUp(max_attempts=3)
+    give_up = GiveUp(max_attempts=3)
     assert not any(give_up(_state(_error(429), attempt=n)) for n in range(1, 50))
     assert give_up(_state(_error(429), attempt=50, elapsed=10_000))
-    give_up = _GiveUp(max_attempts=3)
+    give_up = GiveUp(max_attempts=3)
     assert [give_up(_state(_error(500), attempt=n)) for n in (1, 2, 3)] == [False, False, True]

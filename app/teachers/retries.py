@@ -1,0 +1,90 @@
+"""Which teacher failures are retried, how long to wait, when to give up, and how a final
+failure is named on the record."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import openai
+from tenacity import RetryCallState, wait_exponential_jitter
+
+# Longest we honour a Retry-After before trying again; providers rarely ask for more.
+MAX_RETRY_AFTER_S = 60.0
+# How long an item keeps waiting out 429s before it is recorded as failed.
+RATE_LIMIT_PATIENCE_S = 600.0
+
+
+class TeacherFailed(Exception):
+    """The teacher gave no usable reply after all retries; `reason` is recorded."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return isinstance(exc, openai.APIConnectionError)  # includes APITimeoutError
+
+
+def retry_after(exc: BaseException | None) -> float | None:
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    return retry_after_from(exc.response.headers)
+
+
+def retry_after_from(headers: httpx.Headers) -> float | None:
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except ValueError:  # an HTTP date: fall back to backoff
+        return None
+    return None
+
+
+class Wait:
+    """A 429's Retry-After is enforced for every worker by the shared limiter, so here
+    it needs only a little jitter; other failures back off exponentially, with the
+    server's Retry-After (e.g. on a 503) as a floor."""
+
+    def __init__(self) -> None:
+        self._backoff = wait_exponential_jitter(multiplier=0.25, max=20, jitter=0.25)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, openai.RateLimitError):
+            return random.uniform(0, 0.05)
+        return min(retry_after(exc) or 0.0, MAX_RETRY_AFTER_S) + self._backoff(state)
+
+
+class GiveUp:
+    """Stop after `max_attempts` failures; a 429 is pacing, not failure, so rate-limited
+    attempts count only once they outlast RATE_LIMIT_PATIENCE_S."""
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self.rate_limited = 0
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, openai.RateLimitError):
+            self.rate_limited += 1
+            return state.seconds_since_start > RATE_LIMIT_PATIENCE_S
+        return state.attempt_number - self.rate_limited >= self.max_attempts
+
+
+def as_failure(exc: BaseException) -> TeacherFailed:
+    if isinstance(exc, openai.APIStatusError):
+        # The provider's message, never our request (its headers carry the key).
+        message = exc.message if isinstance(exc.message, str) else type(exc).__name__
+        return TeacherFailed(f"teacher_http_{exc.status_code}", message[:500])
+    if isinstance(exc, openai.APITimeoutError):
+        return TeacherFailed("teacher_timeout", "the teacher did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        return TeacherFailed("teacher_unreachable", "could not connect to the teacher")
+    return TeacherFailed("teacher_bad_reply", f"{type(exc).__name__}: {str(exc)[:300]}")
