@@ -51,4 +51,5 @@ class DatabaseBusy(DistilleryError):
 
 
 class BudgetExhausted(Exception):
-    """Raised inside a job when its budget cannot pay for another teacher call."""
+    """Raised inside a job when it may pay for no more teacher calls: its budget is spent,
+    or it was cancelled or stopped meanwhile."""

@@ -92,6 +92,9 @@ def simulate_teacher(
     error_rate: float = typer.Option(0.0, min=0.0, max=1.0),
     wrong_rate: float = typer.Option(0.0, min=0.0, max=1.0),
     malformed_rate: float = typer.Option(0.0, min=0.0, max=1.0),
+    limit_headers: bool = typer.Option(True, help="send x-ratelimit-* headers, as OpenAI does"),
+    storm_after: int | None = typer.Option(None, min=0, help="after N requests, answer only 429s for --storm-s"),
+    storm_s: float = typer.Option(2.0, min=0.001),
     seed: int = 0,
     model: str = "sim-teacher-1",
 ) -> None:
@@ -106,6 +109,9 @@ def simulate_teacher(
         error_rate=error_rate,
         wrong_rate=wrong_rate,
         malformed_rate=malformed_rate,
+        limit_headers=limit_headers,
+        storm_after=storm_after,
+        storm_s=storm_s,
         seed=seed,
         model=model,
     )

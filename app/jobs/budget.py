@@ -1,4 +1,5 @@
-"""Budget and usage accounting, all in SQL so concurrent workers never overspend a count.
+"""Budget and usage accounting, in SQL under the job's row lock so concurrent workers
+never overspend a count. Each function takes a batch (see app/db/batching.py).
 
 `max_requests` is exact. `max_cost_usd` is checked before each call against what has been
 charged so far, so calls already in flight may exceed it by at most their own cost.
@@ -6,65 +7,78 @@ charged so far, so calls already in flight may exceed it by at most their own co
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Usage
-from app.errors import BudgetExhausted
 
 
-def reserve_request(session: Session, job_id: str) -> None:
-    result = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            or_(Job.max_requests.is_(None), Job.requests < Job.max_requests),
-            or_(Job.max_cost_usd.is_(None), Job.cost_usd < Job.max_cost_usd),
-        )
-        .values(requests=Job.requests + 1)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise BudgetExhausted(job_id)
+@dataclass(frozen=True)
+class Charge:
+    """One teacher call a job made, or took from the cache (then free)."""
+
+    job_id: str
+    teacher_id: str
+    request_hash: str
+    cached: bool
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
 
 
-def release_request(session: Session, job_id: str) -> None:
-    """Give back a reservation whose call was never paid (it failed for good)."""
-    session.execute(update(Job).where(Job.id == job_id).values(requests=Job.requests - 1))
+def reserve_requests(session: Session, job_ids: list[str]) -> list[bool]:
+    """Reserve one paid request per entry; False where the job's budget is spent or the
+    job no longer accepts work (cancelled, stopped)."""
+    grants: dict[str, int] = {}
+    for job_id, wanted in Counter(job_ids).items():
+        job = session.execute(
+            select(Job.status, Job.stop_reason, Job.requests, Job.max_requests, Job.cost_usd, Job.max_cost_usd)
+            .where(Job.id == job_id)
+            .with_for_update()
+        ).one_or_none()
+        open_ = job is not None and job.status == "running" and job.stop_reason is None
+        granted = 0
+        if open_ and (job.max_cost_usd is None or job.cost_usd < job.max_cost_usd):
+            granted = wanted if job.max_requests is None else max(0, min(wanted, job.max_requests - job.requests))
+        if granted:
+            session.execute(update(Job).where(Job.id == job_id).values(requests=Job.requests + granted))
+        grants[job_id] = granted
+    results = []
+    for job_id in job_ids:
+        results.append(grants[job_id] > 0)
+        grants[job_id] -= 1
+    return results
 
 
-def charge(
-    session: Session,
-    job_id: str,
-    teacher_id: str,
-    key: str,
-    *,
-    cached: bool,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: Decimal,
-) -> None:
-    session.execute(
-        insert(Usage).values(
-            job_id=job_id,
-            teacher_id=teacher_id,
-            request_hash=key,
-            cached=cached,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            cost_usd=cost_usd,
-        )
-    )
-    if cached:
-        session.execute(update(Job).where(Job.id == job_id).values(cached_requests=Job.cached_requests + 1))
-    else:
+def release_requests(session: Session, job_ids: list[str]) -> list[None]:
+    """Give back reservations whose calls were never paid (they failed for good)."""
+    for job_id, n in Counter(job_ids).items():
+        session.execute(update(Job).where(Job.id == job_id).values(requests=Job.requests - n))
+    return [None] * len(job_ids)
+
+
+def charge(session: Session, charges: list[Charge]) -> list[None]:
+    session.execute(insert(Usage), [asdict(c) for c in charges])
+    totals: dict[str, list[int | Decimal]] = defaultdict(lambda: [0, 0, 0, Decimal(0)])
+    for c in charges:
+        t = totals[c.job_id]
+        t[0] += c.cached
+        t[1] += c.prompt_tokens
+        t[2] += c.completion_tokens
+        t[3] += c.cost_usd
+    for job_id, (cached, prompt, completion, cost) in totals.items():
         session.execute(
             update(Job)
             .where(Job.id == job_id)
             .values(
-                prompt_tokens=Job.prompt_tokens + prompt_tokens,
-                completion_tokens=Job.completion_tokens + completion_tokens,
-                cost_usd=Job.cost_usd + cost_usd,
+                cached_requests=Job.cached_requests + cached,
+                prompt_tokens=Job.prompt_tokens + prompt,
+                completion_tokens=Job.completion_tokens + completion,
+                cost_usd=Job.cost_usd + cost,
             )
         )
+    return [None] * len(charges)

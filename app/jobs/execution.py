@@ -14,7 +14,7 @@ from app.db.session import unit_of_work
 from app.errors import BudgetExhausted
 from app.jobs import leases, lifecycle, progress
 from app.jobs.events import emit
-from app.jobs.progress import RecordDraft
+from app.jobs.progress import Outcome, RecordDraft
 from app.methods.base import JobContext, WorkItemData
 from app.methods.registry import METHODS
 from app.security.secrets import decrypt
@@ -34,9 +34,21 @@ def run_chunk(job_id: str, item_ids: list[int]) -> bool:
         with unit_of_work() as session:
             claimed = leases.claim(session, job_id, item_ids, settings.lease_seconds)
         if claimed:
-            asyncio.run(_run_items(job, endpoint, [WorkItemData(**row) for row in claimed]))
+            _loop().run(_run_items(job, endpoint, [WorkItemData(**row) for row in claimed]))
     with unit_of_work() as session:
         return lifecycle.ready_to_finalize(session, job_id)
+
+
+_runner: asyncio.Runner | None = None
+
+
+def _loop() -> asyncio.Runner:
+    """One event loop per worker process, kept across chunks so teacher and Redis
+    connections are reused instead of reopened for every chunk."""
+    global _runner
+    if _runner is None:
+        _runner = asyncio.Runner()
+    return _runner
 
 
 def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] | None:
@@ -88,7 +100,6 @@ async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[Wor
     finally:
         heartbeat.cancel()
         await db.drain()
-        await gateway.close()
 
 
 async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_s: int) -> None:
@@ -102,14 +113,11 @@ async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_
 async def _run_item(
     job: JobContext, db: TransactionBatcher, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]
 ) -> None:
-    if not await db.run(lifecycle.accepts_work, job.job_id):
-        await db.run(leases.release, item.id)
-        return
     try:
         drafts = await METHODS[job.method](item, job, gateway)
     except BudgetExhausted:
         await db.run(lifecycle.stop_for_budget, job.job_id)
-        await db.run(leases.release, item.id)
+        await db.each(leases.release, item.id)
         return
     except Exception as exc:  # a bug must not stall the job: record it on the item
         log.exception("work item %s of job %s failed", item.id, job.job_id)
@@ -123,4 +131,4 @@ async def _run_item(
                 reject_detail=type(exc).__name__,
             )
         ]
-    await db.run(progress.complete_item, job.job_id, item.id, drafts, method=job.method, teacher=teacher)
+    await db.each(progress.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher))

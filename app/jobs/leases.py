@@ -31,13 +31,15 @@ def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> l
     return [dict(row._mapping) for row in rows]
 
 
-def release(session: Session, item_id: int) -> None:
-    """Hand an unfinished item back (its job stopped); it is not re-dispatched."""
+def release(session: Session, item_ids: list[int]) -> list[None]:
+    """Hand unfinished items back (their job stopped); they are not re-dispatched."""
     session.execute(
         update(WorkItem)
-        .where(WorkItem.id == item_id, WorkItem.status == "running")
+        .where(WorkItem.id.in_(item_ids), WorkItem.status == "running")
         .values(status="pending", leased_until=None)
+        .execution_options(synchronize_session=False)
     )
+    return [None] * len(item_ids)
 
 
 def renew(session: Session, item_ids: list[int], lease_s: int) -> None:

@@ -69,12 +69,6 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     return job
 
 
-def accepts_work(session: Session, job_id: str) -> bool:
-    return bool(
-        session.scalar(select(Job.id).where(Job.id == job_id, Job.status == "running", Job.stop_reason.is_(None)))
-    )
-
-
 def stop_for_budget(session: Session, job_id: str) -> None:
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
     if job is None or job.stop_reason is not None or job.status != "running":

@@ -36,40 +36,52 @@ class RecordDraft:
     reject_detail: str | None = None
 
 
-def complete_item(
-    session: Session,
-    job_id: str,
-    item_id: int,
-    drafts: list[RecordDraft],
-    *,
-    method: str,
-    teacher: dict[str, str | None],
-) -> bool:
-    """Store an item's outcome once. False when another delivery already finished it."""
-    done = session.execute(
-        update(WorkItem)
-        .where(WorkItem.id == item_id, WorkItem.status == "running")
-        .values(status="done", leased_until=None)
+@dataclass(frozen=True)
+class Outcome:
+    """What a finished work item produced, and which teacher made it."""
+
+    job_id: str
+    item_id: int
+    drafts: list[RecordDraft]
+    method: str
+    teacher: dict[str, str | None]
+
+
+def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
+    """Store each item's outcome once: its records, its `done` mark and the job's counters,
+    together. False for an item another delivery already finished."""
+    done = set(
+        session.scalars(
+            update(WorkItem)
+            .where(WorkItem.id.in_([o.item_id for o in outcomes]), WorkItem.status == "running")
+            .values(status="done", leased_until=None)
+            .returning(WorkItem.id)
+            .execution_options(synchronize_session=False)
+        )
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        return False
+    stored = [o for o in outcomes if o.item_id in done]
     rows = [
-        {**asdict(d), "job_id": job_id, "work_item_id": item_id, "ordinal": i, "method": method, **teacher}
-        for i, d in enumerate(drafts)
+        {**asdict(d), "job_id": o.job_id, "work_item_id": o.item_id, "ordinal": i, "method": o.method, **o.teacher}
+        for o in stored
+        for i, d in enumerate(o.drafts)
     ]
     if rows:
         session.execute(
-            insert_for(session, Record).values(rows).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"])
+            insert_for(session, Record).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"]), rows
         )
-    counts = Counter(d.status for d in drafts)
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(
-            completed=Job.completed + 1,
-            accepted=Job.accepted + counts["accepted"],
-            rejected=Job.rejected + counts["rejected"],
-            failed=Job.failed + counts["failed"],
+    counts: dict[str, Counter[str]] = {}
+    for o in stored:
+        counts.setdefault(o.job_id, Counter(completed=0)).update(completed=1)
+        counts[o.job_id].update(d.status for d in o.drafts)
+    for job_id, c in counts.items():
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                completed=Job.completed + c["completed"],
+                accepted=Job.accepted + c["accepted"],
+                rejected=Job.rejected + c["rejected"],
+                failed=Job.failed + c["failed"],
+            )
         )
-    )
-    return True
+    return [o.item_id in done for o in outcomes]

@@ -13,6 +13,12 @@ class SimulatorConfig:
     error_rate: float = 0.0  # share of requests answered 500/503, drawn from the app's RNG
     wrong_rate: float = 0.0  # share of prompts whose final answer is wrong, fixed per prompt
     malformed_rate: float = 0.0  # share of prompts whose reply cannot be parsed, fixed per prompt
+    # Send the x-ratelimit-* headers, as OpenAI does; off, a client learns limits from 429s.
+    limit_headers: bool = True
+    # A 429 storm: after this many requests, every request for `storm_s` seconds is
+    # refused with a Retry-After pointing at the storm's end.
+    storm_after: int | None = None
+    storm_s: float = 2.0
     seed: int = 0
     model: str = "sim-teacher-1"
 
@@ -25,5 +31,7 @@ class SimulatorConfig:
             limit = getattr(self, name)
             if limit is not None and limit <= 0:
                 raise ValueError(f"{name} must be positive or None, got {limit}")
+        if self.storm_after is not None and (self.storm_after < 0 or self.storm_s <= 0):
+            raise ValueError("storm_after must not be negative and storm_s must be positive")
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")

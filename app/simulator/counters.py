@@ -56,6 +56,10 @@ class Counters:
             self._truncated = 0
             self._served: Counter[str] = Counter()
 
+    @property
+    def requests(self) -> int:
+        return self._requests
+
     def record_request(self) -> None:
         with self._lock:
             self._requests += 1

@@ -107,3 +107,20 @@ class RateLimiter:
             headers[f"x-ratelimit-remaining-{name}"] = str(max(0, math.floor(bucket.level + _EPSILON)))
             headers[f"x-ratelimit-reset-{name}"] = format_reset(bucket.until_full())
         return headers
+
+
+class Storm:
+    """Refuse everything for `duration_s` once `after` requests have come in."""
+
+    def __init__(self, after: int | None, duration_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._after, self._duration_s, self._clock = after, duration_s, clock
+        self._until: float | None = None
+
+    def remaining(self, requests_so_far: int) -> float:
+        """Seconds of storm left (0 when none)."""
+        if self._after is None or requests_so_far <= self._after:
+            return 0.0
+        now = self._clock()
+        if self._until is None:
+            self._until = now + self._duration_s
+        return max(0.0, self._until - now)

@@ -12,7 +12,7 @@ import json
 import random
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from app.simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
 from app.simulator.config import SimulatorConfig
 from app.simulator.counters import Counters, request_hash
-from app.simulator.limiter import RateLimiter
+from app.simulator.limiter import RateLimiter, Storm, refusal_headers
 
 # OpenAI caps n at 128; a larger n would only let one request hog the loop.
 _MAX_CHOICES = 128
@@ -100,12 +100,14 @@ class _Simulator:
         self.config = config
         self.counters = Counters()
         self.limiter = RateLimiter(config.rpm, config.tpm)
+        self.storm = Storm(config.storm_after, config.storm_s)
         self.rng = random.Random(config.seed)
 
     def reset(self) -> None:
         # A fresh simulator in all but identity: tests after a reset see the same sequence.
         self.counters.reset()
         self.limiter = RateLimiter(self.config.rpm, self.config.tpm)
+        self.storm = Storm(self.config.storm_after, self.config.storm_s)
         self.rng = random.Random(self.config.seed)
 
     def answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -122,7 +124,14 @@ class _Simulator:
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.config.latency_ms / 1000)
         prompt_size = prompt_tokens(chat.messages)
+        storm_left = self.storm.remaining(self.counters.requests)
+        if storm_left > 0:
+            message = f"Rate limit reached for {chat.model}: the service is overloaded. Please try again later."
+            body = _error_body(message, "requests", code="rate_limit_exceeded")
+            return self.answer(429, body, refusal_headers(storm_left))
         admission = self.limiter.try_acquire(prompt_size)
+        if not self.config.limit_headers:
+            admission = replace(admission, headers={k: v for k, v in admission.headers.items() if "ratelimit" not in k})
         if not admission.allowed:
             message = (
                 f"Rate limit reached for {chat.model} on {admission.limited_by}. "

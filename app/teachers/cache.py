@@ -26,28 +26,11 @@ def request_hash(
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def lookup(session: Session, key: str) -> CachedResponse | None:
-    return session.scalar(select(CachedResponse).where(CachedResponse.request_hash == key))
+def lookup(session: Session, keys: list[str]) -> dict[str, CachedResponse]:
+    rows = session.scalars(select(CachedResponse).where(CachedResponse.request_hash.in_(set(keys))))
+    return {row.request_hash: row for row in rows}
 
 
-def store(
-    session: Session,
-    key: str,
-    tenant_id: str,
-    model: str,
-    response: dict[str, Any],
-    prompt_tokens: int,
-    completion_tokens: int,
-) -> None:
-    session.execute(
-        insert_for(session, CachedResponse)
-        .values(
-            request_hash=key,
-            tenant_id=tenant_id,
-            model=model,
-            response=response,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
-        .on_conflict_do_nothing(index_elements=["request_hash"])
-    )
+def store(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert replies (columns of CachedResponse); one already there is kept."""
+    session.execute(insert_for(session, CachedResponse).on_conflict_do_nothing(index_elements=["request_hash"]), rows)

@@ -8,22 +8,20 @@ anything else awaits.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-import certifi
 import httpx
 import openai
-from openai import AsyncOpenAI
+from sqlalchemy.orm import Session
 from tenacity import AsyncRetrying, retry_if_exception
 
 from app.db.batching import TransactionBatcher
+from app.errors import BudgetExhausted
 from app.jobs import budget
-from app.teachers import cache
+from app.teachers import cache, clients
 from app.teachers.limiter import Limits, make_limiter
 from app.teachers.pricing import cost_usd
 from app.teachers.retries import GiveUp, TeacherFailed, Wait, as_failure, retry_after, retryable
@@ -57,12 +55,6 @@ class Completion:
     request_hash: str
 
 
-@lru_cache
-def _tls() -> ssl.SSLContext:
-    # One per process: building it loads the CA bundle, which costs milliseconds per client.
-    return ssl.create_default_context(cafile=certifi.where())
-
-
 def _header_limit(headers: httpx.Headers, name: str) -> int | None:
     value = headers.get(f"x-ratelimit-limit-{name}")
     return int(value) if value and value.isdigit() and int(value) > 0 else None
@@ -90,41 +82,31 @@ class TeacherGateway:
         self.job_id = job_id
         self._db = db
         self.max_attempts = max_attempts
-        self._client = AsyncOpenAI(
-            base_url=endpoint.base_url,
-            # Simulators and local servers need no key; the SDK insists on a value.
-            api_key=endpoint.api_key or "no-key",
-            max_retries=0,
-            timeout=timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(verify=_tls()),
-        )
+        self._client = clients.openai_client(endpoint.base_url, endpoint.api_key, timeout_s)
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
         self._limiter = make_limiter(redis_url, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
         self._on_throttle = on_throttle
-
-    async def close(self) -> None:
-        await self._client.close()
-        await self._limiter.close()
 
     async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion:
         params = {"temperature": temperature, "max_tokens": max_tokens}
         ep = self.endpoint
         key = cache.request_hash(ep.tenant_id, ep.base_url, ep.model, messages, params)
 
-        hit = await self._db.run(self._take_cached, key)
+        hit = await self._db.each(self._take_cached, key)
         if hit is not None:
             return hit
         # The slot is taken before the budget is reserved: a job's budget is checked
         # against what calls in flight have charged, so waiting calls must not pre-pass.
         async with self._slots:
-            await self._db.run(budget.reserve_request, self.job_id)
+            if not await self._db.each(budget.reserve_requests, self.job_id):
+                raise BudgetExhausted(self.job_id)
             try:
                 response = await self._request(messages, params)
             except BaseException:
-                await self._db.run(budget.release_request, self.job_id)
+                await self._db.each(budget.release_requests, self.job_id)
                 raise
             completion = self._completion(response, key, cached=False)
-            await self._db.run(self._persist, key, response, completion)
+            await self._db.each(self._persist, (key, response, completion))
         return completion
 
     async def _request(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
@@ -182,35 +164,40 @@ class TeacherGateway:
             completion.prompt_tokens, completion.completion_tokens, ep.input_price_per_mtok, ep.output_price_per_mtok
         )
 
-    def _take_cached(self, session: Any, key: str) -> Completion | None:
-        row = cache.lookup(session, key)
-        if row is None:
-            return None
-        completion = self._completion(row.response, key, cached=True)
-        budget.charge(
-            session,
-            self.job_id,
-            self.endpoint.id,
-            key,
-            cached=True,
-            prompt_tokens=0,
-            completion_tokens=0,
-            cost_usd=Decimal(0),
-        )
-        return completion
+    def _take_cached(self, session: Session, keys: list[str]) -> list[Completion | None]:
+        rows = cache.lookup(session, keys)
+        hits = [self._completion(rows[k].response, k, cached=True) if k in rows else None for k in keys]
+        charges = [budget.Charge(self.job_id, self.endpoint.id, k, cached=True) for k in keys if k in rows]
+        if charges:
+            budget.charge(session, charges)
+        return hits
 
-    def _persist(self, session: Any, key: str, response: dict[str, Any], completion: Completion) -> None:
+    def _persist(self, session: Session, replies: list[tuple[str, dict[str, Any], Completion]]) -> list[None]:
         ep = self.endpoint
         cache.store(
-            session, key, ep.tenant_id, ep.model, response, completion.prompt_tokens, completion.completion_tokens
-        )
-        budget.charge(
             session,
-            self.job_id,
-            ep.id,
-            key,
-            cached=False,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            cost_usd=self._cost(completion),
+            [
+                {
+                    "request_hash": key,
+                    "tenant_id": ep.tenant_id,
+                    "model": ep.model,
+                    "response": response,
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                }
+                for key, response, c in replies
+            ],
         )
+        charges = [
+            budget.Charge(
+                self.job_id,
+                ep.id,
+                key,
+                cached=False,
+                prompt_tokens=c.prompt_tokens,
+                completion_tokens=c.completion_tokens,
+                cost_usd=self._cost(c),
+            )
+            for key, _, c in replies
+        ]
+        return budget.charge(session, charges)

@@ -17,11 +17,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.driver_info import DriverInfo
+from app.teachers.clients import redis_client
 
 DECREASE = 0.75  # AIMD multiplicative decrease on a 429
 INCREASE = 0.005  # additive increase per success: 50 successes undo one cut
@@ -46,7 +44,6 @@ class Limiter(Protocol):
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
         """Note a success: give back over-estimated tokens, learn limits from headers."""
 
-    async def close(self) -> None: ...
 
 
 _RESERVE = """
@@ -98,15 +95,9 @@ return 1
 """
 
 
-@lru_cache
-def _driver_info() -> DriverInfo:
-    # Built once per process: it reads the package metadata, which costs milliseconds.
-    return DriverInfo()
-
-
 class RedisLimiter:
     def __init__(self, url: str, teacher_id: str, limits: Limits) -> None:
-        self._redis = Redis.from_url(url, driver_info=_driver_info())
+        self._redis = redis_client(url)
         self._key = f"distillery:pacing:{teacher_id}"
         self._limits = limits
         self._reserve = self._redis.register_script(_RESERVE)
@@ -126,9 +117,6 @@ class RedisLimiter:
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
         tpm = learned.tpm or self._limits.tpm or 0
         await self._succeed([self._key], [INCREASE, token_correction, tpm, learned.rpm or 0, learned.tpm or 0])
-
-    async def close(self) -> None:
-        await self._redis.aclose()
 
 
 @dataclass
@@ -187,9 +175,6 @@ class LocalLimiter:
         _, tpm = self._rates()
         if token_correction and tpm:
             s.tat_tok -= token_correction * 60 / (tpm * s.factor)
-
-    async def close(self) -> None:
-        return None
 
 
 def make_limiter(redis_url: str | None, teacher_id: str, limits: Limits) -> Limiter:

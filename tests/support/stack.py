@@ -60,7 +60,8 @@ def simulator(env: dict[str, str], logs: Path, **flags: Any) -> Iterator[Simulat
     port = free_port()
     args = ["simulate-teacher", "--port", str(port)]
     for name, value in flags.items():
-        args += [f"--{name.replace('_', '-')}", str(value)]
+        flag = name.replace("_", "-")
+        args += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
     with process(args, env, logs / f"simulator-{port}.log") as proc:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc)
         yield Simulator(base_url=f"http://127.0.0.1:{port}/v1", flags=flags)
