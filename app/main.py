@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
 from app.api.routes import datasets, health, jobs, teachers
+from app.queue import warm_up
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    await run_in_threadpool(warm_up)
+    yield
 
 
 def create_app() -> FastAPI:
@@ -13,6 +24,7 @@ def create_app() -> FastAPI:
         title="Distillery",
         version="0.1.0",
         description="Black-box knowledge distillation of LLMs: teacher-driven data synthesis, curation and datasets.",
+        lifespan=_lifespan,
     )
     errors.install(app)
     for module in (health, teachers, jobs, datasets):

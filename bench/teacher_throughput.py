@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ def run(label: str, items: int, sim_flags: list[str], rpm: int | None, logs: Pat
         "DISTILLERY_BROKER_URL": "redis://127.0.0.1:6379/12",
         "DISTILLERY_DATA_DIR": tempfile.mkdtemp(prefix="distillery-bench-"),
         "DISTILLERY_SECRET_KEY": secrets.token_urlsafe(32),
+        **{k: v for k, v in os.environ.items() if k == "DISTILLERY_CHUNK_SIZE"},
     }
     redis.Redis.from_url(env["DISTILLERY_BROKER_URL"]).flushdb()
     os.environ.update(env)
@@ -63,7 +65,7 @@ def run(label: str, items: int, sim_flags: list[str], rpm: int | None, logs: Pat
         sim_port, api_port = free_port(), free_port()
         sim_cmd = ["simulate-teacher", "--port", str(sim_port), *sim_flags]
         sim = stack.enter_context(process(sim_cmd, env, logs / "sim.log"))
-        worker_cmd = ["worker", "--concurrency", "2", "--loglevel", "WARNING"]
+        worker_cmd = ["worker", "--concurrency", os.environ.get("BENCH_CONCURRENCY", "2"), "--loglevel", "WARNING"]
         stack.enter_context(process(worker_cmd, env, logs / "worker.log"))
         api = stack.enter_context(process(["serve", "--port", str(api_port)], env, logs / "api.log"))
         wait_http(f"http://127.0.0.1:{sim_port}/healthz", proc=sim)
@@ -93,7 +95,7 @@ def run(label: str, items: int, sim_flags: list[str], rpm: int | None, logs: Pat
             },
         ).json()
         while job["status"] not in ("succeeded", "failed", "cancelled"):
-            time.sleep(0.25)
+            time.sleep(0.1)
             job = client.get(f"/v1/jobs/{job['id']}").json()
         elapsed = time.monotonic() - started
         stats = httpx.get(f"http://127.0.0.1:{sim_port}/sim/stats").json()
@@ -104,6 +106,9 @@ def run(label: str, items: int, sim_flags: list[str], rpm: int | None, logs: Pat
     print(f"\n== {label}")
     print(f"job {job['status']}: {progress['completed']}/{items} items completed in {elapsed:.1f}s")
     print(f"  records/s end to end:        {rate:.1f}")
+    stamps = {k: datetime.fromisoformat(job[k]) for k in ("created_at", "started_at", "finished_at")}
+    print(f"  time: created→planned {(stamps['started_at'] - stamps['created_at']).total_seconds():.2f}s,"
+          f" planned→finished {(stamps['finished_at'] - stamps['started_at']).total_seconds():.2f}s")
     if rpm:
         print(f"  share of the rate limit:     {100 * rate / (rpm / 60):.1f}%  (limit {rpm} rpm)")
     print(f"  429s per 100 requests:       {100 * too_many / max(stats['requests'], 1):.2f}")

@@ -1,8 +1,9 @@
 """Global pacing of teacher calls, shared by every worker process and host.
 
 Each teacher has one schedule (GCRA used as a scheduler: a call reserves the next free
-slot and sleeps until it, so N workers together send at the teacher's rate, never in
-bursts). Requests and tokens are scheduled separately; a call takes the later slot.
+slot and sleeps until it, so N workers together send at the teacher's rate, with at most
+BURST_S worth of calls at once after a pause). Requests and tokens are scheduled
+separately; a call takes the later slot.
 The rate is the configured `rpm`/`tpm`, lowered to what the provider's
 `x-ratelimit-limit-*` headers say, times an AIMD factor: a 429 cuts it by a quarter (at
 most once a second, so one burst is one cut) and pushes every caller's next slot past
@@ -26,6 +27,9 @@ INCREASE = 0.005  # additive increase per success: 50 successes undo one cut
 MIN_FACTOR = 0.05
 CUT_WINDOW_S = 1.0  # one cut per burst of 429s
 STATE_TTL_S = 3600
+# A rested schedule may send this many seconds' worth of calls at once, as a provider's
+# bucket allows; never while recovering from a 429.
+BURST_S = 0.75
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,17 @@ local factor = tonumber(s[3]) or 1
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tonumber(s[4]) and (rpm == 0 or tonumber(s[4]) < rpm) then rpm = tonumber(s[4]) end
 if tonumber(s[5]) and (tpm == 0 or tonumber(s[5]) < tpm) then tpm = tonumber(s[5]) end
+local burst = 0
+if factor >= 1 then burst = tonumber(ARGV[5]) end
 local at = math.max(now, tonumber(s[6]) or 0)
-if rpm > 0 then
-  local slot = math.max(tonumber(s[1]) or 0, at)
-  at = slot
-  redis.call('HSET', KEYS[1], 'tat_req', slot + 60 / (rpm * factor))
+local function reserve(field, tat, cost)
+  tat = math.max(tat or 0, now)
+  local slot = math.max(tat - burst, at)
+  redis.call('HSET', KEYS[1], field, math.max(tat, slot) + cost)
+  return slot
 end
-if tpm > 0 then
-  local slot = math.max(tonumber(s[2]) or 0, at)
-  at = math.max(at, slot)
-  redis.call('HSET', KEYS[1], 'tat_tok', slot + tonumber(ARGV[3]) * 60 / (tpm * factor))
-end
+if rpm > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / (rpm * factor)) end
+if tpm > 0 then at = math.max(at, reserve('tat_tok', tonumber(s[2]), tonumber(ARGV[3]) * 60 / (tpm * factor))) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return tostring(at - now)
 """
@@ -105,7 +109,7 @@ class RedisLimiter:
         self._succeed = self._redis.register_script(_SUCCEEDED)
 
     async def acquire(self, tokens: int) -> None:
-        limits = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S]
+        limits = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S, BURST_S]
         wait = float(await self._reserve([self._key], limits))
         if wait > 0:
             await asyncio.sleep(wait)
@@ -148,14 +152,19 @@ class LocalLimiter:
     async def acquire(self, tokens: int) -> None:
         s, now = self._s, time.monotonic()
         rpm, tpm = self._rates()
+        burst = BURST_S if s.factor >= 1 else 0.0
         at = max(now, s.cooldown)
+
+        def reserve(tat: float, cost: float) -> tuple[float, float]:
+            tat = max(tat, now)
+            slot = max(tat - burst, at)
+            return slot, max(tat, slot) + cost
+
         if rpm:
-            at = max(s.tat_req, at)
-            s.tat_req = at + 60 / (rpm * s.factor)
+            at, s.tat_req = reserve(s.tat_req, 60 / (rpm * s.factor))
         if tpm:
-            slot = max(s.tat_tok, at)
+            slot, s.tat_tok = reserve(s.tat_tok, tokens * 60 / (tpm * s.factor))
             at = max(at, slot)
-            s.tat_tok = slot + tokens * 60 / (tpm * s.factor)
         if at > now:
             await asyncio.sleep(at - now)
 
