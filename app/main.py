@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
-from app.api.routes import datasets, health, jobs, teachers
+from app.api.routes import datasets, health, jobs, metrics, teachers
 from app.queue import warm_up
 
 
@@ -27,6 +27,6 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     errors.install(app)
-    for module in (health, teachers, jobs, datasets):
+    for module in (health, metrics, teachers, jobs, datasets):
         app.include_router(module.router)
     return app

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
 
     teacher_timeout_s: float = 60.0
     teacher_max_attempts: int = 6
+    # How often a job in batch mode asks the provider whether its batch is done.
+    batch_poll_s: float = 10.0
     # Work items are leased; a lease that expires (worker killed) is re-run.
     lease_seconds: int = 300
     chunk_size: int = 50

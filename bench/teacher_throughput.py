@@ -107,8 +107,10 @@ def run(label: str, items: int, sim_flags: list[str], rpm: int | None, logs: Pat
     print(f"job {job['status']}: {progress['completed']}/{items} items completed in {elapsed:.1f}s")
     print(f"  records/s end to end:        {rate:.1f}")
     stamps = {k: datetime.fromisoformat(job[k]) for k in ("created_at", "started_at", "finished_at")}
-    print(f"  time: created→planned {(stamps['started_at'] - stamps['created_at']).total_seconds():.2f}s,"
-          f" planned→finished {(stamps['finished_at'] - stamps['started_at']).total_seconds():.2f}s")
+    print(
+        f"  time: created→planned {(stamps['started_at'] - stamps['created_at']).total_seconds():.2f}s,"
+        f" planned→finished {(stamps['finished_at'] - stamps['started_at']).total_seconds():.2f}s"
+    )
     if rpm:
         print(f"  share of the rate limit:     {100 * rate / (rpm / 60):.1f}%  (limit {rpm} rpm)")
     print(f"  429s per 100 requests:       {100 * too_many / max(stats['requests'], 1):.2f}")

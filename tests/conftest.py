@@ -47,6 +47,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
             # Short leases so the reaper's work is visible within a test.
             "DISTILLERY_LEASE_SECONDS": "30",
             "DISTILLERY_TEACHER_MAX_ATTEMPTS": "8",
+            "DISTILLERY_BATCH_POLL_S": "0.2",
         }
         import redis
 

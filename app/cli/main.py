@@ -95,6 +95,7 @@ def simulate_teacher(
     limit_headers: bool = typer.Option(True, help="send x-ratelimit-* headers, as OpenAI does"),
     storm_after: int | None = typer.Option(None, min=0, help="after N requests, answer only 429s for --storm-s"),
     storm_s: float = typer.Option(2.0, min=0.001),
+    batch_delay_s: float = typer.Option(1.0, min=0.0, help="seconds a batch waits in_progress before it is answered"),
     seed: int = 0,
     model: str = "sim-teacher-1",
 ) -> None:
@@ -112,6 +113,7 @@ def simulate_teacher(
         limit_headers=limit_headers,
         storm_after=storm_after,
         storm_s=storm_s,
+        batch_delay_s=batch_delay_s,
         seed=seed,
         model=model,
     )

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -56,6 +57,10 @@ class Teacher(Base):
     max_concurrency: Mapped[int] = mapped_column(Integer, default=16)
     input_price_per_mtok: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     output_price_per_mtok: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    # The provider runs OpenAI's Batch API (/v1/files, /v1/batches) for this model.
+    supports_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Share of the online price a batch call costs (OpenAI: 0.5).
+    batch_price_factor: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.5"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -112,6 +117,8 @@ class WorkItem(Base):
     position: Mapped[int]
     seed_ids: Mapped[list[int]]
     payload: Mapped[dict[str, Any]]
+    # The teacher this item was assigned to at planning (a job may spread over several).
+    teacher_id: Mapped[str | None] = mapped_column(String(40))
     # pending → running (leased) → done | failed | skipped
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
@@ -203,6 +210,35 @@ class Usage(Base):
     completion_tokens: Mapped[int] = mapped_column(default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TeacherBatch(Base):
+    """A provider batch (OpenAI Batch API) of a chunk's requests. Its id is a hash of the
+    request hashes, so a worker that re-runs the chunk after a crash finds the batch and
+    polls it instead of submitting and paying for it again."""
+
+    __tablename__ = "teacher_batches"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    teacher_id: Mapped[str] = mapped_column(String(40))
+    # Lines in the batch; a line's custom_id is its request hash.
+    requests: Mapped[int]
+    provider_batch_id: Mapped[str | None] = mapped_column(String(200))
+    input_file_id: Mapped[str | None] = mapped_column(String(200))
+    # submitting → submitted → the provider's final status (completed, failed, expired, cancelled)
+    status: Mapped[str] = mapped_column(String(20), default="submitting")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class TeacherMetric(Base):
+    """Monotonic per-teacher counters (requests by outcome, tokens, cost, latency
+    histogram buckets), added to by every worker process: /metrics reads them."""
+
+    __tablename__ = "teacher_metrics"
+    teacher_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[float] = mapped_column(Double, default=0.0)
 
 
 class CachedResponse(Base):

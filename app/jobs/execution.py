@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
-from app.db.models import Job, Teacher
+from app.db.models import Job
+from app.db.models import Teacher as TeacherRow
 from app.db.session import unit_of_work
 from app.errors import BudgetExhausted
 from app.jobs import leases, lifecycle, progress
@@ -17,11 +18,15 @@ from app.jobs.events import emit
 from app.jobs.progress import Outcome, RecordDraft
 from app.methods.base import JobContext, WorkItemData
 from app.methods.registry import METHODS
+from app.observability import teacher_metrics
 from app.security.secrets import decrypt
 from app.settings import get_settings
-from app.teachers.gateway import TeacherEndpoint, TeacherGateway
+from app.teachers.batch import BatchGateway
+from app.teachers.gateway import Teacher, TeacherEndpoint, TeacherGateway
 
 log = logging.getLogger(__name__)
+
+METRICS_FLUSH_S = 5.0
 
 
 def run_chunk(job_id: str, item_ids: list[int]) -> bool:
@@ -30,11 +35,11 @@ def run_chunk(job_id: str, item_ids: list[int]) -> bool:
     with unit_of_work() as session:
         loaded = _load(session, job_id)
     if loaded is not None:
-        job, endpoint = loaded
+        job, endpoints = loaded
         with unit_of_work() as session:
             claimed = leases.claim(session, job_id, item_ids, settings.lease_seconds)
         if claimed:
-            _loop().run(_run_items(job, endpoint, [WorkItemData(**row) for row in claimed]))
+            _loop().run(_run_items(job, endpoints, [WorkItemData(**row) for row in claimed]))
     with unit_of_work() as session:
         return lifecycle.ready_to_finalize(session, job_id)
 
@@ -51,15 +56,22 @@ def _loop() -> asyncio.Runner:
     return _runner
 
 
-def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] | None:
+def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherEndpoint]] | None:
     job = session.scalar(select(Job).where(Job.id == job_id))
     if job is None or job.status != "running" or job.stop_reason is not None:
         return None
-    teacher = session.get(Teacher, job.teacher_id) if job.teacher_id else None
-    if teacher is None:
-        lifecycle.fail(session, job_id, "the job's teacher was deleted")
+    wanted = [t["id"] for t in job.spec["teachers"]]
+    teachers = {t.id: t for t in session.scalars(select(TeacherRow).where(TeacherRow.id.in_(wanted)))}
+    missing = [t["name"] for t in job.spec["teachers"] if t["id"] not in teachers]
+    if missing:
+        lifecycle.fail(session, job_id, f"the job's teacher '{missing[0]}' was deleted")
         return None
-    endpoint = TeacherEndpoint(
+    context = JobContext(job_id=job.id, method=job.method, skill=job.spec["skill"], params=job.spec["params"])
+    return context, {tid: _endpoint(t) for tid, t in teachers.items()}
+
+
+def _endpoint(teacher: TeacherRow) -> TeacherEndpoint:
+    return TeacherEndpoint(
         id=teacher.id,
         name=teacher.name,
         tenant_id=teacher.tenant_id,
@@ -71,34 +83,47 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, TeacherEndpoint] |
         tpm=teacher.tpm,
         input_price_per_mtok=teacher.input_price_per_mtok,
         output_price_per_mtok=teacher.output_price_per_mtok,
+        supports_batch=teacher.supports_batch,
+        batch_price_factor=teacher.batch_price_factor,
     )
-    context = JobContext(job_id=job.id, method=job.method, skill=job.spec["skill"], params=job.spec["params"])
-    return context, endpoint
 
 
-async def _run_items(job: JobContext, endpoint: TeacherEndpoint, items: list[WorkItemData]) -> None:
+async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], items: list[WorkItemData]) -> None:
     settings = get_settings()
 
     db = TransactionBatcher()
 
-    async def throttled(message: str) -> None:
-        await db.run(emit, job.job_id, "throttled", message, level="warning")
+    async def notify(kind: str, message: str) -> None:
+        level = "warning" if kind in ("throttled", "batch_failed") else "info"
+        await db.run(emit, job.job_id, kind, message, level=level)
 
-    gateway = TeacherGateway(
-        endpoint,
-        job.job_id,
-        db,
-        timeout_s=settings.teacher_timeout_s,
-        max_attempts=settings.teacher_max_attempts,
-        redis_url=settings.pacing_redis_url,
-        on_throttle=throttled,
-    )
-    teacher = {"teacher_id": endpoint.id, "teacher_name": endpoint.name, "model": endpoint.model}
-    heartbeat = asyncio.create_task(_keep_leases(db, items, settings.lease_seconds))
+    background = [
+        asyncio.create_task(_keep_leases(db, items, settings.lease_seconds)),
+        asyncio.create_task(_flush_metrics(db)),
+    ]
     try:
-        await asyncio.gather(*(_run_item(job, db, gateway, item, teacher) for item in items))
+        work = []
+        for teacher_id in {item.teacher_id for item in items}:
+            online = TeacherGateway(
+                endpoints[teacher_id],
+                job.job_id,
+                db,
+                timeout_s=settings.teacher_timeout_s,
+                max_attempts=settings.teacher_max_attempts,
+                redis_url=settings.pacing_redis_url,
+                on_throttle=lambda message: notify("throttled", message),
+            )
+            mine = [item for item in items if item.teacher_id == teacher_id]
+            if job.params["mode"] == "batch":
+                batched = BatchGateway(online, db, poll_s=settings.batch_poll_s, notify=notify)
+                work.append(batched.run([_run_item(job, db, batched, item) for item in mine]))
+            else:
+                work.extend(_run_item(job, db, online, item) for item in mine)
+        await asyncio.gather(*work)
     finally:
-        heartbeat.cancel()
+        for task in background:
+            task.cancel()
+        await db.run(teacher_metrics.flush)
         await db.drain()
 
 
@@ -110,9 +135,14 @@ async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_
         await db.run(leases.renew, ids, lease_s)
 
 
-async def _run_item(
-    job: JobContext, db: TransactionBatcher, gateway: TeacherGateway, item: WorkItemData, teacher: dict[str, str | None]
-) -> None:
+async def _flush_metrics(db: TransactionBatcher) -> None:
+    """Add this process's teacher-call tally to the shared counters every few seconds."""
+    while True:
+        await asyncio.sleep(METRICS_FLUSH_S)
+        await db.run(teacher_metrics.flush)
+
+
+async def _run_item(job: JobContext, db: TransactionBatcher, gateway: Teacher, item: WorkItemData) -> None:
     try:
         drafts = await METHODS[job.method](item, job, gateway)
     except BudgetExhausted:
@@ -131,4 +161,6 @@ async def _run_item(
                 reject_detail=type(exc).__name__,
             )
         ]
+    ep = gateway.endpoint
+    teacher = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
     await db.each(progress.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher))

@@ -26,7 +26,7 @@ def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> l
             ),
         )
         .values(status="running", leased_until=now + timedelta(seconds=lease_s), attempts=WorkItem.attempts + 1)
-        .returning(WorkItem.id, WorkItem.position, WorkItem.seed_ids, WorkItem.payload)
+        .returning(WorkItem.id, WorkItem.position, WorkItem.seed_ids, WorkItem.payload, WorkItem.teacher_id)
     )
     return [dict(row._mapping) for row in rows]
 

@@ -17,21 +17,31 @@ from app.datasets import versions
 from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, WorkItem
 from app.db.scoping import get_owned
-from app.errors import Conflict
+from app.errors import Conflict, InvalidSpec
 from app.jobs.events import emit
 from app.schemas.jobs import TERMINAL_STATUSES, JobCreate
 from app.teachers import registry
 
 
 def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
-    teacher = registry.resolve(session, tenant_id, spec.teacher)
+    field = "teacher" if spec.teacher is not None else "teachers"
+    shares = [(registry.resolve(session, tenant_id, s.teacher, field), s.weight) for s in spec.shares()]
+    if spec.params.mode == "batch":
+        for teacher, _ in shares:
+            if not teacher.supports_batch:
+                raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
+    judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
+    stored = spec.model_dump(mode="json", exclude={"seeds", "teacher"})
+    # Stored by id: renaming or re-creating a teacher later does not change a job.
+    stored["teachers"] = [{"id": t.id, "name": t.name, "weight": w} for t, w in shares]
+    stored["judge_teacher"] = {"id": judge.id, "name": judge.name} if judge else None
     job = Job(
         id=new_id("job"),
         tenant_id=tenant_id,
-        teacher_id=teacher.id,
+        teacher_id=shares[0][0].id,
         name=spec.name,
         method=spec.method,
-        spec=spec.model_dump(mode="json", exclude={"seeds"}),
+        spec=stored,
         max_requests=spec.budget.max_requests,
         max_cost_usd=Decimal(str(spec.budget.max_cost_usd)) if spec.budget.max_cost_usd else None,
     )
@@ -49,7 +59,8 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
             for i, seed in enumerate(spec.seeds)
         ],
     )
-    emit(session, job.id, "created", f"job created with {len(spec.seeds)} seeds for teacher '{teacher.name}'")
+    names = ", ".join(f"'{t.name}'" for t, _ in shares)
+    emit(session, job.id, "created", f"job created with {len(spec.seeds)} seeds for teacher {names}")
     return job
 
 

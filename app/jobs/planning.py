@@ -44,6 +44,9 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
                 "leased_until": utcnow() + timedelta(seconds=lease_s),
             }
         )
+    shares = job.spec["teachers"]
+    for item, share in zip(items, spread([s["weight"] for s in shares], len(items)), strict=True):
+        item["teacher_id"] = shares[share]["id"]
     # A plain executemany and one ordered read back: half the time of INSERT .. RETURNING
     # with parameter order, which a 2000-item job waits on before its first chunk.
     session.execute(insert(WorkItem), items)
@@ -62,3 +65,18 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
         duplicate_seeds=duplicates,
     )
     return chunked(ids, chunk_size)
+
+
+def spread(weights: list[float], n: int) -> list[int]:
+    """Which share each of n items goes to, by smooth weighted round-robin (nginx's): the
+    shares interleave, so every chunk keeps all teachers busy, and every prefix of the
+    items is split as close to the weights as whole items allow."""
+    total = sum(weights)
+    credit = [0.0] * len(weights)
+    picks = []
+    for _ in range(n):
+        credit = [c + w for c, w in zip(credit, weights, strict=True)]
+        pick = max(range(len(weights)), key=credit.__getitem__)
+        credit[pick] -= total
+        picks.append(pick)
+    return picks

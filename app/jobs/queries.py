@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobEvent, Record
+from app.db.models import Job, JobEvent, Record, Usage
 from app.db.scoping import get_owned, owned_by
-from app.schemas.jobs import Budget, EventOut, JobOut, Progress, RecordOut, UsageOut
+from app.schemas.jobs import Budget, EventOut, JobOut, JobTeacher, Progress, RecordOut, TeacherUsage, UsageOut
 
 
-def to_out(job: Job) -> JobOut:
+def to_out(session: Session, job: Job) -> JobOut:
+    return _outs(session, [job])[0]
+
+
+def _outs(session: Session, jobs: list[Job]) -> list[JobOut]:
+    by_teacher = _usage_by_teacher(session, [j.id for j in jobs])
+    return [_out(job, by_teacher.get(job.id, [])) for job in jobs]
+
+
+def _out(job: Job, by_teacher: list[TeacherUsage]) -> JobOut:
+    teachers = job.spec["teachers"]
+    names = {t["id"]: t["name"] for t in teachers}
+    judge = job.spec.get("judge_teacher")
     return JobOut(
         id=job.id,
         name=job.name,
         method=job.method,
         teacher_id=job.teacher_id,
+        teachers=[JobTeacher(teacher_id=t["id"], name=t["name"], weight=t["weight"]) for t in teachers],
+        judge_teacher_id=judge["id"] if judge else None,
+        mode=job.spec["params"]["mode"],
         status=job.status,  # type: ignore[arg-type]
         progress=Progress(
             total=job.total,
@@ -31,6 +46,7 @@ def to_out(job: Job) -> JobOut:
             prompt_tokens=job.prompt_tokens,
             completion_tokens=job.completion_tokens,
             cost_usd=float(job.cost_usd),
+            by_teacher=[u.model_copy(update={"teacher_name": names.get(u.teacher_id)}) for u in by_teacher],
         ),
         budget=Budget.model_validate(job.spec.get("budget", {})),
         dataset_id=job.dataset_id,
@@ -42,13 +58,46 @@ def to_out(job: Job) -> JobOut:
     )
 
 
+def _usage_by_teacher(session: Session, job_ids: list[str]) -> dict[str, list[TeacherUsage]]:
+    """The usage ledger summed per job and teacher: what each teacher was paid."""
+    paid = case((Usage.cached.is_(False), 1), else_=0)
+    rows = session.execute(
+        select(
+            Usage.job_id,
+            Usage.teacher_id,
+            func.sum(paid),
+            func.count() - func.sum(paid),
+            func.sum(Usage.prompt_tokens),
+            func.sum(Usage.completion_tokens),
+            func.sum(Usage.cost_usd),
+        )
+        .where(Usage.job_id.in_(job_ids), Usage.teacher_id.is_not(None))
+        .group_by(Usage.job_id, Usage.teacher_id)
+        .order_by(Usage.job_id, Usage.teacher_id)
+    )
+    out: dict[str, list[TeacherUsage]] = {}
+    for job_id, teacher_id, requests, cached, prompt, completion, cost in rows:
+        out.setdefault(job_id, []).append(
+            TeacherUsage(
+                teacher_id=teacher_id,
+                teacher_name=None,
+                requests=requests,
+                cached_requests=cached,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cost_usd=float(cost),
+            )
+        )
+    return out
+
+
 def get(session: Session, tenant_id: str, job_id: str) -> JobOut:
-    return to_out(get_owned(session, Job, tenant_id, job_id, "job"))
+    return to_out(session, get_owned(session, Job, tenant_id, job_id, "job"))
 
 
 def list_all(session: Session, tenant_id: str, limit: int, offset: int) -> list[JobOut]:
     rows = session.scalars(owned_by(Job, tenant_id).order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset))
-    return [to_out(j) for j in rows]
+    return _outs(session, list(rows))
 
 
 def events(session: Session, tenant_id: str, job_id: str, limit: int, offset: int) -> list[EventOut]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.jobs.progress import RecordDraft
-from app.teachers.gateway import TeacherGateway
+from app.teachers.gateway import Teacher
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,8 @@ class WorkItemData:
     position: int
     seed_ids: list[Any]
     payload: dict[str, Any]
+    teacher_id: str
 
 
 class Method(Protocol):
-    async def __call__(self, item: WorkItemData, job: JobContext, teacher: TeacherGateway) -> list[RecordDraft]: ...
+    async def __call__(self, item: WorkItemData, job: JobContext, teacher: Teacher) -> list[RecordDraft]: ...

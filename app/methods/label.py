@@ -7,11 +7,11 @@ from app.jobs.progress import RecordDraft
 from app.methods.base import JobContext, WorkItemData
 from app.prompts.parse import ParseFailure, parse_reply
 from app.prompts.render import render
-from app.teachers.gateway import TeacherGateway
+from app.teachers.gateway import Teacher
 from app.teachers.retries import TeacherFailed
 
 
-async def label(item: WorkItemData, job: JobContext, teacher: TeacherGateway) -> list[RecordDraft]:
+async def label(item: WorkItemData, job: JobContext, teacher: Teacher) -> list[RecordDraft]:
     skill, params = job.skill, job.params
     instruction, input_ = item.payload["instruction"], item.payload.get("input", "")
     prompt = render(

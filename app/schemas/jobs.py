@@ -31,6 +31,9 @@ class SeedIn(InputModel):
 
 
 class Params(InputModel):
+    # "batch": OpenAI's Batch API (teachers marked supports_batch), at its discount and
+    # its pace (hours at worst); failed lines are retried online.
+    mode: Literal["online", "batch"] = "online"
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=1024, ge=1, le=200_000)
     chunk_size: int | None = Field(default=None, ge=1, le=1000, description="items per worker task")
@@ -45,9 +48,18 @@ class Budget(InputModel):
     max_requests: int | None = Field(default=None, ge=1, le=100_000_000)
 
 
+class TeacherShare(InputModel):
+    teacher: Name = Field(description="teacher id or name")
+    weight: float = Field(default=1.0, gt=0, le=1_000_000, description="share of the items, relative to the others")
+
+
 class JobCreate(InputModel):
     name: Name
-    teacher: Name = Field(description="teacher id or name")
+    teacher: Name | None = Field(default=None, description="teacher id or name (or `teachers`)")
+    teachers: list[TeacherShare] | None = Field(
+        default=None, min_length=1, max_length=16, description="spread the items over several teachers by weight"
+    )
+    judge_teacher: Name | None = Field(default=None, description="teacher id or name that judges; default: none")
     method: Literal["label"]
     skill: Skill
     seeds: list[SeedIn] = Field(min_length=1, max_length=100_000)
@@ -62,6 +74,17 @@ class JobCreate(InputModel):
             raise ValueError("target_count: a label job makes at most one record per seed")
         return self
 
+    @model_validator(mode="after")
+    def _one_way_to_name_teachers(self) -> JobCreate:
+        if (self.teacher is None) == (self.teachers is None):
+            raise ValueError("teacher: give either `teacher` or `teachers`, not both and not neither")
+        if self.teachers is not None and len({s.teacher for s in self.teachers}) < len(self.teachers):
+            raise ValueError("teachers: each teacher may appear once")
+        return self
+
+    def shares(self) -> list[TeacherShare]:
+        return self.teachers if self.teachers is not None else [TeacherShare(teacher=self.teacher or "")]
+
 
 class Progress(OutputModel):
     total: int
@@ -72,7 +95,9 @@ class Progress(OutputModel):
     skipped: int
 
 
-class UsageOut(OutputModel):
+class TeacherUsage(OutputModel):
+    teacher_id: str
+    teacher_name: str | None
     requests: int
     cached_requests: int
     prompt_tokens: int
@@ -80,11 +105,29 @@ class UsageOut(OutputModel):
     cost_usd: float
 
 
+class UsageOut(OutputModel):
+    requests: int
+    cached_requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    by_teacher: list[TeacherUsage]
+
+
+class JobTeacher(OutputModel):
+    teacher_id: str
+    name: str
+    weight: float
+
+
 class JobOut(OutputModel):
     id: str
     name: str
     method: str
-    teacher_id: str | None
+    teacher_id: str | None = Field(description="the first of `teachers`")
+    teachers: list[JobTeacher]
+    judge_teacher_id: str | None
+    mode: Literal["online", "batch"]
     status: JobStatus
     progress: Progress
     usage: UsageOut

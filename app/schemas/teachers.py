@@ -19,6 +19,10 @@ class TeacherCreate(InputModel):
     max_concurrency: int = Field(default=16, ge=1, le=1024)
     input_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
     output_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
+    supports_batch: bool = Field(default=False, description="the endpoint serves /v1/files and /v1/batches")
+    batch_price_factor: Decimal = Field(
+        default=Decimal("0.5"), gt=0, le=1, max_digits=18, decimal_places=8, description="batch price / online price"
+    )
 
 
 class TeacherOut(OutputModel):
@@ -32,4 +36,6 @@ class TeacherOut(OutputModel):
     max_concurrency: int
     input_price_per_mtok: float
     output_price_per_mtok: float
+    supports_batch: bool
+    batch_price_factor: float
     created_at: datetime

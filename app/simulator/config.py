@@ -19,6 +19,8 @@ class SimulatorConfig:
     # refused with a Retry-After pointing at the storm's end.
     storm_after: int | None = None
     storm_s: float = 2.0
+    # How long a batch sits in_progress before its lines are answered: a real batch's queue time.
+    batch_delay_s: float = 1.0
     seed: int = 0
     model: str = "sim-teacher-1"
 
@@ -35,3 +37,5 @@ class SimulatorConfig:
             raise ValueError("storm_after must not be negative and storm_s must be positive")
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")
+        if self.batch_delay_s < 0:
+            raise ValueError(f"batch_delay_s must not be negative, got {self.batch_delay_s}")

@@ -1,8 +1,8 @@
 """What the simulator has served: the figures tests and benchmarks check the service by.
 
 `duplicate_requests` counts request hashes answered 200 more than once: a request the
-client paid for twice. Sampling (temperature > 0) may repeat a request on purpose, so this
-is a count to compare against expectations, not an error by itself.
+client paid for twice, online or in a batch. Sampling (temperature > 0) may repeat a
+request on purpose, so this is a count to compare against expectations, not an error by itself.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ class Counters:
             self._wrong = 0
             self._truncated = 0
             self._served: Counter[str] = Counter()
+            self._batches = 0
+            self._batch_lines = 0
 
     @property
     def requests(self) -> int:
@@ -68,6 +70,10 @@ class Counters:
         with self._lock:
             self._statuses[status] += 1
 
+    def record_batch(self) -> None:
+        with self._lock:
+            self._batches += 1
+
     def record_completion(
         self,
         key: str,
@@ -77,10 +83,12 @@ class Counters:
         malformed: int = 0,
         wrong: int = 0,
         truncated: int = 0,
+        batch: bool = False,
     ) -> None:
-        """One 200 reply; malformed, wrong and truncated count its choices."""
+        """One 200 reply, online or a batch line; malformed, wrong and truncated count its choices."""
         with self._lock:
             self._completions += 1
+            self._batch_lines += batch
             self._prompt_tokens += prompt_tokens
             self._completion_tokens += completion_tokens
             self._malformed += malformed
@@ -98,6 +106,8 @@ class Counters:
             return sum(1 for times in self._served.values() if times > 1)
 
     def snapshot(self) -> dict[str, Any]:
+        # `requests` and `status_counts` count online chat calls; `completions`, the token
+        # totals and the duplicate counts take in batch lines too (`batch_lines` of them).
         with self._lock:
             return {
                 "requests": self._requests,
@@ -112,4 +122,6 @@ class Counters:
                 "duplicate_requests": sum(1 for times in self._served.values() if times > 1),
                 # Replies beyond the first per request hash: how many were paid for again.
                 "repeated_replies": sum(times - 1 for times in self._served.values()),
+                "batches": self._batches,
+                "batch_lines": self._batch_lines,
             }

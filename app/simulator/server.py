@@ -1,8 +1,10 @@
-"""The simulator's HTTP surface: an OpenAI-compatible chat endpoint plus /sim controls.
+"""The simulator's HTTP surface: an OpenAI-compatible chat endpoint, the Files and Batches
+APIs (see batches.py) plus /sim controls.
 
 Per chat request: count it → validate → simulated latency → rate limit (429) → injected
-server error (500/503) → a 200 ChatCompletion. Bodies are read as plain dicts, not
-pydantic models: at thousands of requests a minute parsing cost is what the loop spends.
+server error (500/503) → a 200 ChatCompletion. A batch line takes the same path less the
+latency and rate limits. Bodies are read as plain dicts, not pydantic models: at thousands
+of requests a minute parsing cost is what the loop spends.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from app.simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
+from app.simulator.batches import BatchApiError, BatchStore
 from app.simulator.config import SimulatorConfig
 from app.simulator.counters import Counters, request_hash
 from app.simulator.limiter import RateLimiter, Storm, refusal_headers
@@ -60,11 +65,18 @@ def _optional_int(body: dict[str, Any], name: str, minimum: int) -> int | None:
     return value
 
 
-def _parse_chat(raw: bytes, default_model: str) -> _ChatRequest:
+def _bad_request_body(exc: _BadRequest) -> dict[str, Any]:
+    return _error_body(exc.message, "invalid_request_error", code="invalid_request", param=exc.param)
+
+
+def _decode_json(raw: bytes) -> Any:
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise _BadRequest("the request body is not valid JSON", None) from None
+
+
+def _parse_chat(body: Any, default_model: str) -> _ChatRequest:
     if not isinstance(body, dict):
         raise _BadRequest("the request body must be a JSON object", None)
     messages = body.get("messages")
@@ -94,7 +106,7 @@ def _parse_chat(raw: bytes, default_model: str) -> _ChatRequest:
 
 
 class _Simulator:
-    """The state one app owns: its counters, its limiter and the RNG for injected errors."""
+    """The state one app owns: its counters, its limiter, the RNG for injected errors, its batches."""
 
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
@@ -102,6 +114,7 @@ class _Simulator:
         self.limiter = RateLimiter(config.rpm, config.tpm)
         self.storm = Storm(config.storm_after, config.storm_s)
         self.rng = random.Random(config.seed)
+        self.batches = BatchStore(self.reply, self.counters, config.batch_delay_s)
 
     def reset(self) -> None:
         # A fresh simulator in all but identity: tests after a reset see the same sequence.
@@ -109,6 +122,7 @@ class _Simulator:
         self.limiter = RateLimiter(self.config.rpm, self.config.tpm)
         self.storm = Storm(self.config.storm_after, self.config.storm_s)
         self.rng = random.Random(self.config.seed)
+        self.batches.reset()
 
     def answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
         self.counters.record_status(status)
@@ -117,10 +131,9 @@ class _Simulator:
     async def chat(self, request: Request) -> Response:
         self.counters.record_request()
         try:
-            chat = _parse_chat(await request.body(), self.config.model)
+            chat = _parse_chat(_decode_json(await request.body()), self.config.model)
         except _BadRequest as exc:
-            body = _error_body(exc.message, "invalid_request_error", code="invalid_request", param=exc.param)
-            return self.answer(400, body)
+            return self.answer(400, _bad_request_body(exc))
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.config.latency_ms / 1000)
         prompt_size = prompt_tokens(chat.messages)
@@ -139,14 +152,31 @@ class _Simulator:
             )
             body = _error_body(message, admission.limited_by or "requests", code="rate_limit_exceeded")
             return self.answer(429, body, admission.headers)
-        if self.config.error_rate > 0 and self.rng.random() < self.config.error_rate:
-            # Alternate the two statuses real providers send when they are overloaded.
-            status = 500 if self.rng.random() < 0.5 else 503
-            body = _error_body("The simulated server had an error. Please retry.", "server_error")
-            return self.answer(status, body, admission.headers)
+        injected = self._injected_error()
+        if injected is not None:
+            return self.answer(*injected, admission.headers)
         return self.answer(200, self._completion(chat, prompt_size), admission.headers)
 
-    def _completion(self, chat: _ChatRequest, prompt_size: int) -> dict[str, Any]:
+    def reply(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """A batch line's answer: the online reply path less latency, storm and rate limits,
+        which a batch does not go through; it has its own queue."""
+        try:
+            chat = _parse_chat(body, self.config.model)
+        except _BadRequest as exc:
+            return 400, _bad_request_body(exc)
+        injected = self._injected_error()
+        if injected is not None:
+            return injected
+        return 200, self._completion(chat, prompt_tokens(chat.messages), batch=True)
+
+    def _injected_error(self) -> tuple[int, dict[str, Any]] | None:
+        if self.config.error_rate <= 0 or self.rng.random() >= self.config.error_rate:
+            return None
+        # Alternate the two statuses real providers send when they are overloaded.
+        status = 500 if self.rng.random() < 0.5 else 503
+        return status, _error_body("The simulated server had an error. Please retry.", "server_error")
+
+    def _completion(self, chat: _ChatRequest, prompt_size: int, *, batch: bool = False) -> dict[str, Any]:
         choices: list[dict[str, Any]] = []
         completion_tokens = malformed = wrong = truncated = 0
         for index in range(chat.n):
@@ -180,6 +210,7 @@ class _Simulator:
             malformed=malformed,
             wrong=wrong,
             truncated=truncated,
+            batch=batch,
         )
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -227,6 +258,8 @@ def create_app(config: SimulatorConfig) -> FastAPI:
             return JSONResponse(body, status_code=404)
         return JSONResponse(_model_card(model))
 
+    _add_batch_routes(app, simulator.batches)
+
     @app.get("/sim/stats")
     async def stats() -> dict[str, Any]:
         return simulator.counters.snapshot()
@@ -241,6 +274,68 @@ def create_app(config: SimulatorConfig) -> FastAPI:
         return {"status": "ok", "model": config.model}
 
     return app
+
+
+def _add_batch_routes(app: FastAPI, batches: BatchStore) -> None:
+    """The Files and Batches APIs, as far as a batch client uses them."""
+
+    @app.exception_handler(BatchApiError)
+    async def batch_api_error(request: Request, exc: BatchApiError) -> Response:
+        body = _error_body(exc.message, exc.kind, code=exc.code, param=exc.param)
+        return JSONResponse(body, status_code=exc.status)
+
+    async def upload_file(request: Request) -> Response:
+        try:
+            async with request.form() as form:
+                upload, purpose = form.get("file"), form.get("purpose")
+                if not isinstance(upload, UploadFile):
+                    raise BatchApiError(400, "'file' is required and must be a file part", param="file")
+                content = await upload.read()
+        except HTTPException as exc:  # a malformed multipart body
+            raise BatchApiError(400, f"the request body is not valid multipart: {exc.detail}") from None
+        if not isinstance(purpose, str):
+            raise BatchApiError(400, "'purpose' is required", param="purpose")
+        return JSONResponse(batches.upload(content, upload.filename or "upload", purpose))
+
+    async def get_file(file_id: str) -> Response:
+        return JSONResponse(batches.file(file_id).info)
+
+    async def file_content(file_id: str) -> Response:
+        return Response(batches.file(file_id).content, media_type="application/octet-stream")
+
+    async def delete_file(file_id: str) -> Response:
+        return JSONResponse(batches.delete_file(file_id))
+
+    async def create_batch(request: Request) -> Response:
+        try:
+            params = _decode_json(await request.body())
+        except _BadRequest as exc:
+            raise BatchApiError(400, exc.message) from None
+        return JSONResponse(batches.create(params))
+
+    async def list_batches(limit: int = 20, after: str | None = None) -> Response:
+        return JSONResponse(batches.page(limit, after))
+
+    async def get_batch(batch_id: str) -> Response:
+        return JSONResponse(batches.get(batch_id))
+
+    async def cancel_batch(batch_id: str) -> Response:
+        return JSONResponse(batches.cancel(batch_id))
+
+    routes = [
+        ("/files", upload_file, "POST"),
+        ("/files/{file_id}", get_file, "GET"),
+        ("/files/{file_id}", delete_file, "DELETE"),
+        ("/files/{file_id}/content", file_content, "GET"),
+        ("/batches", create_batch, "POST"),
+        ("/batches", list_batches, "GET"),
+        ("/batches/{batch_id}", get_batch, "GET"),
+        ("/batches/{batch_id}/cancel", cancel_batch, "POST"),
+    ]
+    # As for chat: a base URL without "/v1" still reaches them.
+    for path, endpoint, method in routes:
+        for prefix in ("/v1", ""):
+            app.add_api_route(prefix + path, endpoint, methods=[method])
 
 
 def _model_card(model: str) -> dict[str, Any]:

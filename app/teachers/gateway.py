@@ -8,23 +8,24 @@ anything else awaits.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
 from sqlalchemy.orm import Session
-from tenacity import AsyncRetrying, retry_if_exception
 
 from app.db.batching import TransactionBatcher
 from app.errors import BudgetExhausted
 from app.jobs import budget
+from app.observability import teacher_metrics
 from app.teachers import cache, clients
 from app.teachers.limiter import Limits, make_limiter
 from app.teachers.pricing import cost_usd
-from app.teachers.retries import GiveUp, TeacherFailed, Wait, as_failure, retry_after, retryable
+from app.teachers.retries import TeacherFailed, as_failure, outcome, policy, retry_after
 
 # Rough tokens per character, for the pre-call estimate the TPM schedule needs.
 CHARS_PER_TOKEN = 4
@@ -43,6 +44,17 @@ class TeacherEndpoint:
     tpm: int | None
     input_price_per_mtok: Decimal
     output_price_per_mtok: Decimal
+    supports_batch: bool = False
+    batch_price_factor: Decimal = Decimal(1)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One chat request, and the hash it is cached and deduplicated by."""
+
+    messages: list[dict[str, str]]
+    params: dict[str, Any]
+    key: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,14 @@ class Completion:
     completion_tokens: int
     cached: bool
     request_hash: str
+
+
+class Teacher(Protocol):
+    """What methods call: the online gateway, or the batch gateway over it."""
+
+    endpoint: TeacherEndpoint
+
+    async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion: ...
 
 
 def _header_limit(headers: httpx.Headers, name: str) -> int | None:
@@ -82,51 +102,76 @@ class TeacherGateway:
         self.job_id = job_id
         self._db = db
         self.max_attempts = max_attempts
-        self._client = clients.openai_client(endpoint.base_url, endpoint.api_key, timeout_s)
+        self.client = clients.openai_client(endpoint.base_url, endpoint.api_key, timeout_s)
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
         self._limiter = make_limiter(redis_url, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
         self._on_throttle = on_throttle
 
-    async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion:
+    def call(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Call:
         params = {"temperature": temperature, "max_tokens": max_tokens}
         ep = self.endpoint
-        key = cache.request_hash(ep.tenant_id, ep.base_url, ep.model, messages, params)
+        return Call(messages, params, cache.request_hash(ep.tenant_id, ep.base_url, ep.model, messages, params))
 
-        hit = await self._db.each(self._take_cached, key)
-        if hit is not None:
-            return hit
+    async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion:
+        call = self.call(messages, temperature=temperature, max_tokens=max_tokens)
+        return await self.cached(call) or await self.online(call)
+
+    async def cached(self, call: Call) -> Completion | None:
+        """The cached reply to `call` (charged to the job as a free, cached request)."""
+        return await self._db.each(self._take_cached, call.key)
+
+    async def online(self, call: Call) -> Completion:
+        """Ask the teacher now, paced and retried; the reply is persisted before returning."""
         # The slot is taken before the budget is reserved: a job's budget is checked
         # against what calls in flight have charged, so waiting calls must not pre-pass.
         async with self._slots:
-            if not await self._db.each(budget.reserve_requests, self.job_id):
-                raise BudgetExhausted(self.job_id)
+            await self.reserve()
             try:
-                response = await self._request(messages, params)
+                response = await self._request(call.messages, call.params)
             except BaseException:
-                await self._db.each(budget.release_requests, self.job_id)
+                await self.release()
                 raise
-            completion = self._completion(response, key, cached=False)
-            await self._db.each(self._persist, (key, response, completion))
+            return await self.store(call, response)
+
+    async def reserve(self) -> None:
+        """Reserve one paid request of the job's budget, or raise BudgetExhausted."""
+        if not await self._db.each(budget.reserve_requests, self.job_id):
+            raise BudgetExhausted(self.job_id)
+
+    async def release(self) -> None:
+        await self._db.each(budget.release_requests, self.job_id)
+
+    async def store(self, call: Call, response: dict[str, Any], price_factor: Decimal = Decimal(1)) -> Completion:
+        """Cache a paid reply and charge it (at `price_factor` of the online price)."""
+        completion = self._completion(response, call.key, cached=False)
+        await self._db.each(self._persist, (call.key, response, completion, price_factor))
+        teacher_metrics.record_usage(
+            self.endpoint.id,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            self._cost(completion, price_factor),
+        )
         return completion
 
     async def _request(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
         estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + params["max_tokens"]
-        retrying = AsyncRetrying(
-            stop=GiveUp(self.max_attempts), wait=Wait(), retry=retry_if_exception(retryable), reraise=True
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in policy(self.max_attempts):
                 with attempt:
                     await self._limiter.acquire(estimate)
+                    started = time.monotonic()
                     try:
-                        raw = await self._client.chat.completions.with_raw_response.create(
+                        raw = await self.client.chat.completions.with_raw_response.create(
                             model=self.endpoint.model,
                             messages=messages,  # type: ignore[arg-type]
                             **params,
                         )
-                    except openai.RateLimitError as exc:
-                        await self._throttled(retry_after(exc))
+                    except openai.OpenAIError as exc:
+                        teacher_metrics.record_request(self.endpoint.id, outcome(exc), time.monotonic() - started)
+                        if isinstance(exc, openai.RateLimitError):
+                            await self._throttled(retry_after(exc))
                         raise
+                    teacher_metrics.record_request(self.endpoint.id, "ok", time.monotonic() - started)
         except openai.OpenAIError as exc:
             raise as_failure(exc) from None
         reply = raw.parse()
@@ -158,11 +203,12 @@ class TeacherGateway:
             request_hash=key,
         )
 
-    def _cost(self, completion: Completion) -> Decimal:
+    def _cost(self, completion: Completion, price_factor: Decimal) -> Decimal:
         ep = self.endpoint
-        return cost_usd(
+        price = cost_usd(
             completion.prompt_tokens, completion.completion_tokens, ep.input_price_per_mtok, ep.output_price_per_mtok
         )
+        return price * price_factor
 
     def _take_cached(self, session: Session, keys: list[str]) -> list[Completion | None]:
         rows = cache.lookup(session, keys)
@@ -172,7 +218,7 @@ class TeacherGateway:
             budget.charge(session, charges)
         return hits
 
-    def _persist(self, session: Session, replies: list[tuple[str, dict[str, Any], Completion]]) -> list[None]:
+    def _persist(self, session: Session, replies: list[tuple[str, dict[str, Any], Completion, Decimal]]) -> list[None]:
         ep = self.endpoint
         cache.store(
             session,
@@ -185,7 +231,7 @@ class TeacherGateway:
                     "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens,
                 }
-                for key, response, c in replies
+                for key, response, c, _ in replies
             ],
         )
         charges = [
@@ -196,8 +242,8 @@ class TeacherGateway:
                 cached=False,
                 prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
-                cost_usd=self._cost(c),
+                cost_usd=self._cost(c, factor),
             )
-            for key, _, c in replies
+            for key, _, c, factor in replies
         ]
         return budget.charge(session, charges)

@@ -28,8 +28,11 @@ MIN_FACTOR = 0.05
 CUT_WINDOW_S = 1.0  # one cut per burst of 429s
 STATE_TTL_S = 3600
 # A rested schedule may send this many seconds' worth of calls at once, as a provider's
-# bucket allows; never while recovering from a 429.
+# bucket allows, less two calls' worth kept as headroom for network jitter (at a low rate
+# a late first call and an on-time second one would otherwise overfill the bucket);
+# never while recovering from a 429.
 BURST_S = 0.75
+HEADROOM_CALLS = 2
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ class Limiter(Protocol):
         """Note a success: give back over-estimated tokens, learn limits from headers."""
 
 
-
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -63,7 +65,7 @@ if factor >= 1 then burst = tonumber(ARGV[5]) end
 local at = math.max(now, tonumber(s[6]) or 0)
 local function reserve(field, tat, cost)
   tat = math.max(tat or 0, now)
-  local slot = math.max(tat - burst, at)
+  local slot = math.max(tat - math.max(0, burst - tonumber(ARGV[6]) * cost), at)
   redis.call('HSET', KEYS[1], field, math.max(tat, slot) + cost)
   return slot
 end
@@ -109,7 +111,7 @@ class RedisLimiter:
         self._succeed = self._redis.register_script(_SUCCEEDED)
 
     async def acquire(self, tokens: int) -> None:
-        limits = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S, BURST_S]
+        limits = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S, BURST_S, HEADROOM_CALLS]
         wait = float(await self._reserve([self._key], limits))
         if wait > 0:
             await asyncio.sleep(wait)
@@ -157,7 +159,7 @@ class LocalLimiter:
 
         def reserve(tat: float, cost: float) -> tuple[float, float]:
             tat = max(tat, now)
-            slot = max(tat - burst, at)
+            slot = max(tat - max(0.0, burst - HEADROOM_CALLS * cost), at)
             return slot, max(tat, slot) + cost
 
         if rpm:

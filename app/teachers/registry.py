@@ -26,6 +26,8 @@ def to_out(row: Teacher) -> TeacherOut:
         max_concurrency=row.max_concurrency,
         input_price_per_mtok=float(row.input_price_per_mtok),
         output_price_per_mtok=float(row.output_price_per_mtok),
+        supports_batch=row.supports_batch,
+        batch_price_factor=float(row.batch_price_factor),
         created_at=row.created_at,
     )
 
@@ -43,6 +45,8 @@ def create(session: Session, tenant_id: str, spec: TeacherCreate) -> TeacherOut:
         max_concurrency=spec.max_concurrency,
         input_price_per_mtok=spec.input_price_per_mtok,
         output_price_per_mtok=spec.output_price_per_mtok,
+        supports_batch=spec.supports_batch,
+        batch_price_factor=spec.batch_price_factor,
     )
     try:
         with session.begin_nested():
@@ -64,9 +68,9 @@ def delete(session: Session, tenant_id: str, teacher_id: str) -> None:
     session.delete(get_owned(session, Teacher, tenant_id, teacher_id, "teacher"))
 
 
-def resolve(session: Session, tenant_id: str, id_or_name: str) -> Teacher:
-    """The teacher a job names, by id or by name."""
+def resolve(session: Session, tenant_id: str, id_or_name: str, field: str = "teacher") -> Teacher:
+    """The teacher a job names, by id or by name; `field` names the spec field in errors."""
     row = session.scalar(owned_by(Teacher, tenant_id).where(or_(Teacher.id == id_or_name, Teacher.name == id_or_name)))
     if row is None:
-        raise InvalidSpec("teacher", f"no teacher with id or name '{id_or_name}'")
+        raise InvalidSpec(field, f"no teacher with id or name '{id_or_name}'")
     return row

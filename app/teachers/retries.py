@@ -7,7 +7,7 @@ import random
 
 import httpx
 import openai
-from tenacity import RetryCallState, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 # Longest we honour a Retry-After before trying again; providers rarely ask for more.
 MAX_RETRY_AFTER_S = 60.0
@@ -76,6 +76,24 @@ class GiveUp:
             self.rate_limited += 1
             return state.seconds_since_start > RATE_LIMIT_PATIENCE_S
         return state.attempt_number - self.rate_limited >= self.max_attempts
+
+
+def policy(max_attempts: int) -> AsyncRetrying:
+    """The retry policy of every teacher API call (fresh per call: GiveUp counts)."""
+    return AsyncRetrying(stop=GiveUp(max_attempts), wait=Wait(), retry=retry_if_exception(retryable), reraise=True)
+
+
+def outcome(exc: BaseException | None) -> str:
+    """How a call ended, as /metrics counts it."""
+    if exc is None:
+        return "ok"
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limited"
+    if isinstance(exc, openai.APIStatusError):
+        return "server_error" if exc.status_code >= 500 else "client_error"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    return "connection_error"
 
 
 def as_failure(exc: BaseException) -> TeacherFailed:

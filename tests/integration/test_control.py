@@ -23,7 +23,7 @@ def test_budget_max_requests_stops_the_job_and_keeps_what_was_done(api, start_si
     assert progress["accepted"] == 7 and progress["skipped"] == 33 and progress["completed"] == 7
     dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
     assert dataset["record_count"] == 7
-    events = api.get(f"/v1/jobs/{job['id']}/events").json()["data"]
+    events = api.events(job["id"])
     assert any(e["type"] == "budget_exhausted" and e["level"] == "warning" for e in events)
 
 
@@ -57,5 +57,5 @@ def test_cancel_stops_a_running_job_and_no_more_requests_are_paid(api, start_sim
     assert final["progress"]["completed"] < 60 and final["progress"]["skipped"] > 0
     assert settled < 60
     assert api.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
-    events = [e["type"] for e in api.get(f"/v1/jobs/{job['id']}/events").json()["data"]]
+    events = [e["type"] for e in api.events(job["id"])]
     assert "cancelled" in events

@@ -71,7 +71,7 @@ def test_duplicate_seeds_are_labeled_once(api, start_simulator):
     assert job["status"] == "succeeded"
     assert job["progress"]["total"] == 5
     assert sim.stats()["completions"] == 5
-    events = [e["type"] for e in api.get(f"/v1/jobs/{job['id']}/events").json()["data"]]
+    events = [e["type"] for e in api.events(job["id"])]
     assert events[0] == "created" and "planned" in events and events[-1] == "succeeded"
 
 

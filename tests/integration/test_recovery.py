@@ -36,5 +36,5 @@ def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, wor
     # the cache or were never repeated.
     assert stats["duplicate_requests"] <= 8
     assert stats["completions"] <= 40 + 8
-    events = [e["type"] for e in api.get(f"/v1/jobs/{job['id']}/events").json()["data"]]
+    events = [e["type"] for e in api.events(job["id"])]
     assert events[-1] == "succeeded"

@@ -100,10 +100,13 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()
 
-    def submit_label_job(self, teacher: dict[str, Any], seeds: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    def submit_label_job(
+        self, teacher: dict[str, Any] | None, seeds: list[dict[str, Any]], **spec: Any
+    ) -> dict[str, Any]:
+        """A labeling job for `teacher`, or for the `teachers` given in `spec`."""
         body = {
             "name": f"label-{secrets.token_hex(3)}",
-            "teacher": teacher["name"],
+            **({"teacher": teacher["name"]} if teacher else {}),
             "method": "label",
             "skill": {"name": "arithmetic", "description": "Evaluate arithmetic exactly.", "reasoning": "cot"},
             "seeds": seeds,
@@ -124,6 +127,11 @@ class Api:
             timeout_s=timeout_s,
             what=f"job {job_id} to finish",
         )
+
+    def events(self, job_id: str) -> list[dict[str, Any]]:
+        response = self.get(f"/v1/jobs/{job_id}/events", params={"limit": 500})
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
 
     def records(self, job_id: str, status: str | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

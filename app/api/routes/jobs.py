@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 @router.post("", status_code=202, response_model=JobOut, responses=errors())
 def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
-        job = queries.to_out(lifecycle.create(session, tenant, body))
+        job = queries.to_out(session, lifecycle.create(session, tenant, body))
     enqueue("distillery.synthesis.plan_job", job.id)
     return job
 
@@ -38,7 +38,7 @@ def get_job(job_id: str, tenant: Tenant) -> JobOut:
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=errors(404, 409))
 def cancel_job(job_id: str, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
-        return queries.to_out(lifecycle.cancel(session, tenant, job_id))
+        return queries.to_out(session, lifecycle.cancel(session, tenant, job_id))
 
 
 @router.get("/{job_id}/events", response_model=Page[EventOut], responses=errors(404))

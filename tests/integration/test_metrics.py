@@ -1,0 +1,184 @@
+"""/metrics: teacher counters flushed by worker processes, live job and queue state."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import delete
+
+from app.db.base import new_id, utcnow
+from app.db.models import Job, WorkItem
+from app.db.session import unit_of_work
+from app.observability import collector, teacher_metrics
+from app.queue import SYNTHESIS, TRAINING, celery_app
+from app.security.api_keys import tenant_for_key
+
+pytestmark = pytest.mark.integration
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _scrape(test_client: Any) -> tuple[str, Samples]:
+    response = test_client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return response.text, samples
+
+
+def _value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def _add_teacher(api: Any, **body: Any) -> dict[str, Any]:
+    response = api.post("/v1/teachers", json={"name": f"metrics-{secrets.token_hex(3)}", "model": "m", **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_teacher_counters_flushed_by_workers_are_scraped_with_the_teacher_name(other_api, test_client):
+    secret, base_url = "sk-metrics-" + secrets.token_hex(16), f"http://127.0.0.1:9/v1/{secrets.token_hex(4)}"
+    teacher = _add_teacher(other_api, base_url=base_url, api_key=secret)
+    gone = _add_teacher(other_api, base_url="http://127.0.0.1:9/v1")
+    tid = teacher["id"]
+
+    for outcome, latency in [("ok", 0.04), ("ok", 0.3), ("ok", 0.3), ("rate_limited", 0.01), ("server_error", 12.0)]:
+        teacher_metrics.record_request(tid, outcome, latency)
+    teacher_metrics.record_usage(tid, 1000, 250, Decimal("0.0035"))
+    teacher_metrics.record_request(gone["id"], "ok", 1.0)
+    with unit_of_work() as session:
+        teacher_metrics.flush(session)
+    # A second flush (another process, or later) adds to the stored counters.
+    teacher_metrics.record_request(tid, "ok", 0.3)
+    teacher_metrics.record_usage(tid, 1000, 250, 0.0035)
+    with unit_of_work() as session:
+        teacher_metrics.flush(session)
+    assert other_api.request("DELETE", f"/v1/teachers/{gone['id']}").status_code == 204
+
+    text, samples = _scrape(test_client)
+    ids = {"teacher_id": tid, "teacher": teacher["name"]}
+    requests = {
+        o: _value(samples, "distillery_teacher_requests_total", **ids, outcome=o) for o in teacher_metrics.OUTCOMES
+    }
+    assert requests == {
+        "ok": 4,
+        "rate_limited": 1,
+        "server_error": 1,
+        "timeout": 0,
+        "connection_error": 0,
+        "client_error": 0,
+    }
+    assert _value(samples, "distillery_teacher_tokens_total", **ids, kind="prompt") == 2000
+    assert _value(samples, "distillery_teacher_tokens_total", **ids, kind="completion") == 500
+    assert _value(samples, "distillery_teacher_cost_usd_total", **ids) == pytest.approx(0.007)
+
+    histogram = "distillery_teacher_request_duration_seconds"
+    assert _value(samples, f"{histogram}_count", **ids) == 6
+    assert _value(samples, f"{histogram}_sum", **ids) == pytest.approx(12.95)
+    buckets = {
+        le: _value(samples, f"{histogram}_bucket", **ids, le=le)
+        for le in ("0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "30.0", "60.0", "+Inf")
+    }
+    assert buckets == {
+        "0.05": 2,
+        "0.1": 2,
+        "0.25": 2,
+        "0.5": 5,
+        "1.0": 5,
+        "2.5": 5,
+        "5.0": 5,
+        "10.0": 5,
+        "30.0": 6,
+        "60.0": 6,
+        "+Inf": 6,
+    }
+
+    # A deleted teacher keeps its counters under its id, with an empty name.
+    assert _value(samples, "distillery_teacher_requests_total", teacher_id=gone["id"], teacher="", outcome="ok") == 1
+    assert secret not in text and base_url not in text and other_api.key not in text
+
+
+def test_work_items_and_jobs_by_state(other_api, test_client):
+    with unit_of_work() as session:
+        tenant_id = tenant_for_key(session, other_api.key)
+    _, before = _scrape(test_client)
+
+    # A running job nobody works on (its leases outlast the test, so the reaper leaves it
+    # be) and a finished job, whose items are not counted. Both are deleted afterwards.
+    running, finished = new_id("job"), new_id("job")
+    lease = utcnow() + timedelta(hours=1)
+    states = ["pending", "pending", "running", "done", "done", "done", "failed", "skipped"]
+    with unit_of_work() as session:
+        for job_id, status in ((running, "running"), (finished, "succeeded")):
+            session.add(
+                Job(
+                    id=job_id,
+                    tenant_id=tenant_id,
+                    name="metrics",
+                    method="label",
+                    spec={},
+                    status=status,
+                    started_at=utcnow(),
+                )
+            )
+        session.flush()
+        session.add_all(
+            WorkItem(job_id=job_id, position=i, seed_ids=[i], payload={}, status=state, leased_until=lease)
+            for job_id, items in ((running, states), (finished, ["done"] * 5))
+            for i, state in enumerate(items)
+        )
+    try:
+        _, after = _scrape(test_client)
+    finally:
+        with unit_of_work() as session:
+            session.execute(delete(Job).where(Job.id.in_((running, finished))))
+
+    def delta(name: str, label: str, value: str) -> float:
+        return _value(after, name, **{label: value}) - _value(before, name, **{label: value})
+
+    work_items = {
+        s: delta("distillery_work_items", "state", s) for s in ("pending", "running", "done", "failed", "skipped")
+    }
+    assert work_items == {"pending": 2, "running": 1, "done": 3, "failed": 1, "skipped": 1}
+    jobs = {s: delta("distillery_jobs", "status", s) for s in ("queued", "running", "succeeded", "failed", "cancelled")}
+    assert jobs == {"queued": 0, "running": 1, "succeeded": 1, "failed": 0, "cancelled": 0}
+
+
+def test_queue_depth_counts_waiting_messages_on_the_redis_broker(test_client, monkeypatch):
+    busy, idle = f"metrics-busy-{secrets.token_hex(3)}", f"metrics-idle-{secrets.token_hex(3)}"
+    monkeypatch.setattr(collector, "QUEUES", (SYNTHESIS, TRAINING, busy, idle))
+    for _ in range(3):
+        celery_app().send_task("distillery.test.never_run", queue=busy)
+    try:
+        _, samples = _scrape(test_client)
+    finally:
+        with celery_app().connection_for_write() as conn:
+            conn.default_channel.queue_delete(busy)
+
+    assert _value(samples, "distillery_queue_depth", queue=busy) == 3
+    # Redis keeps no key for an empty queue: that is a depth of 0, not a missing gauge.
+    assert _value(samples, "distillery_queue_depth", queue=idle) == 0
+    assert _value(samples, "distillery_queue_depth", queue=SYNTHESIS) >= 0
+    assert _value(samples, "distillery_queue_depth", queue=TRAINING) >= 0
+
+
+def test_a_broker_that_is_down_leaves_out_only_the_queue_depth(test_client, monkeypatch):
+    from celery import Celery
+
+    down = Celery("down", broker="redis://127.0.0.1:1/0")
+    monkeypatch.setattr(collector, "celery_app", lambda: down)
+    text, _ = _scrape(test_client)
+    assert "distillery_queue_depth" not in text
+    assert "distillery_jobs{" in text
+
+
+def test_metrics_is_not_in_the_openapi_document(test_client):
+    assert "/metrics" not in test_client.get("/openapi.json").json()["paths"]
