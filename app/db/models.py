@@ -221,8 +221,9 @@ class TeacherBatch(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     teacher_id: Mapped[str] = mapped_column(String(40))
-    # Lines in the batch; a line's custom_id is its request hash.
-    requests: Mapped[int]
+    # The batch's lines by custom_id (the request hash), each reserved in the job's budget
+    # in the transaction that made this row.
+    request_hashes: Mapped[list[Any]]
     provider_batch_id: Mapped[str | None] = mapped_column(String(200))
     input_file_id: Mapped[str | None] = mapped_column(String(200))
     # submitting → submitted → the provider's final status (completed, failed, expired, cancelled)

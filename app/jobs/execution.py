@@ -83,7 +83,6 @@ def _endpoint(teacher: TeacherRow) -> TeacherEndpoint:
         tpm=teacher.tpm,
         input_price_per_mtok=teacher.input_price_per_mtok,
         output_price_per_mtok=teacher.output_price_per_mtok,
-        supports_batch=teacher.supports_batch,
         batch_price_factor=teacher.batch_price_factor,
     )
 
@@ -99,7 +98,7 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
 
     background = [
         asyncio.create_task(_keep_leases(db, items, settings.lease_seconds)),
-        asyncio.create_task(_flush_metrics(db)),
+        asyncio.create_task(_flush_metrics()),
     ]
     try:
         work = []
@@ -111,6 +110,7 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
                 timeout_s=settings.teacher_timeout_s,
                 max_attempts=settings.teacher_max_attempts,
                 redis_url=settings.pacing_redis_url,
+                data_dir=settings.data_dir,
                 on_throttle=lambda message: notify("throttled", message),
             )
             mine = [item for item in items if item.teacher_id == teacher_id]
@@ -123,8 +123,8 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
     finally:
         for task in background:
             task.cancel()
-        await db.run(teacher_metrics.flush)
         await db.drain()
+        await asyncio.to_thread(_flush_metrics_now)
 
 
 async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_s: int) -> None:
@@ -135,11 +135,18 @@ async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_
         await db.run(leases.renew, ids, lease_s)
 
 
-async def _flush_metrics(db: TransactionBatcher) -> None:
+async def _flush_metrics() -> None:
     """Add this process's teacher-call tally to the shared counters every few seconds."""
     while True:
         await asyncio.sleep(METRICS_FLUSH_S)
-        await db.run(teacher_metrics.flush)
+        await asyncio.to_thread(_flush_metrics_now)
+
+
+def _flush_metrics_now() -> None:
+    # A transaction of its own: rolled back with a batch of other writes, the counts it
+    # took from the tally would be lost.
+    with unit_of_work() as session:
+        teacher_metrics.flush(session)
 
 
 async def _run_item(job: JobContext, db: TransactionBatcher, gateway: Teacher, item: WorkItemData) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -19,7 +21,7 @@ def _outs(session: Session, jobs: list[Job]) -> list[JobOut]:
     return [_out(job, by_teacher.get(job.id, [])) for job in jobs]
 
 
-def _out(job: Job, by_teacher: list[TeacherUsage]) -> JobOut:
+def _out(job: Job, by_teacher: list[tuple[str, dict[str, Any]]]) -> JobOut:
     teachers = job.spec["teachers"]
     names = {t["id"]: t["name"] for t in teachers}
     judge = job.spec.get("judge_teacher")
@@ -46,7 +48,9 @@ def _out(job: Job, by_teacher: list[TeacherUsage]) -> JobOut:
             prompt_tokens=job.prompt_tokens,
             completion_tokens=job.completion_tokens,
             cost_usd=float(job.cost_usd),
-            by_teacher=[u.model_copy(update={"teacher_name": names.get(u.teacher_id)}) for u in by_teacher],
+            by_teacher=[
+                TeacherUsage(teacher_id=tid, teacher_name=names.get(tid), **totals) for tid, totals in by_teacher
+            ],
         ),
         budget=Budget.model_validate(job.spec.get("budget", {})),
         dataset_id=job.dataset_id,
@@ -58,7 +62,7 @@ def _out(job: Job, by_teacher: list[TeacherUsage]) -> JobOut:
     )
 
 
-def _usage_by_teacher(session: Session, job_ids: list[str]) -> dict[str, list[TeacherUsage]]:
+def _usage_by_teacher(session: Session, job_ids: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """The usage ledger summed per job and teacher: what each teacher was paid."""
     paid = case((Usage.cached.is_(False), 1), else_=0)
     rows = session.execute(
@@ -75,19 +79,16 @@ def _usage_by_teacher(session: Session, job_ids: list[str]) -> dict[str, list[Te
         .group_by(Usage.job_id, Usage.teacher_id)
         .order_by(Usage.job_id, Usage.teacher_id)
     )
-    out: dict[str, list[TeacherUsage]] = {}
+    out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for job_id, teacher_id, requests, cached, prompt, completion, cost in rows:
-        out.setdefault(job_id, []).append(
-            TeacherUsage(
-                teacher_id=teacher_id,
-                teacher_name=None,
-                requests=requests,
-                cached_requests=cached,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                cost_usd=float(cost),
-            )
-        )
+        totals = {
+            "requests": requests,
+            "cached_requests": cached,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cost_usd": float(cost),
+        }
+        out.setdefault(job_id, []).append((teacher_id, totals))
     return out
 
 

@@ -4,7 +4,9 @@ Invariants: a reply is a pure function of (seed, messages, sample), so a repeate
 gets the same text byte for byte, and whether it is wrong or malformed is fixed per prompt;
 injected 5xx errors come from the app's own RNG, so a retry can succeed. Limits are
 per-second token buckets whose refusals carry Retry-After. /sim/stats counts what was
-served, including replies served twice for the same request hash.
+served, including replies served twice for the same request hash. The Batch API
+(/v1/files, /v1/batches) answers its lines through the same reply path, without the
+online limits, after a configurable delay.
 """
 
 from __future__ import annotations

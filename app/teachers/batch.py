@@ -23,6 +23,7 @@ from app.db.base import utcnow
 from app.db.batching import TransactionBatcher
 from app.db.models import TeacherBatch
 from app.errors import BudgetExhausted
+from app.jobs import budget
 from app.teachers.gateway import Call, Completion, TeacherGateway
 from app.teachers.retries import policy
 
@@ -79,19 +80,30 @@ class BatchGateway:
             task.add_done_callback(self._rounds.discard)
 
     async def _round(self, calls: dict[str, tuple[Call, list[asyncio.Future[Completion]]]]) -> None:
-        reserved = await asyncio.gather(*(self.online.reserve() for _ in calls), return_exceptions=True)
-        paid = [call for (call, _), r in zip(calls.values(), reserved, strict=True) if r is None]
-        paid_keys = {call.key for call in paid}
+        try:
+            await self._send(calls)
+        except Exception as exc:  # never leave an item waiting for a reply
+            log.exception("a batch round of job %s failed", self.online.job_id)
+            for _, replies in calls.values():
+                for reply in replies:
+                    if not reply.done():
+                        reply.set_exception(exc)
+
+    async def _send(self, calls: dict[str, tuple[Call, list[asyncio.Future[Completion]]]]) -> None:
+        job_id, ep = self.online.job_id, self.endpoint
+        batch_id = "bat_" + hashlib.sha256("\n".join(sorted(calls)).encode()).hexdigest()[:24]
+        row = await self._db.run(_open, batch_id, job_id, ep.id, list(calls))
+        reserved = set(row.request_hashes)
         answered: dict[str, Completion] = {}
-        if paid:
+        if reserved:
             try:
-                answered = await self._batch(paid)
+                answered = await self._batch(row, [call for call, _ in calls.values() if call.key in reserved])
             except (openai.OpenAIError, ValueError) as exc:
                 # The batch itself failed (not a line of it): every line goes online.
-                log.warning("batch for job %s failed: %s", self.online.job_id, exc)
+                log.warning("batch for job %s failed: %s", job_id, exc)
                 await self._notify("batch_failed", f"the batch failed ({type(exc).__name__}); retrying online")
         await asyncio.gather(
-            *(self._settle(call, replies, answered, reserved=call.key in paid_keys) for call, replies in calls.values())
+            *(self._settle(call, replies, answered, reserved=call.key in reserved) for call, replies in calls.values())
         )
 
     async def _settle(
@@ -102,6 +114,8 @@ class BatchGateway:
                 completion = answered[call.key]
             elif not reserved:
                 raise BudgetExhausted(self.online.job_id)
+            elif (hit := await self.online.cached(call)) is not None:
+                completion = hit  # stored before the batch broke off: paid, keep the reservation
             else:
                 await self.online.release()
                 completion = await self.online.online(call)
@@ -112,35 +126,31 @@ class BatchGateway:
         for reply in replies:
             reply.set_result(completion)
 
-    async def _batch(self, calls: list[Call]) -> dict[str, Completion]:
-        """Submit (or find, after a crash) the batch of `calls`, wait for it, and store
-        the answered lines; returns them by request hash."""
+    async def _batch(self, row: TeacherBatch, calls: list[Call]) -> dict[str, Completion]:
+        """Submit the batch of `calls` (unless an earlier worker did), wait for it, and
+        store the answered lines; returns them by request hash."""
         job_id, ep = self.online.job_id, self.endpoint
         client = self.online.client
-        batch_id = "bat_" + hashlib.sha256("\n".join(sorted(c.key for c in calls)).encode()).hexdigest()[:24]
-        row = await self._db.run(_claim_row, batch_id, job_id, ep.id, len(calls))
         if row.provider_batch_id is None:
-            upload = await self._api(
-                client.files.create, file=(f"{batch_id}.jsonl", self._jsonl(calls)), purpose="batch"
-            )
+            upload = await self._api(client.files.create, file=(f"{row.id}.jsonl", self._jsonl(calls)), purpose="batch")
             batch = await self._api(
                 client.batches.create,
                 input_file_id=upload.id,
                 endpoint=ENDPOINT,
                 completion_window="24h",
-                metadata={"distillery_batch": batch_id, "job_id": job_id},
+                metadata={"distillery_batch": row.id, "job_id": job_id},
             )
-            await self._db.run(_submitted, batch_id, batch.id, upload.id)
+            await self._db.run(_submitted, row.id, batch.id, upload.id)
             await self._notify("batch_submitted", f"batch {batch.id} of {len(calls)} requests sent to '{ep.name}'")
         else:
-            await self._notify("batch_resumed", f"polling batch {row.provider_batch_id} submitted earlier")
+            await self._notify("batch_resumed", f"polling batch {row.provider_batch_id}, submitted earlier")
         batch = await self._wait(row.provider_batch_id or batch.id)
         bodies = await self._output(batch)
         by_key = {c.key: c for c in calls}
         stored = await asyncio.gather(
             *(self.online.store(by_key[k], body, ep.batch_price_factor) for k, body in bodies.items() if k in by_key)
         )
-        await self._db.run(_finished, batch_id, batch.status)
+        await self._db.run(_finished, row.id, batch.status)
         missing = len(calls) - len(stored)
         await self._notify(
             "batch_finished",
@@ -192,10 +202,15 @@ class BatchGateway:
         return bodies
 
 
-def _claim_row(session: Session, batch_id: str, job_id: str, teacher_id: str, requests: int) -> TeacherBatch:
+def _open(session: Session, batch_id: str, job_id: str, teacher_id: str, keys: list[str]) -> TeacherBatch:
+    """The round's batch row: the one an earlier worker made for these calls, or a new
+    one holding the calls the job's budget grants, reserved in the same transaction (so a
+    crash never leaves reservations without a row that accounts for them)."""
     row = session.get(TeacherBatch, batch_id)
     if row is None:
-        row = TeacherBatch(id=batch_id, job_id=job_id, teacher_id=teacher_id, requests=requests)
+        grants = budget.reserve_requests(session, [job_id] * len(keys))
+        granted = [key for key, ok in zip(keys, grants, strict=True) if ok]
+        row = TeacherBatch(id=batch_id, job_id=job_id, teacher_id=teacher_id, request_hashes=granted)
         session.add(row)
         session.flush()
     session.expunge(row)

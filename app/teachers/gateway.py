@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -44,7 +45,6 @@ class TeacherEndpoint:
     tpm: int | None
     input_price_per_mtok: Decimal
     output_price_per_mtok: Decimal
-    supports_batch: bool = False
     batch_price_factor: Decimal = Decimal(1)
 
 
@@ -96,6 +96,7 @@ class TeacherGateway:
         timeout_s: float,
         max_attempts: int,
         redis_url: str | None,
+        data_dir: Path,
         on_throttle: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -104,7 +105,7 @@ class TeacherGateway:
         self.max_attempts = max_attempts
         self.client = clients.openai_client(endpoint.base_url, endpoint.api_key, timeout_s)
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
-        self._limiter = make_limiter(redis_url, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
+        self._limiter = make_limiter(redis_url, data_dir, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
         self._on_throttle = on_throttle
 
     def call(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Call:
@@ -125,7 +126,8 @@ class TeacherGateway:
         # The slot is taken before the budget is reserved: a job's budget is checked
         # against what calls in flight have charged, so waiting calls must not pre-pass.
         async with self._slots:
-            await self.reserve()
+            if not await self._db.each(budget.reserve_requests, self.job_id):
+                raise BudgetExhausted(self.job_id)
             try:
                 response = await self._request(call.messages, call.params)
             except BaseException:
@@ -133,12 +135,8 @@ class TeacherGateway:
                 raise
             return await self.store(call, response)
 
-    async def reserve(self) -> None:
-        """Reserve one paid request of the job's budget, or raise BudgetExhausted."""
-        if not await self._db.each(budget.reserve_requests, self.job_id):
-            raise BudgetExhausted(self.job_id)
-
     async def release(self) -> None:
+        """Give back a reserved request that will not be paid for."""
         await self._db.each(budget.release_requests, self.job_id)
 
     async def store(self, call: Call, response: dict[str, Any], price_factor: Decimal = Decimal(1)) -> Completion:

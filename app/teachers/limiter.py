@@ -10,17 +10,25 @@ most once a second, so one burst is one cut) and pushes every caller's next slot
 `Retry-After`; each success adds a little back.
 
 With a Redis broker the schedule lives in Redis (one Lua script per step, using Redis's
-clock, so hosts need not agree on time); in the embedded mode it lives in the process.
+clock, so hosts need not agree on time); in the embedded mode, in a SQLite file that the
+worker processes of the one machine share.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import time
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, TypeVar
 
 from app.teachers.clients import redis_client
+
+T = TypeVar("T")
 
 DECREASE = 0.75  # AIMD multiplicative decrease on a 429
 INCREASE = 0.005  # additive increase per success: 50 successes undo one cut
@@ -132,61 +140,107 @@ class _Schedule:
     factor: float = 1.0
     cooldown: float = 0.0
     last_cut: float = -CUT_WINDOW_S
-    learned: Limits = field(default_factory=lambda: Limits(None, None))
+    learned_rpm: float | None = None
+    learned_tpm: float | None = None
 
-
-class LocalLimiter:
-    """The same schedule in one process, for the embedded mode (one machine)."""
-
-    _schedules: dict[str, _Schedule] = {}
-
-    def __init__(self, teacher_id: str, limits: Limits) -> None:
-        self._s = self._schedules.setdefault(teacher_id, _Schedule())
-        self._limits = limits
-
-    def _rates(self) -> tuple[float, float]:
-        def lower(configured: int | None, learned: int | None) -> float:
+    def rates(self, limits: Limits) -> tuple[float, float]:
+        def lower(configured: float | None, learned: float | None) -> float:
             values = [v for v in (configured, learned) if v]
             return float(min(values)) if values else 0.0
 
-        return lower(self._limits.rpm, self._s.learned.rpm), lower(self._limits.tpm, self._s.learned.tpm)
+        return lower(limits.rpm, self.learned_rpm), lower(limits.tpm, self.learned_tpm)
 
-    async def acquire(self, tokens: int) -> None:
-        s, now = self._s, time.monotonic()
-        rpm, tpm = self._rates()
-        burst = BURST_S if s.factor >= 1 else 0.0
-        at = max(now, s.cooldown)
+    def reserve(self, limits: Limits, tokens: int, now: float) -> float:
+        """The time of this call's slot (the Lua _RESERVE, in Python)."""
+        rpm, tpm = self.rates(limits)
+        burst = BURST_S if self.factor >= 1 else 0.0
+        at = max(now, self.cooldown)
 
-        def reserve(tat: float, cost: float) -> tuple[float, float]:
+        def slot(tat: float, cost: float) -> tuple[float, float]:
             tat = max(tat, now)
-            slot = max(tat - max(0.0, burst - HEADROOM_CALLS * cost), at)
-            return slot, max(tat, slot) + cost
+            start = max(tat - max(0.0, burst - HEADROOM_CALLS * cost), at)
+            return start, max(tat, start) + cost
 
         if rpm:
-            at, s.tat_req = reserve(s.tat_req, 60 / (rpm * s.factor))
+            at, self.tat_req = slot(self.tat_req, 60 / (rpm * self.factor))
         if tpm:
-            slot, s.tat_tok = reserve(s.tat_tok, tokens * 60 / (tpm * s.factor))
-            at = max(at, slot)
+            start, self.tat_tok = slot(self.tat_tok, tokens * 60 / (tpm * self.factor))
+            at = max(at, start)
+        return at
+
+    def rate_limited(self, retry_after_s: float | None, now: float) -> float | None:
+        self.cooldown = max(self.cooldown, now + (retry_after_s or 1.0))
+        if now - self.last_cut < CUT_WINDOW_S:
+            return None
+        self.factor, self.last_cut = max(MIN_FACTOR, self.factor * DECREASE), now
+        return self.factor
+
+    def succeeded(self, limits: Limits, token_correction: int, learned: Limits) -> None:
+        self.factor = min(1.0, self.factor + INCREASE)
+        self.learned_rpm = learned.rpm or self.learned_rpm
+        self.learned_tpm = learned.tpm or self.learned_tpm
+        _, tpm = self.rates(limits)
+        if token_correction and tpm:
+            self.tat_tok -= token_correction * 60 / (tpm * self.factor)
+
+
+_FIELDS = [f.name for f in fields(_Schedule)]
+_SELECT = f"SELECT {', '.join(_FIELDS)} FROM pacing WHERE teacher_id = ?"
+_STORE = f"INSERT OR REPLACE INTO pacing (teacher_id, {', '.join(_FIELDS)}) VALUES (?{', ?' * len(_FIELDS)})"
+
+
+class SqliteLimiter:
+    """The same schedule in a SQLite file, for the embedded mode: every worker process on
+    the machine shares it. BEGIN IMMEDIATE makes each read-modify-write atomic, and the
+    wall clock is the one clock all processes agree on."""
+
+    def __init__(self, path: Path, teacher_id: str, limits: Limits) -> None:
+        self._db = _sqlite(str(path))
+        self._teacher_id = teacher_id
+        self._limits = limits
+
+    async def acquire(self, tokens: int) -> None:
+        now = time.time()
+        at = await self._update(lambda s: s.reserve(self._limits, tokens, now))
         if at > now:
             await asyncio.sleep(at - now)
 
     async def rate_limited(self, retry_after_s: float | None) -> float | None:
-        s, now = self._s, time.monotonic()
-        s.cooldown = max(s.cooldown, now + (retry_after_s or 1.0))
-        if now - s.last_cut < CUT_WINDOW_S:
-            return None
-        s.factor, s.last_cut = max(MIN_FACTOR, s.factor * DECREASE), now
-        return s.factor
+        return await self._update(lambda s: s.rate_limited(retry_after_s, time.time()))
 
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
-        s = self._s
-        s.factor = min(1.0, s.factor + INCREASE)
-        if learned.rpm or learned.tpm:
-            s.learned = Limits(learned.rpm or s.learned.rpm, learned.tpm or s.learned.tpm)
-        _, tpm = self._rates()
-        if token_correction and tpm:
-            s.tat_tok -= token_correction * 60 / (tpm * s.factor)
+        await self._update(lambda s: s.succeeded(self._limits, token_correction, learned))
+
+    async def _update(self, step: Callable[[_Schedule], T]) -> T:
+        return await asyncio.to_thread(self._update_now, step)
+
+    def _update_now(self, step: Callable[[_Schedule], T]) -> T:
+        db, lock = self._db
+        with lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                found = db.execute(_SELECT, (self._teacher_id,)).fetchone()
+                schedule = _Schedule(*found) if found else _Schedule()
+                result = step(schedule)
+                db.execute(_STORE, (self._teacher_id, *astuple(schedule)))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return result
 
 
-def make_limiter(redis_url: str | None, teacher_id: str, limits: Limits) -> Limiter:
-    return RedisLimiter(redis_url, teacher_id, limits) if redis_url else LocalLimiter(teacher_id, limits)
+@lru_cache
+def _sqlite(path: str) -> tuple[sqlite3.Connection, threading.Lock]:
+    """One connection per process and file; the lock serialises this process's threads."""
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    columns = ", ".join(f"{name} REAL" for name in _FIELDS)
+    db.execute(f"CREATE TABLE IF NOT EXISTS pacing (teacher_id TEXT PRIMARY KEY, {columns})")
+    return db, threading.Lock()
+
+
+def make_limiter(redis_url: str | None, data_dir: Path, teacher_id: str, limits: Limits) -> Limiter:
+    if redis_url:
+        return RedisLimiter(redis_url, teacher_id, limits)
+    return SqliteLimiter(data_dir / "pacing.db", teacher_id, limits)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -29,7 +30,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("job_id", sa.String(length=40), nullable=False),
         sa.Column("teacher_id", sa.String(length=40), nullable=False),
-        sa.Column("requests", sa.Integer(), nullable=False),
+        sa.Column("request_hashes", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("provider_batch_id", sa.String(length=200), nullable=True),
         sa.Column("input_file_id", sa.String(length=200), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),

@@ -17,6 +17,7 @@ from app.db.session import unit_of_work
 from app.observability import collector, teacher_metrics
 from app.queue import SYNTHESIS, TRAINING, celery_app
 from app.security.api_keys import tenant_for_key
+from tests.support.stack import arithmetic_seeds
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +183,22 @@ def test_a_broker_that_is_down_leaves_out_only_the_queue_depth(test_client, monk
 
 def test_metrics_is_not_in_the_openapi_document(test_client):
     assert "/metrics" not in test_client.get("/openapi.json").json()["paths"]
+
+
+def test_a_jobs_teacher_calls_show_in_metrics(api, start_simulator, test_client):
+    # A limit the teacher's configuration does not know: the job meets it through 429s.
+    sim = start_simulator(rpm=600, limit_headers=False, seed=4)
+    teacher = api.add_teacher(sim, max_concurrency=16)
+    job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(40))["id"], timeout_s=120)
+    assert job["status"] == "succeeded"
+
+    stats = sim.stats()
+    _, samples = _scrape(test_client)
+    ids = {"teacher_id": teacher["id"], "teacher": teacher["name"]}
+    assert _value(samples, "distillery_teacher_requests_total", **ids, outcome="ok") == stats["completions"] == 40
+    refused = stats["status_counts"].get("429", 0)
+    assert refused > 0
+    assert _value(samples, "distillery_teacher_requests_total", **ids, outcome="rate_limited") == refused
+    assert _value(samples, "distillery_teacher_request_duration_seconds_count", **ids) == stats["requests"]
+    assert _value(samples, "distillery_teacher_tokens_total", **ids, kind="prompt") == job["usage"]["prompt_tokens"]
+    assert _value(samples, "distillery_teacher_cost_usd_total", **ids) == pytest.approx(job["usage"]["cost_usd"])

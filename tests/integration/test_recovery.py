@@ -38,3 +38,24 @@ def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, wor
     assert stats["completions"] <= 40 + 8
     events = [e["type"] for e in api.events(job["id"])]
     assert events[-1] == "succeeded"
+
+
+def test_a_worker_killed_while_its_batch_runs_is_replaced_by_one_that_polls_the_same_batch(
+    api, worker, start_simulator
+):
+    sim = start_simulator(batch_delay_s=3)
+    teacher = api.add_teacher(sim, supports_batch=True)
+    job = api.submit_label_job(teacher, arithmetic_seeds(12), params={"mode": "batch", "chunk_size": 12})
+    wait_until(lambda: any(e["type"] == "batch_submitted" for e in api.events(job["id"])), what="the batch")
+
+    worker.kill()
+    worker.start()
+
+    job = api.wait_for_job(job["id"], timeout_s=180)
+    stats = sim.stats()
+    assert job["status"] == "succeeded"
+    assert job["progress"]["completed"] == 12
+    # The batch was submitted and paid for once; the new worker found it and polled it.
+    assert stats["batches"] == 1
+    assert stats["completions"] == stats["batch_lines"] == job["usage"]["requests"] == 12
+    assert any(e["type"] == "batch_resumed" for e in api.events(job["id"]))
