@@ -31,13 +31,18 @@ def run_chunk(job_id: str, item_ids: list[int]) -> None:
 
 @app.task(name="distillery.synthesis.finalize_job")
 def finalize_job(job_id: str) -> None:
+    settings = get_settings()
     try:
         with unit_of_work() as session:
-            lifecycle.finalize(session, job_id)
+            chunks = lifecycle.finalize(session, job_id, chunk_size=settings.chunk_size, lease_s=settings.lease_seconds)
     except Exception as exc:
         log.exception("finalizing job %s failed", job_id)
         with unit_of_work() as session:
             lifecycle.fail(session, job_id, f"finalizing failed: {type(exc).__name__}")
+        return
+    # The next stage of a job that works in rounds.
+    for chunk in chunks:
+        enqueue("distillery.synthesis.run_chunk", job_id, chunk)
 
 
 @app.task(name="distillery.synthesis.reap_leases")

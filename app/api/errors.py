@@ -7,6 +7,7 @@ hold a teacher key.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,9 +35,20 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# A model validator names the field it checked at the start of its message: "seeds: ...".
+_NAMED = re.compile(r"^Value error, (?P<field>[a-z_][a-z_.]*): (?P<problem>.+)$", re.S)
+
+
+def _detail(error: Any) -> dict[str, str]:
+    named = _NAMED.match(error["msg"])
+    if named is None:
+        return {"field": _field(tuple(error["loc"])), "problem": error["msg"]}
+    return {"field": _field((*error["loc"], named["field"])), "problem": named["problem"]}
+
+
 def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [{"field": _field(tuple(e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+    details = [_detail(e) for e in exc.errors()]
     summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
     return error_response(422, "invalid_request", f"invalid request: {summary}", details)
 

@@ -31,13 +31,27 @@ def _completion(record: Record, options: ExportOptions) -> str:
     return answer
 
 
+def _turns(record: Record, options: ExportOptions) -> list[dict[str, str]]:
+    """The conversation: every turn of a dialogue, or the prompt and its completion."""
+    conversation = record.parsed.get("conversation")
+    if conversation:
+        return [{"role": m["role"], "content": m["content"]} for m in conversation]
+    return [
+        {"role": "user", "content": _prompt(record)},
+        {"role": "assistant", "content": _completion(record, options)},
+    ]
+
+
 def openai_chat(record: Record, options: ExportOptions) -> dict[str, Any]:
     messages = []
     if options.include_system and record.system_prompt:
         messages.append({"role": "system", "content": record.system_prompt})
-    messages.append({"role": "user", "content": _prompt(record)})
-    messages.append({"role": "assistant", "content": _completion(record, options)})
-    return {"messages": messages}
+    return {"messages": messages + _turns(record, options)}
+
+
+def dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
+    """TRL's preference format: prompt, chosen, rejected."""
+    return {"prompt": _prompt(record), "chosen": record.parsed["chosen"], "rejected": record.parsed["rejected"]}
 
 
 def alpaca(record: Record, options: ExportOptions) -> dict[str, Any]:
@@ -47,4 +61,5 @@ def alpaca(record: Record, options: ExportOptions) -> dict[str, Any]:
 EXPORTERS: dict[str, Callable[[Record, ExportOptions], dict[str, Any]]] = {
     "openai-chat": openai_chat,
     "alpaca": alpaca,
+    "dpo": dpo,
 }

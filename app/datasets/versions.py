@@ -14,7 +14,7 @@ from app.db.scoping import get_owned, owned_by
 from app.schemas.datasets import DatasetOut
 
 
-def create_from_job(session: Session, job: Job) -> Dataset:
+def create_from_job(session: Session, job: Job, kind: str) -> Dataset:
     version = (
         session.scalar(
             select(func.max(Dataset.version)).where(Dataset.tenant_id == job.tenant_id, Dataset.name == job.name)
@@ -27,7 +27,7 @@ def create_from_job(session: Session, job: Job) -> Dataset:
         name=job.name,
         version=version,
         job_id=job.id,
-        kind="sft",
+        kind=kind,
         record_count=0,
         stats={},
     )

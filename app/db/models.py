@@ -59,6 +59,8 @@ class Teacher(Base):
     output_price_per_mtok: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     # The provider runs OpenAI's Batch API (/v1/files, /v1/batches) for this model.
     supports_batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The endpoint takes OpenAI's `response_format` with a JSON Schema (structured outputs).
+    supports_structured_outputs: Mapped[bool] = mapped_column(Boolean, default=True)
     # Share of the online price a batch call costs (OpenAI: 0.5).
     batch_price_factor: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.5"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -115,8 +117,12 @@ class WorkItem(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     position: Mapped[int]
+    # Jobs that work in rounds add a stage of items when the previous one is done.
+    stage: Mapped[int] = mapped_column(default=0)
     seed_ids: Mapped[list[int]]
     payload: Mapped[dict[str, Any]]
+    # What the item hands to the end of its stage (e.g. proposed tasks to filter).
+    output: Mapped[dict[str, Any] | None]
     # The teacher this item was assigned to at planning (a job may spread over several).
     teacher_id: Mapped[str | None] = mapped_column(String(40))
     # pending → running (leased) → done | failed | skipped

@@ -16,8 +16,8 @@ from app.errors import BudgetExhausted
 from app.jobs import leases, lifecycle, progress
 from app.jobs.events import emit
 from app.jobs.progress import Outcome, RecordDraft
-from app.methods.base import JobContext, WorkItemData
-from app.methods.registry import METHODS
+from app.methods.base import JobContext, Teachers, WorkItemData
+from app.methods.registry import method_for
 from app.observability import teacher_metrics
 from app.security.secrets import decrypt
 from app.settings import get_settings
@@ -60,13 +60,23 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherE
     job = session.scalar(select(Job).where(Job.id == job_id))
     if job is None or job.status != "running" or job.stop_reason is not None:
         return None
-    wanted = [t["id"] for t in job.spec["teachers"]]
-    teachers = {t.id: t for t in session.scalars(select(TeacherRow).where(TeacherRow.id.in_(wanted)))}
-    missing = [t["name"] for t in job.spec["teachers"] if t["id"] not in teachers]
+    spec = job.spec
+    named = [*spec["teachers"], *([spec["judge_teacher"]] if spec.get("judge_teacher") else [])]
+    named += spec["params"].get("generators") or []
+    teachers = {t.id: t for t in session.scalars(select(TeacherRow).where(TeacherRow.id.in_([t["id"] for t in named])))}
+    missing = [t["name"] for t in named if t["id"] not in teachers]
     if missing:
         lifecycle.fail(session, job_id, f"the job's teacher '{missing[0]}' was deleted")
         return None
-    context = JobContext(job_id=job.id, method=job.method, skill=job.spec["skill"], params=job.spec["params"])
+    context = JobContext(
+        job_id=job.id,
+        method=job.method,
+        skill=spec["skill"],
+        params=spec["params"],
+        curation=spec.get("curation", {}),
+        templates=spec.get("templates") or {},
+        judge_id=(spec.get("judge_teacher") or {}).get("id"),
+    )
     return context, {tid: _endpoint(t) for tid, t in teachers.items()}
 
 
@@ -84,6 +94,7 @@ def _endpoint(teacher: TeacherRow) -> TeacherEndpoint:
         input_price_per_mtok=teacher.input_price_per_mtok,
         output_price_per_mtok=teacher.output_price_per_mtok,
         batch_price_factor=teacher.batch_price_factor,
+        structured_outputs=teacher.supports_structured_outputs,
     )
 
 
@@ -101,10 +112,9 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
         asyncio.create_task(_flush_metrics()),
     ]
     try:
-        work = []
-        for teacher_id in {item.teacher_id for item in items}:
-            online = TeacherGateway(
-                endpoints[teacher_id],
+        gateways: dict[str, Teacher] = {
+            teacher_id: TeacherGateway(
+                endpoint,
                 job.job_id,
                 db,
                 timeout_s=settings.teacher_timeout_s,
@@ -113,13 +123,21 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
                 data_dir=settings.data_dir,
                 on_throttle=lambda message: notify("throttled", message),
             )
-            mine = [item for item in items if item.teacher_id == teacher_id]
-            if job.params["mode"] == "batch":
-                batched = BatchGateway(online, db, poll_s=settings.batch_poll_s, notify=notify)
-                work.append(batched.run([_run_item(job, db, batched, item) for item in mine]))
-            else:
-                work.extend(_run_item(job, db, online, item) for item in mine)
-        await asyncio.gather(*work)
+            for teacher_id, endpoint in endpoints.items()
+        }
+        if job.params["mode"] == "batch":
+            # Batch mode is for label jobs: one request per item, so each teacher's items
+            # go out as one provider batch per round.
+            work = []
+            for teacher_id in {item.teacher_id for item in items}:
+                batched = BatchGateway(gateways[teacher_id], db, poll_s=settings.batch_poll_s, notify=notify)  # type: ignore[arg-type]
+                mine = [item for item in items if item.teacher_id == teacher_id]
+                work.append(
+                    batched.run([_run_item(job, db, _teachers(job, {teacher_id: batched}, i), i) for i in mine])
+                )
+            await asyncio.gather(*work)
+        else:
+            await asyncio.gather(*(_run_item(job, db, _teachers(job, gateways, item), item) for item in items))
     finally:
         for task in background:
             task.cancel()
@@ -149,9 +167,16 @@ def _flush_metrics_now() -> None:
         teacher_metrics.flush(session)
 
 
-async def _run_item(job: JobContext, db: TransactionBatcher, gateway: Teacher, item: WorkItemData) -> None:
+def _teachers(job: JobContext, gateways: dict[str, Teacher], item: WorkItemData) -> Teachers:
+    own = gateways[item.teacher_id]
+    return Teachers(own=own, judge=gateways.get(job.judge_id or "", own), by_id=gateways)
+
+
+async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers, item: WorkItemData) -> None:
+    output = None
     try:
-        drafts = await METHODS[job.method](item, job, gateway)
+        produced = await method_for(job.method, job.params).run(item, job, teachers)
+        drafts, output = produced.drafts, produced.output
     except BudgetExhausted:
         await db.run(lifecycle.stop_for_budget, job.job_id)
         await db.each(leases.release, item.id)
@@ -168,6 +193,6 @@ async def _run_item(job: JobContext, db: TransactionBatcher, gateway: Teacher, i
                 reject_detail=type(exc).__name__,
             )
         ]
-    ep = gateway.endpoint
+    ep = teachers.own.endpoint
     teacher = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
-    await db.each(progress.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher))
+    await db.each(progress.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher, output))

@@ -18,7 +18,10 @@ from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, WorkItem
 from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec
+from app.jobs import planning
 from app.jobs.events import emit
+from app.methods.registry import method_for
+from app.prompts.render import check_override
 from app.schemas.jobs import TERMINAL_STATUSES, JobCreate
 from app.teachers import registry
 
@@ -31,7 +34,17 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
             if not teacher.supports_batch:
                 raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
     judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
+    for name, text in (spec.templates or {}).items():
+        problem = check_override(name, text)
+        if problem:
+            raise InvalidSpec(f"templates.{name}", problem)
     stored = spec.model_dump(mode="json", exclude={"seeds", "teacher"})
+    stored["templates"] = spec.templates or {}
+    stored["params"]["generators"] = [
+        {"id": t.id, "name": t.name, "temperature": g.temperature}
+        for g in spec.params.generators or []
+        for t in [registry.resolve(session, tenant_id, g.teacher, "params.generators")]
+    ]
     # Stored by id: renaming or re-creating a teacher later does not change a job.
     stored["teachers"] = [{"id": t.id, "name": t.name, "weight": w} for t, w in shares]
     stored["judge_teacher"] = {"id": judge.id, "name": judge.name} if judge else None
@@ -60,7 +73,10 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
         ],
     )
     names = ", ".join(f"'{t.name}'" for t, _ in shares)
-    emit(session, job.id, "created", f"job created with {len(spec.seeds)} seeds for teacher {names}")
+    given = [
+        f"{len(v)} {k}" for k, v in (("seeds", spec.seeds), ("topics", spec.topics), ("documents", spec.documents)) if v
+    ]
+    emit(session, job.id, "created", f"{spec.method} job created with {', '.join(given)} for teacher {names}")
     return job
 
 
@@ -109,11 +125,24 @@ def _ready(session: Session, job: Job) -> bool:
     return open_items == 0
 
 
-def finalize(session: Session, job_id: str) -> None:
-    """Curate, version the dataset and close the job. Idempotent."""
+def finalize(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> list[list[int]]:
+    """Once every item is done: the next stage's chunks for a job that works in rounds,
+    or else curate, version the dataset and close the job. Idempotent."""
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
     if job is None or not _ready(session, job):
-        return
+        return []
+    method = method_for(job.method, job.spec["params"])
+    if method.advance is not None and job.stop_reason is None:
+        stage = session.scalar(select(func.max(WorkItem.stage)).where(WorkItem.job_id == job_id)) or 0
+        new = method.advance(session, job, stage)
+        if new:
+            return planning.add_items(session, job, new, stage=stage + 1, chunk_size=chunk_size, lease_s=lease_s)
+    _close(session, job, method.dataset_kind)
+    return []
+
+
+def _close(session: Session, job: Job, dataset_kind: str) -> None:
+    job_id = job.id
     _skip_pending(session, job)
     if job.spec.get("curation", {}).get("dedup", True):
         duplicates = reject_exact_duplicates(session, job_id)
@@ -127,7 +156,7 @@ def finalize(session: Session, job_id: str) -> None:
         job.error = f"no record was accepted; {job.failed} items failed, mostly: {_top_failure(session, job_id)}"
         emit(session, job_id, "failed", job.error, level="error")
         return
-    dataset = versions.create_from_job(session, job)
+    dataset = versions.create_from_job(session, job, dataset_kind)
     job.dataset_id = dataset.id
     job.status = "succeeded"
     emit(

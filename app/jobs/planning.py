@@ -1,4 +1,4 @@
-"""Planning a job into work items, stored in bulk and dispatched in chunks."""
+"""Planning a job into work items (a stage at a time), stored in bulk and dispatched in chunks."""
 
 from __future__ import annotations
 
@@ -7,63 +7,74 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app.curation.normalize import text_hash
 from app.db.base import utcnow
 from app.db.models import Job, Seed, WorkItem
 from app.jobs.events import emit
 from app.jobs.leases import chunked
+from app.methods.base import NewItem
+from app.methods.registry import method_for
 
 
 def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> list[list[int]]:
-    """Queued → running with its work items; returns the chunks to dispatch (none if the
-    job was already planned or is no longer queued)."""
+    """Queued → running with its first stage's work items; returns the chunks to dispatch
+    (none if the job was already planned or is no longer queued)."""
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
     if job is None or job.status != "queued":
         return []
-    chunk_size = job.spec.get("params", {}).get("chunk_size") or chunk_size
-    seeds = session.execute(
-        select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)
-    ).all()
-
-    # Identical seeds would buy the same teacher answer twice: one item per distinct seed.
-    seen: set[str] = set()
-    items = []
-    for external_id, data in seeds:
-        key = text_hash(data["instruction"], data.get("input", ""))
-        if key in seen:
-            continue
-        seen.add(key)
-        if job.spec.get("target_count") and len(items) >= job.spec["target_count"]:
-            break
-        items.append(
-            {
-                "job_id": job_id,
-                "position": len(items),
-                "seed_ids": [external_id],
-                "payload": data,
-                "leased_until": utcnow() + timedelta(seconds=lease_s),
-            }
-        )
-    shares = job.spec["teachers"]
-    for item, share in zip(items, spread([s["weight"] for s in shares], len(items)), strict=True):
-        item["teacher_id"] = shares[share]["id"]
-    # A plain executemany and one ordered read back: half the time of INSERT .. RETURNING
-    # with parameter order, which a 2000-item job waits on before its first chunk.
-    session.execute(insert(WorkItem), items)
-    ids = list(session.scalars(select(WorkItem.id).where(WorkItem.job_id == job_id).order_by(WorkItem.position)))
-    job.total = len(items)
+    seeds = [
+        (external_id, data)
+        for external_id, data in session.execute(
+            select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)
+        ).tuples()
+    ]
+    new = method_for(job.method, job.spec["params"]).plan(job_id, job.spec, seeds)
     job.status = "running"
     job.started_at = utcnow()
-    duplicates = len(seeds) - len(seen)
+    chunks = add_items(session, job, new, stage=0, chunk_size=chunk_size, lease_s=lease_s)
+    duplicates = len(seeds) - len(new) if job.method in ("label", "feedback") else 0
     emit(
         session,
         job_id,
         "planned",
-        f"planned {len(items)} work items in {len(chunked(ids, chunk_size))} chunks"
-        + (f"; {duplicates} duplicate seeds skipped" if duplicates else ""),
-        items=len(items),
-        duplicate_seeds=duplicates,
+        f"planned {len(new)} work items in {len(chunks)} chunks"
+        + (f"; {duplicates} duplicate seeds skipped" if duplicates > 0 else ""),
+        items=len(new),
+        duplicate_seeds=max(duplicates, 0),
     )
+    return chunks
+
+
+def add_items(
+    session: Session, job: Job, new: list[NewItem], *, stage: int, chunk_size: int, lease_s: int
+) -> list[list[int]]:
+    """Store a stage's items, spread over the job's teachers by weight, leased for their
+    first dispatch; returns their ids in chunks."""
+    chunk_size = job.spec.get("params", {}).get("chunk_size") or chunk_size
+    shares = job.spec["teachers"]
+    leased_until = utcnow() + timedelta(seconds=lease_s)
+    rows = [
+        {
+            "job_id": job.id,
+            "position": job.total + n,
+            "stage": stage,
+            "seed_ids": item.seed_ids,
+            "payload": item.payload,
+            "teacher_id": shares[share]["id"],
+            "leased_until": leased_until,
+        }
+        for n, (item, share) in enumerate(zip(new, spread([s["weight"] for s in shares], len(new)), strict=True))
+    ]
+    if not rows:
+        return []
+    # A plain executemany and one ordered read back: half the time of INSERT .. RETURNING
+    # with parameter order, which a 2000-item job waits on before its first chunk.
+    session.execute(insert(WorkItem), rows)
+    ids = list(
+        session.scalars(
+            select(WorkItem.id).where(WorkItem.job_id == job.id, WorkItem.stage == stage).order_by(WorkItem.position)
+        )
+    )
+    job.total += len(rows)
     return chunked(ids, chunk_size)
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Record, WorkItem
@@ -45,6 +45,7 @@ class Outcome:
     drafts: list[RecordDraft]
     method: str
     teacher: dict[str, str | None]
+    output: dict[str, Any] | None = None
 
 
 def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
@@ -60,6 +61,12 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
         )
     )
     stored = [o for o in outcomes if o.item_id in done]
+    outputs = [{"item_id": o.item_id, "output": o.output} for o in stored if o.output is not None]
+    if outputs:
+        session.execute(
+            update(WorkItem).where(WorkItem.id == bindparam("item_id")).values(output=bindparam("output")),
+            outputs,
+        )
     rows = [
         {**asdict(d), "job_id": o.job_id, "work_item_id": o.item_id, "ordinal": i, "method": o.method, **o.teacher}
         for o in stored

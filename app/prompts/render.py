@@ -1,4 +1,10 @@
-"""The one renderer: template files (or a job's own text) in a sandbox, StrictUndefined."""
+"""The one renderer: template files (or a job's own text) in a sandbox, StrictUndefined.
+
+A template has a `system` and a `user` block. A job may replace any template with its own
+text: with those blocks it replaces both, plain text replaces the user message only. The
+override is checked at submission (`check_override`), so a bad one is a 422, never a
+failed job.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,41 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 _env = SandboxedEnvironment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False)
+
+# A value of the right shape for every variable a template is given: what an override is
+# trial-rendered with at submission.
+SAMPLE_CONTEXT: dict[str, Any] = {
+    "system_prompt": None,
+    "reasoning": "cot",
+    "skill_name": "arithmetic",
+    "skill_description": "Evaluate expressions exactly.",
+    "output_format": "text",
+    "output_schema": None,
+    "instruction": "What is 2 + 3?",
+    "input": "",
+    "error": "no final 'Answer:' line in the reply",
+    "examples": [{"instruction": "What is 4 * 5?", "input": ""}],
+    "count": 3,
+    "operation": "add_constraints",
+    "parent": "What is 2 + 3?",
+    "evolved": "What is 2 + 3, written in words?",
+    "topic": "fractions",
+    "topic_path": ["arithmetic", "fractions"],
+    "title": "Notes",
+    "passage": "Two plus three is five.",
+    "question": "What is two plus three?",
+    "answer": "Five.",
+    "conversation": [{"role": "user", "content": "What is 2 + 3?"}, {"role": "assistant", "content": "5"}],
+    "response": "2 + 3 = 5.",
+    "response_a": "5",
+    "response_b": "6",
+}
 
 
 @dataclass(frozen=True)
@@ -27,22 +62,66 @@ class Prompt:
         return next((m["content"] for m in self.messages if m["role"] == "system"), None)
 
 
+def names() -> list[str]:
+    return sorted(p.stem for p in TEMPLATES.glob("*.j2"))
+
+
 @lru_cache
-def _load(name: str) -> tuple[Template, str]:
+def _builtin(name: str) -> tuple[Template, str, frozenset[str]]:
     source = (TEMPLATES / f"{name}.j2").read_text()
-    return _env.get_template(f"{name}.j2"), hashlib.sha256(source.encode()).hexdigest()[:12]
+    variables = frozenset(meta.find_undeclared_variables(_env.parse(source)))
+    return _env.get_template(f"{name}.j2"), _version(source), variables
+
+
+@lru_cache(maxsize=256)
+def _override(text: str) -> Template:
+    return _env.from_string(text)
+
+
+def _version(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 def _block(template: Template, block: str, context: dict[str, Any]) -> str:
     return "".join(template.blocks[block](template.new_context(context))).strip()
 
 
-def render(name: str, **context: Any) -> Prompt:
-    """Render template `name`'s `system` and `user` blocks into chat messages."""
-    template, version = _load(name)
+def render(name: str, overrides: dict[str, str] | None = None, **context: Any) -> Prompt:
+    """Render template `name` (or the job's override of it) into chat messages."""
+    builtin, version, _ = _builtin(name)
+    system_from = user_from = builtin
+    text = (overrides or {}).get(name)
+    if text is not None:
+        custom = _override(text)
+        version = _version(text)
+        user_from = custom if "user" in custom.blocks else None  # type: ignore[assignment]
+        system_from = custom if "system" in custom.blocks else builtin
     messages = []
-    system = _block(template, "system", context)
+    system = _block(system_from, "system", context)
     if system:
         messages.append({"role": "system", "content": system})
-    messages.append({"role": "user", "content": _block(template, "user", context)})
+    user = _block(user_from, "user", context) if user_from is not None else _override(text or "").render(context)
+    messages.append({"role": "user", "content": user.strip()})
     return Prompt(template_name=name, template_version=version, messages=messages)
+
+
+def check_override(name: str, text: str) -> str | None:
+    """Why a job's text for template `name` cannot be used, or None when it can."""
+    if name not in names():
+        return f"no template named '{name}'; templates: {', '.join(names())}"
+    try:
+        ast = _env.parse(text)
+    except TemplateError as exc:
+        return f"template syntax error on line {getattr(exc, 'lineno', '?')}: {exc.message}"
+    unknown = sorted(meta.find_undeclared_variables(ast) - _builtin(name)[2])
+    if unknown:
+        return f"unknown variable '{unknown[0]}'; this template is given: {', '.join(sorted(_builtin(name)[2]))}"
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(attr, str) and attr.startswith("_"):
+            return f"the template reaches for '{attr}', which the sandbox does not allow"
+    try:
+        render(name, {name: text}, **SAMPLE_CONTEXT)
+    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        return f"the template fails to render: {type(exc).__name__}: {exc}"[:500]
+    return None

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from app.schemas.base import OutputModel
 
-ExportFormat = Literal["openai-chat", "alpaca"]
+ExportFormat = Literal["openai-chat", "alpaca", "dpo"]
 FileFormat = Literal["jsonl"]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import Field, model_validator
 
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
@@ -18,7 +19,18 @@ class Skill(InputModel):
     system_prompt: Text | None = None
     reasoning: Literal["cot", "none"] = "cot"
     output_format: Literal["text", "json"] = "text"
-    output_schema: JsonObject | None = None
+    output_schema: JsonObject | None = Field(default=None, description="JSON Schema every answer must meet")
+
+    @model_validator(mode="after")
+    def _schema_is_valid(self) -> Skill:
+        if self.output_schema is not None:
+            if self.output_format != "json":
+                raise ValueError("output_schema: needs output_format 'json'")
+            try:
+                jsonschema.validators.validator_for(self.output_schema).check_schema(self.output_schema)
+            except jsonschema.SchemaError as exc:
+                raise ValueError(f"output_schema: not a valid JSON Schema ({exc.message[:200]})") from None
+        return self
 
 
 class SeedIn(InputModel):
@@ -28,19 +40,74 @@ class SeedIn(InputModel):
     id: Text | None = Field(default=None, max_length=200)
     # A gold answer, when known; kept for evaluation.
     answer: Text | None = None
+    # feedback: responses to judge (e.g. your student's own outputs).
+    candidates: list[Text] | None = Field(default=None, max_length=16)
+
+
+class SubtopicIn(InputModel):
+    name: Name
+    questions: list[Text] = Field(min_length=1, max_length=1000)
+
+
+class TopicIn(InputModel):
+    name: Name
+    subtopics: list[Name | SubtopicIn] = Field(min_length=1, max_length=1000)
+
+
+class DocumentIn(InputModel):
+    id: Text | None = Field(default=None, max_length=200)
+    title: Text = ""
+    text: Text = Field(min_length=1)
+
+
+EvolOperation = Literal["add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth"]
+
+
+class Evol(InputModel):
+    # WizardLM evolved its data over 4 rounds.
+    rounds: int = Field(default=4, ge=1, le=10)
+    operations: list[EvolOperation] = Field(
+        default=["add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth"],
+        min_length=1,
+    )
+
+
+class Generator(InputModel):
+    teacher: Name = Field(description="teacher id or name")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
 
 
 class Params(InputModel):
     # "batch": OpenAI's Batch API (teachers marked supports_batch), at its discount and
-    # its pace (hours at worst); failed lines are retried online.
+    # its pace (hours at worst); failed lines are retried online. label jobs only.
     mode: Literal["online", "batch"] = "online"
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     max_tokens: int = Field(default=1024, ge=1, le=200_000)
     chunk_size: int | None = Field(default=None, ge=1, le=1000, description="items per worker task")
+    samples_per_item: int = Field(default=1, ge=1, le=32, description="self-consistency: k samples vote")
+    turns: int = Field(default=1, ge=1, le=16, description="> 1: multi-turn dialogues of this many exchanges")
+    # expand (Self-Instruct)
+    tasks_per_request: int = Field(default=5, ge=1, le=50)
+    max_rounds: int = Field(default=20, ge=1, le=200, description="expand: give up after this many rounds")
+    evol: Evol | None = Field(default=None, description="expand by Evol-Instruct instead of Self-Instruct")
+    # curate
+    subtopics_per_topic: int = Field(default=3, ge=1, le=100)
+    questions_per_topic: int = Field(default=3, ge=1, le=100)
+    chunk_chars: int = Field(default=1500, ge=200, le=50_000, description="documents are cut into chunks this long")
+    questions_per_chunk: int = Field(default=3, ge=1, le=50)
+    passage_in_input: bool = Field(default=True, description="documents: a record's input is its passage")
+    # feedback
+    generators: list[Generator] | None = Field(default=None, max_length=8, description="configurations that answer")
+    judge_mode: Literal["rating", "pairwise"] = "rating"
+    min_margin: float = Field(default=1.0, ge=0.0, le=5.0)
 
 
 class Curation(InputModel):
     dedup: bool = Field(default=True, description="remove exact duplicates (normalised text)")
+    # Self-consistency on GSM8K-style tasks: 0.6 (METHODS.md).
+    min_agreement: float = Field(default=0.6, ge=0.0, le=1.0)
+    # Self-Instruct: a new task this close (ROUGE-L F1) to one in the pool is rejected.
+    max_similarity: float = Field(default=0.7, gt=0.0, le=1.0)
 
 
 class Budget(InputModel):
@@ -59,19 +126,49 @@ class JobCreate(InputModel):
     teachers: list[TeacherShare] | None = Field(
         default=None, min_length=1, max_length=16, description="spread the items over several teachers by weight"
     )
-    judge_teacher: Name | None = Field(default=None, description="teacher id or name that judges; default: none")
-    method: Literal["label"]
+    judge_teacher: Name | None = Field(default=None, description="teacher id or name that judges; default: the item's")
+    method: Literal["label", "expand", "curate", "feedback"]
     skill: Skill
-    seeds: list[SeedIn] = Field(min_length=1, max_length=100_000)
+    seeds: list[SeedIn] = Field(default=[], max_length=100_000)
+    topics: list[Name | TopicIn] | None = Field(default=None, min_length=1, max_length=10_000)
+    documents: list[DocumentIn] | None = Field(default=None, min_length=1, max_length=10_000)
     target_count: int | None = Field(default=None, ge=1, le=1_000_000)
+    templates: dict[str, Text] | None = Field(default=None, max_length=32, description="your text for templates")
     params: Params = Params()
     curation: Curation = Curation()
     budget: Budget = Budget()
 
     @model_validator(mode="after")
-    def _target_within_seeds(self) -> JobCreate:
-        if self.target_count is not None and self.target_count > len(self.seeds):
+    def _inputs_fit_the_method(self) -> JobCreate:
+        method, params = self.method, self.params
+        if method == "curate":
+            if (self.topics is None) == (self.documents is None):
+                raise ValueError("topics: a curate job needs either `topics` or `documents`")
+            if self.seeds:
+                raise ValueError("seeds: a curate job starts from topics or documents, not seeds")
+        elif not self.seeds:
+            raise ValueError(f"seeds: a {method} job needs at least one seed")
+        elif self.topics is not None or self.documents is not None:
+            raise ValueError(f"topics: only curate jobs take topics or documents, not {method} jobs")
+        if method == "label" and self.target_count is not None and self.target_count > len(self.seeds):
             raise ValueError("target_count: a label job makes at most one record per seed")
+        if method == "expand" and params.evol is None and self.target_count is None:
+            raise ValueError("target_count: a Self-Instruct expand job needs the number of tasks to make")
+        if params.evol is not None and method != "expand":
+            raise ValueError("params.evol: Evol-Instruct is a kind of expand job")
+        if method == "feedback":
+            if params.turns > 1 or params.samples_per_item > 1:
+                raise ValueError("params.turns: feedback judges single responses (turns and samples_per_item 1)")
+            if not params.generators and any(not s.candidates for s in self.seeds):
+                raise ValueError("seeds: each feedback seed needs `candidates` unless params.generators answer them")
+        elif params.generators is not None:
+            raise ValueError("params.generators: only feedback jobs generate candidates")
+        if params.samples_per_item > 1 and params.temperature == 0:
+            raise ValueError("params.temperature: self-consistency samples need a temperature above 0")
+        if params.samples_per_item > 1 and params.turns > 1:
+            raise ValueError("params.samples_per_item: dialogues are not sampled; use 1 with turns > 1")
+        if params.mode == "batch" and method != "label":
+            raise ValueError("params.mode: batch mode is for label jobs; other methods run in dependent steps")
         return self
 
     @model_validator(mode="after")

@@ -20,6 +20,9 @@ class TeacherCreate(InputModel):
     input_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
     output_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
     supports_batch: bool = Field(default=False, description="the endpoint serves /v1/files and /v1/batches")
+    supports_structured_outputs: bool = Field(
+        default=True, description="the endpoint takes response_format with a JSON Schema"
+    )
     batch_price_factor: Decimal = Field(
         default=Decimal("0.5"), gt=0, le=1, max_digits=18, decimal_places=8, description="batch price / online price"
     )
@@ -37,5 +40,6 @@ class TeacherOut(OutputModel):
     input_price_per_mtok: float
     output_price_per_mtok: float
     supports_batch: bool
+    supports_structured_outputs: bool
     batch_price_factor: float
     created_at: datetime

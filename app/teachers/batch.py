@@ -60,8 +60,8 @@ class BatchGateway:
             self._running -= 1
             self._maybe_send()
 
-    async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion:
-        call = self.online.call(messages, temperature=temperature, max_tokens=max_tokens)
+    async def complete(self, messages: list[dict[str, str]], **params: Any) -> Completion:
+        call = self.online.call(messages, **params)
         hit = await self.online.cached(call)
         if hit is not None:
             return hit

@@ -46,6 +46,7 @@ class TeacherEndpoint:
     input_price_per_mtok: Decimal
     output_price_per_mtok: Decimal
     batch_price_factor: Decimal = Decimal(1)
+    structured_outputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,15 @@ class Teacher(Protocol):
 
     endpoint: TeacherEndpoint
 
-    async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion: ...
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        seed: int | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Completion: ...
 
 
 def _header_limit(headers: httpx.Headers, name: str) -> int | None:
@@ -108,13 +117,27 @@ class TeacherGateway:
         self._limiter = make_limiter(redis_url, data_dir, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
         self._on_throttle = on_throttle
 
-    def call(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Call:
-        params = {"temperature": temperature, "max_tokens": max_tokens}
+    def call(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        seed: int | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Call:
+        params: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        # Only when set, so the cache keys of plain requests stay what they were. The seed
+        # tells samples of one prompt apart (self-consistency): each is its own request.
+        if seed is not None:
+            params["seed"] = seed
+        if response_format is not None:
+            params["response_format"] = response_format
         ep = self.endpoint
         return Call(messages, params, cache.request_hash(ep.tenant_id, ep.base_url, ep.model, messages, params))
 
-    async def complete(self, messages: list[dict[str, str]], *, temperature: float, max_tokens: int) -> Completion:
-        call = self.call(messages, temperature=temperature, max_tokens=max_tokens)
+    async def complete(self, messages: list[dict[str, str]], **params: Any) -> Completion:
+        call = self.call(messages, **params)
         return await self.cached(call) or await self.online(call)
 
     async def cached(self, call: Call) -> Completion | None:

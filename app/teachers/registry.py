@@ -27,6 +27,7 @@ def to_out(row: Teacher) -> TeacherOut:
         input_price_per_mtok=float(row.input_price_per_mtok),
         output_price_per_mtok=float(row.output_price_per_mtok),
         supports_batch=row.supports_batch,
+        supports_structured_outputs=row.supports_structured_outputs,
         batch_price_factor=float(row.batch_price_factor),
         created_at=row.created_at,
     )
@@ -46,6 +47,7 @@ def create(session: Session, tenant_id: str, spec: TeacherCreate) -> TeacherOut:
         input_price_per_mtok=spec.input_price_per_mtok,
         output_price_per_mtok=spec.output_price_per_mtok,
         supports_batch=spec.supports_batch,
+        supports_structured_outputs=spec.supports_structured_outputs,
         batch_price_factor=spec.batch_price_factor,
     )
     try:

@@ -9,6 +9,7 @@ from app.datasets import versions
 from app.datasets.download import jsonl_lines
 from app.datasets.exporters import ExportOptions
 from app.db.session import unit_of_work
+from app.errors import InvalidSpec
 from app.schemas.base import Page
 from app.schemas.datasets import DatasetOut, ExportFormat, FileFormat
 
@@ -31,7 +32,7 @@ def get_dataset(dataset_id: str, tenant: Tenant) -> DatasetOut:
     "/{dataset_id}/download",
     response_class=StreamingResponse,
     responses={
-        **errors(404),
+        **errors(404, 422),
         200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"},
     },
 )
@@ -45,6 +46,9 @@ def download_dataset(
 ) -> StreamingResponse:
     with unit_of_work() as session:
         dataset = versions.get(session, tenant, dataset_id)
+        if (format == "dpo") != (dataset.kind == "preference"):
+            wanted = "dpo" if dataset.kind == "preference" else "openai-chat or alpaca"
+            raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as {wanted}")
         filename = f"{dataset.name}-v{dataset.version}-{format}.{file}"
     options = ExportOptions(include_rationale=include_rationale, include_system=include_system)
     return StreamingResponse(

@@ -1,0 +1,129 @@
+"""`expand` by Self-Instruct (Wang et al. 2023): rounds of new tasks from in-context examples.
+
+A `propose` item shows the teacher 6 seed tasks and 2 generated ones and asks for new tasks
+as a JSON list. Tasks failing a per-task rule are rejected here with their reason; the
+rest go to the round's end (app/jobs/rounds.py), where each is compared with the whole
+pool (ROUGE-L) and the survivors become `label` items, until `target_count` is reached.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+from app.jobs.progress import RecordDraft
+from app.methods.asking import ask
+from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData
+from app.methods.label import label
+from app.prompts.parse import ParseFailure
+
+SEED_EXAMPLES, GENERATED_EXAMPLES = 6, 2
+# Self-Instruct samples its tasks at temperature 0.7.
+PROPOSE_TEMPERATURE = 0.7
+MIN_WORDS, MAX_WORDS = 4, 150
+# Things a text model cannot do (Self-Instruct's list).
+_UNSUPPORTED = re.compile(
+    r"\b(?:images?|pictures?|graphs?|files?|maps?|draw|plot|go to|video|audio|music|flowchart|diagram)\b", re.I
+)
+_PROGRAM = re.compile(r"^\s*write a program\b", re.I)
+
+
+def parse_tasks(text: str) -> list[dict[str, str]]:
+    """A JSON list of {"instruction", "input"} objects (or of plain strings)."""
+    start, end = text.find("["), text.rfind("]")
+    try:
+        value = json.loads(text[start : end + 1]) if 0 <= start < end else None
+    except json.JSONDecodeError as exc:
+        raise ParseFailure("invalid_json", f"the task list is not valid JSON ({exc.msg})") from None
+    if not isinstance(value, list):
+        raise ParseFailure("invalid_json", "the reply holds no JSON list of tasks")
+    tasks = []
+    for entry in value:
+        if isinstance(entry, str):
+            entry = {"instruction": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("instruction"), str):
+            raise ParseFailure("schema_mismatch", 'each task must be an object with a string "instruction"')
+        given = entry.get("input")
+        tasks.append(
+            {"instruction": entry["instruction"].strip(), "input": given.strip() if isinstance(given, str) else ""}
+        )
+    return tasks
+
+
+def task_problem(instruction: str, *, ascii_only: bool = True) -> tuple[str, str] | None:
+    """Self-Instruct's per-task filters: (reason, detail) when the task is unusable."""
+    words = len(instruction.split())
+    if words < MIN_WORDS or words > MAX_WORDS:
+        return "length", f"{words} words; tasks need {MIN_WORDS} to {MAX_WORDS}"
+    keyword = _UNSUPPORTED.search(instruction)
+    if keyword:
+        return "unsupported_modality", f"mentions '{keyword.group(0)}', which a text model cannot do"
+    if not instruction[0].isalnum():
+        return "starts_with_punctuation", "the task starts with punctuation"
+    if ascii_only and not instruction.isascii():
+        return "non_ascii", "the task has non-ASCII characters"
+    if _PROGRAM.match(instruction):
+        return "program_task", 'tasks that begin "Write a program" are left out'
+    return None
+
+
+def propose_items(
+    job_id: str,
+    round_: int,
+    count: int,
+    per_request: int,
+    seeds: list[tuple[str, dict[str, Any]]],
+    generated: list[dict[str, Any]],
+) -> list[NewItem]:
+    """A round's requests, each with its own sample of examples (fixed by job, round and
+    index, so a re-planned round asks the same prompts and hits the cache)."""
+    items = []
+    for index in range(count):
+        rng = random.Random(f"{job_id}:{round_}:{index}")
+        shown = rng.sample(seeds, min(SEED_EXAMPLES, len(seeds)))
+        extra = rng.sample(generated, min(GENERATED_EXAMPLES, len(generated)))
+        examples = [{"instruction": d["instruction"], "input": d.get("input", "")} for _, d in shown] + [
+            {"instruction": g["instruction"], "input": g.get("input", "")} for g in extra
+        ]
+        rng.shuffle(examples)
+        payload = {"step": "propose", "round": round_, "examples": examples, "count": per_request}
+        items.append(NewItem(payload, [seed_id for seed_id, _ in shown]))
+    return items
+
+
+def requests_for(tasks: int, per_request: int) -> int:
+    """Requests to ask for `tasks` more tasks: half again as many, since some are filtered
+    out; at most 64 per round, so the pool grows between rounds."""
+    return min(64, max(1, -(-tasks * 3 // (2 * per_request))))
+
+
+def plan(job_id: str, spec: dict[str, Any], seeds: list[tuple[str, dict[str, Any]]]) -> list[NewItem]:
+    per_request = spec["params"]["tasks_per_request"]
+    return propose_items(job_id, 0, requests_for(spec["target_count"], per_request), per_request, seeds, [])
+
+
+async def expand(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
+    if item.payload.get("step") != "propose":
+        return await label(item, job, teachers)
+    payload = item.payload
+    prompt = job.prompt("expand", examples=payload["examples"], count=payload["count"], **job.skill_context())
+    # The item's position as the seed: two requests with the same examples still differ.
+    asked = await ask(teachers.own, job, prompt, parse_tasks, temperature=PROPOSE_TEMPERATURE, seed=item.position)
+    base = {"step": "propose", "seed_ids": item.seed_ids}
+    if not asked.ok or asked.value is None:
+        return ItemOutput([asked.record(RecordDraft(instruction="", status="rejected", **base))])
+    drafts, candidates = [], []
+    for task in asked.value:
+        problem = task_problem(task["instruction"]) if task["instruction"] else ("length", "an empty task")
+        if problem is None:
+            candidates.append(task)
+            continue
+        draft = asked.record(
+            RecordDraft(instruction=task["instruction"], input=task["input"], status="rejected", **base)
+        )
+        draft.reject_reason, draft.reject_detail = problem
+        drafts.append(draft)
+    template = {"name": prompt.template_name, "version": prompt.template_version}
+    return ItemOutput(drafts, {"candidates": candidates, "round": payload["round"], "template": template})

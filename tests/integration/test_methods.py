@@ -1,0 +1,218 @@
+"""Each elicitation method end to end: API → worker → simulator → the downloaded data."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from app.curation.similarity import rouge_l, tokens
+from tests.support.stack import arithmetic_seeds
+
+pytestmark = pytest.mark.integration
+
+
+def _download(api: Any, job: dict[str, Any], fmt: str) -> list[dict[str, Any]]:
+    response = api.get(f"/v1/datasets/{job['dataset_id']}/download", params={"format": fmt})
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def _run(api: Any, teacher: dict[str, Any], seeds: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    job = api.submit_label_job(teacher, seeds, **spec)
+    job = api.wait_for_job(job["id"], timeout_s=180)
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def test_self_consistency_rejects_items_whose_samples_disagree(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(wrong_rate=0.45))
+    job = _run(api, teacher, arithmetic_seeds(20), params={"samples_per_item": 5, "temperature": 0.8})
+
+    assert job["usage"]["requests"] == 20 * 5
+    records = api.records(job["id"])
+    rejected = [r for r in records if r["reject_reason"] == "low_agreement"]
+    accepted = [r for r in records if r["status"] == "accepted"]
+    assert rejected and accepted
+    for record in rejected:
+        assert record["scores"]["agreement"] < 0.6
+    for record in accepted:
+        assert record["scores"]["agreement"] >= 0.6
+        votes = record["parsed"]["votes"]
+        assert sum(votes.values()) <= 5 and max(votes.values()) == votes[record["answer"]]
+        assert record["rationale"]
+
+
+def test_self_instruct_expand_reaches_target_with_distinct_dissimilar_tasks(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    seeds = arithmetic_seeds(8)
+    job = _run(api, teacher, seeds, method="expand", target_count=25)
+
+    rows = _download(api, job, "alpaca")
+    tasks = [row["instruction"] for row in rows]
+    assert len(tasks) == 25 == len(set(tasks))
+    seed_texts = {s["instruction"] for s in seeds}
+    assert not seed_texts & set(tasks)
+    for a, b in itertools.combinations([*tasks, *seed_texts], 2):
+        assert rouge_l(tokens(a), tokens(b)) < 0.7, (a, b)
+    records = api.records(job["id"])
+    reasons = Counter(r["reject_reason"] for r in records if r["status"] == "rejected")
+    assert reasons["too_similar"] > 0 and reasons.keys() <= {
+        "too_similar",
+        "unsupported_modality",
+        "length",
+        "target_reached",
+        "starts_with_punctuation",
+        "invalid_json",
+    }
+    labelled = [r for r in records if r["step"] == "label"]
+    assert all(r["parsed"]["origin"]["method"] == "self-instruct" and r["seed_ids"] for r in labelled)
+    assert any(e["type"] == "round_finished" for e in api.events(job["id"]))
+
+
+def test_evol_instruct_keeps_evolutions_and_eliminates_with_reasons(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(refusal_rate=0.1))
+    job = _run(api, teacher, arithmetic_seeds(12), method="expand", params={"evol": {"rounds": 3}})
+
+    records = api.records(job["id"])
+    assert len(records) == 12 * 3
+    reasons = Counter(r["reject_reason"] for r in records if r["status"] != "accepted")
+    assert reasons["no_new_information"] > 0
+    assert reasons.keys() <= {"no_new_information", "leaked_prompt", "refusal", "missing_answer", "empty_answer"}
+    for record in records:
+        assert record["parsed"]["operation"] and record["parsed"]["round"] in (1, 2, 3)
+        if record["status"] == "accepted":
+            assert record["instruction"] != record["parsed"]["parent"]
+            assert "#" not in record["instruction"] and record["answer"]
+            assert set(record["parsed"]["templates"]) >= {"evol", "evol_equal", "label"}
+
+
+def test_curate_from_a_topic_taxonomy_keeps_topic_paths(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    topics = [
+        "astronomy",
+        {"name": "cooking", "subtopics": ["baking", {"name": "knives", "questions": ["How do I hold a knife?"]}]},
+    ]
+    job = api.submit_label_job(teacher, [], method="curate", topics=topics)
+    job = api.wait_for_job(job["id"], timeout_s=180)
+    assert job["status"] == "succeeded", job
+
+    records = api.records(job["id"], status="accepted")
+    paths = Counter(tuple(r["parsed"]["topic_path"][:2]) for r in records)
+    assert paths[("cooking", "baking")] == 3 and paths[("cooking", "knives")] == 1
+    assert sum(n for p, n in paths.items() if p[0] == "astronomy") == 9
+    assert len({tuple(r["parsed"]["topic_path"]) for r in records if r["parsed"]["topic_path"][0] == "astronomy"}) == 3
+
+
+def test_curate_from_documents_rejects_answers_the_judge_finds_unsupported(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(wrong_rate=0.3))
+    text = " ".join(
+        f"The {name} river is {n * 100} kilometres long and flows into the {sea} sea."
+        for n, (name, sea) in enumerate([("Avon", "North"), ("Tamar", "Celtic"), ("Severn", "Irish"), ("Exe", "Red")])
+    )
+    documents = [{"id": "rivers", "title": "Rivers", "text": text * 6}, {"id": "short", "text": text}]
+    job = api.submit_label_job(teacher, [], method="curate", documents=documents, params={"chunk_chars": 400})
+    job = api.wait_for_job(job["id"], timeout_s=180)
+    assert job["status"] == "succeeded", job
+
+    records = api.records(job["id"])
+    assert {r["reject_reason"] for r in records if r["status"] != "accepted"} == {"unsupported_answer"}
+    for record in records:
+        start, end = record["parsed"]["span"]
+        doc = next(d for d in documents if d["id"] == record["parsed"]["document_id"])
+        assert record["input"] == doc["text"][start:end].strip()
+        assert record["scores"]["grounded"] is (record["status"] == "accepted")
+
+
+def test_multi_turn_dialogues_export_every_turn(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    job = _run(api, teacher, arithmetic_seeds(6), params={"turns": 3})
+
+    rows = _download(api, job, "openai-chat")
+    assert len(rows) == 6
+    for row in rows:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"] * 3
+        assert all(m["content"].strip() for m in row["messages"])
+
+
+@pytest.mark.parametrize("judge_mode", ["rating", "pairwise"])
+def test_feedback_builds_pairs_with_a_margin_and_drops_ties(api, start_simulator, judge_mode):
+    teacher = api.add_teacher(start_simulator())
+    judge = api.add_teacher(start_simulator())
+    seeds = [
+        {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 7}"]} for s in arithmetic_seeds(10)
+    ]
+    seeds.append({"instruction": "What is 2 + 2?", "candidates": ["Answer: 4", "Answer: 4."]})
+    job = _run(
+        api,
+        teacher,
+        seeds,
+        method="feedback",
+        judge_teacher=judge["name"],
+        params={"judge_mode": judge_mode, "generators": [{"teacher": teacher["name"], "temperature": 0.0}]},
+    )
+
+    rows = _download(api, job, "dpo")
+    assert rows
+    for row in rows:
+        assert row["chosen"] and row["rejected"] and row["chosen"] != row["rejected"]
+    for record in api.records(job["id"], status="accepted"):
+        assert record["scores"]["margin"] >= 1.0
+        assert record["scores"]["chosen"] > record["scores"]["rejected"]
+    dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
+    assert dataset["kind"] == "preference"
+    assert api.get(f"/v1/datasets/{job['dataset_id']}/download", params={"format": "alpaca"}).status_code == 422
+
+
+def test_structured_outputs_are_validated_repaired_once_or_rejected(api, start_simulator):
+    sim = start_simulator(malformed_rate=0.5)
+    teacher = api.add_teacher(sim)
+    schema = {
+        "type": "object",
+        "properties": {"result": {"type": "number"}, "unit": {"type": "string"}},
+        "required": ["result", "unit"],
+    }
+    skill = {"name": "arithmetic", "reasoning": "cot", "output_format": "json", "output_schema": schema}
+    job = _run(api, teacher, arithmetic_seeds(30), skill=skill)
+
+    records = api.records(job["id"])
+    accepted = [r for r in records if r["status"] == "accepted"]
+    rejected = [r for r in records if r["status"] == "rejected"]
+    assert accepted and rejected
+    assert any(r["parsed"].get("repaired") for r in accepted)
+    for record in accepted:
+        assert set(record["parsed"]["value"]) == {"result", "unit"}
+    for record in rejected:
+        assert (
+            record["reject_reason"] in ("invalid_json", "schema_mismatch", "missing_answer") and record["reject_detail"]
+        )
+        assert record["parsed"].get("repaired")
+    assert job["usage"]["requests"] == 30 + sum(1 for r in records if r["parsed"].get("repaired"))
+
+
+def test_a_template_override_is_used_and_hashed_and_a_bad_one_is_a_422(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    text = "Solve this carefully: {{ instruction }}"
+    job = _run(api, teacher, arithmetic_seeds(3), templates={"label": text})
+    for record in api.records(job["id"]):
+        assert record["template_version"] == hashlib.sha256(text.encode()).hexdigest()[:12]
+        assert record["messages"][-1]["content"].startswith("Solve this carefully: What is")
+
+    for bad in ("{{ instructions }}", "{% if %}", "{{ instruction.__class__ }}"):
+        response = api.post(
+            "/v1/jobs",
+            json={
+                "name": "bad",
+                "teacher": teacher["name"],
+                "method": "label",
+                "skill": {"name": "x"},
+                "seeds": [{"instruction": "hi"}],
+                "templates": {"label": bad},
+            },
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "templates.label"

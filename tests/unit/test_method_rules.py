@@ -1,0 +1,121 @@
+"""The pure rules the elicitation methods apply: filters, parsers, chunking, similarity."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from app.curation.heuristics import is_contentless, is_refusal
+from app.curation.similarity import SimilarityIndex, rouge_l, tokens
+from app.methods.curate import chunks, parse_support
+from app.methods.evol import parse_verdict
+from app.methods.expand import parse_tasks, task_problem
+from app.methods.feedback import ASPECTS, parse_preference, parse_ratings
+from app.prompts.parse import ParseFailure
+from app.prompts.render import SAMPLE_CONTEXT, check_override, names, render
+
+
+def test_rouge_l_f1_matches_the_longest_common_subsequence():
+    assert rouge_l(tokens("the cat sat on the mat"), tokens("the cat sat on the mat")) == 1.0
+    # LCS "the cat the mat" = 4 of 6 words each side.
+    assert rouge_l(tokens("the cat sat on the mat"), tokens("the cat lay under the mat")) == pytest.approx(4 / 6)
+    assert rouge_l([], tokens("anything")) == 0.0
+
+
+def test_the_index_finds_every_pair_at_or_above_the_threshold_that_brute_force_finds():
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(40)]
+    texts = [" ".join(rng.choices(words, k=rng.randint(5, 12))) for _ in range(300)]
+    # Plant near copies: one word changed.
+    for i in range(0, 300, 10):
+        parts = texts[i].split()
+        parts[rng.randrange(len(parts))] = "changed"
+        texts.append(" ".join(parts))
+    index = SimilarityIndex(0.7)
+    for text in texts:
+        expected = any(rouge_l(tokens(text), tokens(other)) >= 0.7 for other in texts[: texts.index(text)])
+        found = index.closest(text)
+        assert (found is not None) == expected, text
+        if found is None:
+            index.add(text)
+        else:
+            assert found.score >= 0.7
+
+
+@pytest.mark.parametrize(
+    ("task", "reason"),
+    [
+        ("Add two numbers", "length"),
+        ("Draw a picture of a happy dog for me", "unsupported_modality"),
+        ("Plot the growth of this series over ten years", "unsupported_modality"),
+        ("- Give three reasons to learn algebra", "starts_with_punctuation"),
+        ("Explain the café menu in plain words", "non_ascii"),
+        ("Write a program that sorts a list", "program_task"),
+        (" ".join(["word"] * 151), "length"),
+    ],
+)
+def test_self_instruct_filters_name_their_reason(task, reason):
+    assert task_problem(task)[0] == reason
+
+
+def test_a_good_task_passes_and_task_lists_parse_from_json():
+    assert task_problem("Explain why the sky looks blue at noon") is None
+    tasks = parse_tasks('Here: [{"instruction": "Sum 2 and 3", "input": ""}, "Name a prime above 10"]')
+    assert tasks == [{"instruction": "Sum 2 and 3", "input": ""}, {"instruction": "Name a prime above 10", "input": ""}]
+    with pytest.raises(ParseFailure):
+        parse_tasks("1. Sum 2 and 3\n2. Name a prime")
+
+
+def test_verdict_parsers_accept_exact_words_only():
+    assert parse_verdict("Equal") is True and parse_verdict("Not Equal.") is False
+    assert parse_support("SUPPORTED\nIt says so.") is True and parse_support("UNSUPPORTED: no") is False
+    assert parse_preference("B is clearer.\n[[B]]") == "B"
+    for parser, text in [(parse_verdict, "Maybe"), (parse_support, "Yes"), (parse_preference, "A wins")]:
+        with pytest.raises(ParseFailure):
+            parser(text)
+
+
+def test_ratings_need_all_four_aspects_in_range():
+    good = {
+        a: {"rating": 4, "rationale": "ok"} for a in ("instruction_following", "honesty", "truthfulness", "helpfulness")
+    }
+    import json
+
+    assert parse_ratings(json.dumps(good))["honesty"]["rating"] == 4
+    with pytest.raises(ParseFailure):
+        parse_ratings(json.dumps({**good, "honesty": {"rating": 6}}))
+    with pytest.raises(ParseFailure):
+        parse_ratings(json.dumps({"helpfulness": {"rating": 3}}))
+
+
+def test_chunks_cover_the_text_and_cut_at_sentence_ends():
+    text = " ".join(f"Sentence number {i} is here." for i in range(100))
+    spans = chunks(text, 300)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(end - start <= 300 for start, end in spans)
+    assert all(text[start:end].rstrip().endswith(".") for start, end in spans)
+
+
+def test_refusals_and_contentless_answers():
+    assert is_refusal("I'm sorry, but I can't help with that.")
+    assert is_refusal("As an AI language model, I cannot do that.")
+    assert not is_refusal("The answer is 42 because 6 times 7 is 42.")
+    assert is_contentless("... and the, of it!") and not is_contentless("Paris.")
+
+
+def test_every_template_renders_with_the_sample_context():
+    for name in names():
+        prompt = render(name, **SAMPLE_CONTEXT)
+        assert prompt.messages[-1]["role"] == "user" and prompt.messages[-1]["content"]
+
+
+def test_overrides_are_checked_for_names_variables_syntax_and_sandbox():
+    assert check_override("label", "Please answer: {{ instruction }}") is None
+    assert "no template named" in check_override("nope", "x")
+    assert "unknown variable 'question'" in check_override("label", "{{ question }}")
+    assert "syntax error" in check_override("label", "{% if %}")
+    assert "sandbox" in check_override("label", "{{ instruction.__class__ }}")
+    assert "fails to render" in check_override("label", "{{ instruction }} {{ 1 / 0 }}")
