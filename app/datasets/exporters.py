@@ -24,7 +24,7 @@ def _prompt(record: Record) -> str:
     return f"{record.instruction}\n\n{record.input}" if record.input else record.instruction
 
 
-def _completion(record: Record, options: ExportOptions) -> str:
+def completion(record: Record, options: ExportOptions) -> str:
     answer = record.answer or ""
     if options.include_rationale and record.rationale:
         return f"{record.rationale}\n\nAnswer: {answer}"
@@ -38,7 +38,7 @@ def _turns(record: Record, options: ExportOptions) -> list[dict[str, str]]:
         return [{"role": m["role"], "content": m["content"]} for m in conversation]
     return [
         {"role": "user", "content": _prompt(record)},
-        {"role": "assistant", "content": _completion(record, options)},
+        {"role": "assistant", "content": completion(record, options)},
     ]
 
 
@@ -55,7 +55,7 @@ def dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
 
 
 def alpaca(record: Record, options: ExportOptions) -> dict[str, Any]:
-    return {"instruction": record.instruction, "input": record.input, "output": _completion(record, options)}
+    return {"instruction": record.instruction, "input": record.input, "output": completion(record, options)}
 
 
 EXPORTERS: dict[str, Callable[[Record, ExportOptions], dict[str, Any]]] = {

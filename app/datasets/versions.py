@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import func, insert, literal, select
@@ -94,6 +95,14 @@ def list_all(session: Session, tenant_id: str, limit: int, offset: int) -> list[
 
 def get(session: Session, tenant_id: str, dataset_id: str) -> Dataset:
     return get_owned(session, Dataset, tenant_id, dataset_id, "dataset")
+
+
+def records_of(session: Session, dataset_id: str, page: int = 1000) -> Iterator[Record]:
+    """Every record of a version in order, a page at a time."""
+    position = 0
+    while rows := page_of_records(session, dataset_id, position, page):
+        yield from rows
+        position += len(rows)
 
 
 def page_of_records(session: Session, dataset_id: str, after: int, size: int) -> list[Record]:

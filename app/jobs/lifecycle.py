@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.curation.dedup import reject_exact_duplicates
 from app.datasets import versions
+from app.datasets.exporters import ExportOptions, completion
 from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, WorkItem
 from app.db.scoping import get_owned
-from app.errors import Conflict, InvalidSpec
+from app.errors import Conflict, InvalidSpec, NotFound
 from app.jobs import planning
 from app.jobs.events import emit
 from app.methods.registry import method_for
@@ -60,24 +62,37 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
     )
     session.add(job)
     session.flush()
-    session.execute(
-        insert(Seed),
-        [
-            {
-                "job_id": job.id,
-                "position": i,
-                "external_id": seed.id or str(i),
-                "data": seed.model_dump(exclude={"id"}, exclude_none=True),
-            }
-            for i, seed in enumerate(spec.seeds)
-        ],
-    )
+    seeds = [(seed.id, seed.model_dump(exclude={"id"}, exclude_none=True)) for seed in spec.seeds]
+    if spec.source_dataset is not None:
+        seeds += _dataset_seeds(session, tenant_id, spec.source_dataset)
+    if seeds:
+        session.execute(
+            insert(Seed),
+            [
+                {"job_id": job.id, "position": i, "external_id": external_id or str(i), "data": data}
+                for i, (external_id, data) in enumerate(seeds)
+            ],
+        )
     names = ", ".join(f"'{t.name}'" for t, _ in shares)
     given = [
         f"{len(v)} {k}" for k, v in (("seeds", spec.seeds), ("topics", spec.topics), ("documents", spec.documents)) if v
     ]
     emit(session, job.id, "created", f"{spec.method} job created with {', '.join(given)} for teacher {names}")
     return job
+
+
+def _dataset_seeds(session: Session, tenant_id: str, dataset_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """A dataset's records as seeds: their task, and their answer as a candidate response."""
+    try:
+        dataset = versions.get(session, tenant_id, dataset_id)
+    except NotFound:
+        raise InvalidSpec("source_dataset", f"no dataset '{dataset_id}'") from None
+    seeds = []
+    for record in versions.records_of(session, dataset.id):
+        answer = completion(record, ExportOptions())
+        data = {"instruction": record.instruction, "input": record.input, "candidates": [answer] if answer else []}
+        seeds.append((f"record:{record.id}", data))
+    return seeds
 
 
 def cancel(session: Session, tenant_id: str, job_id: str) -> Job:

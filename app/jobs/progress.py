@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Record, WorkItem
@@ -61,12 +61,9 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
         )
     )
     stored = [o for o in outcomes if o.item_id in done]
-    outputs = [{"item_id": o.item_id, "output": o.output} for o in stored if o.output is not None]
+    outputs = [{"id": o.item_id, "output": o.output} for o in stored if o.output is not None]
     if outputs:
-        session.execute(
-            update(WorkItem).where(WorkItem.id == bindparam("item_id")).values(output=bindparam("output")),
-            outputs,
-        )
+        session.execute(update(WorkItem), outputs)  # bulk update by primary key
     rows = [
         {**asdict(d), "job_id": o.job_id, "work_item_id": o.item_id, "ordinal": i, "method": o.method, **o.teacher}
         for o in stored

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.curation.similarity import SimilarityIndex
@@ -31,22 +31,28 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
     items = list(session.scalars(select(WorkItem).where(WorkItem.job_id == job.id).order_by(WorkItem.position)))
     generated = [i.payload for i in items if i.payload.get("step") == "label"]
     proposals = [i for i in items if i.stage == stage and i.payload.get("step") == "propose" and i.output]
-    if not proposals:
-        return []
+    rounds = [i.payload["round"] for i in items if i.payload.get("step") == "propose"]
+    round_ = max(rounds, default=0)
+    # Every item so far is done, so this is the tasks that became records: a task whose
+    # answer was rejected is made up for by the next round.
+    labelled = session.scalar(
+        select(func.count())
+        .select_from(Record)
+        .where(Record.job_id == job.id, Record.step != "propose", Record.status == "accepted")
+    )
     pool = SimilarityIndex(spec["curation"]["max_similarity"])
     for text in [d["instruction"] for _, d in seeds] + [g["instruction"] for g in generated]:
         pool.add(text)
 
     accepted: list[NewItem] = []
     rejects: list[dict[str, Any]] = []
-    round_ = proposals[0].payload["round"]
     for item in proposals:
         for n, task in enumerate(item.output["candidates"]):  # type: ignore[index]
             reason, detail = None, None
             match = pool.closest(task["instruction"])
             if match is not None:
                 reason, detail = "too_similar", f"ROUGE-L {match.score:.2f} with a pooled task: {match.text[:300]}"
-            elif len(generated) + len(accepted) >= target:
+            elif labelled + len(accepted) >= target:
                 reason, detail = "target_reached", f"target_count {target} was reached in this round"
             if reason is None:
                 pool.add(task["instruction"])
@@ -58,18 +64,19 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
             )
     _store(session, job, rejects)
 
-    made = len(generated) + len(accepted)
-    reasons = Counter(r["reject_reason"] for r in rejects)
-    emit(
-        session,
-        job.id,
-        "round_finished",
-        f"round {round_ + 1}: {len(accepted)} new tasks accepted ({made} of {target})"
-        + "".join(f", {n} {reason}" for reason, n in reasons.items()),
-        round=round_ + 1,
-        accepted=len(accepted),
-        rejected=dict(reasons),
-    )
+    made = labelled + len(accepted)
+    if proposals:
+        reasons = Counter(r["reject_reason"] for r in rejects)
+        emit(
+            session,
+            job.id,
+            "round_finished",
+            f"round {round_ + 1}: {len(accepted)} new tasks accepted ({made} of {target})"
+            + "".join(f", {n} {reason}" for reason, n in reasons.items()),
+            round=round_ + 1,
+            accepted=len(accepted),
+            rejected=dict(reasons),
+        )
     if made >= target:
         return accepted
     if round_ + 1 >= params["max_rounds"]:
@@ -82,8 +89,9 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
         )
         return accepted
     pooled = generated + [a.payload for a in accepted]
-    per_request = params["tasks_per_request"]
-    more = propose_items(job.id, round_ + 1, requests_for(target - made, per_request), per_request, seeds, pooled)
+    more = propose_items(
+        job.id, params, round_ + 1, requests_for(target - made, params["tasks_per_request"]), seeds, pooled
+    )
     return accepted + more
 
 
@@ -116,7 +124,10 @@ def _store(session: Session, job: Job, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     teachers = {t["id"]: t["name"] for t in job.spec["teachers"]}
-    models = dict(session.execute(select(TeacherRow.id, TeacherRow.model).where(TeacherRow.id.in_(teachers))).tuples())
+    # .all(): dict() of a Result would take it for a mapping (it has keys()).
+    models = dict(
+        session.execute(select(TeacherRow.id, TeacherRow.model).where(TeacherRow.id.in_(list(teachers)))).all()
+    )
     for row in rows:
         row["teacher_name"], row["model"] = teachers.get(row["teacher_id"]), models.get(row["teacher_id"])
     session.execute(insert(Record), rows)

@@ -19,7 +19,6 @@ from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItem
 from app.methods.label import label
 from app.prompts.parse import ParseFailure
 
-SEED_EXAMPLES, GENERATED_EXAMPLES = 6, 2
 # Self-Instruct samples its tasks at temperature 0.7.
 PROPOSE_TEMPERATURE = 0.7
 MIN_WORDS, MAX_WORDS = 4, 150
@@ -71,19 +70,20 @@ def task_problem(instruction: str, *, ascii_only: bool = True) -> tuple[str, str
 
 def propose_items(
     job_id: str,
+    params: dict[str, Any],
     round_: int,
     count: int,
-    per_request: int,
     seeds: list[tuple[str, dict[str, Any]]],
     generated: list[dict[str, Any]],
 ) -> list[NewItem]:
     """A round's requests, each with its own sample of examples (fixed by job, round and
     index, so a re-planned round asks the same prompts and hits the cache)."""
+    per_request = params["tasks_per_request"]
     items = []
     for index in range(count):
         rng = random.Random(f"{job_id}:{round_}:{index}")
-        shown = rng.sample(seeds, min(SEED_EXAMPLES, len(seeds)))
-        extra = rng.sample(generated, min(GENERATED_EXAMPLES, len(generated)))
+        shown = rng.sample(seeds, min(params["seed_examples"], len(seeds)))
+        extra = rng.sample(generated, min(params["generated_examples"], len(generated)))
         examples = [{"instruction": d["instruction"], "input": d.get("input", "")} for _, d in shown] + [
             {"instruction": g["instruction"], "input": g.get("input", "")} for g in extra
         ]
@@ -100,8 +100,8 @@ def requests_for(tasks: int, per_request: int) -> int:
 
 
 def plan(job_id: str, spec: dict[str, Any], seeds: list[tuple[str, dict[str, Any]]]) -> list[NewItem]:
-    per_request = spec["params"]["tasks_per_request"]
-    return propose_items(job_id, 0, requests_for(spec["target_count"], per_request), per_request, seeds, [])
+    params = spec["params"]
+    return propose_items(job_id, params, 0, requests_for(spec["target_count"], params["tasks_per_request"]), seeds, [])
 
 
 async def expand(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:

@@ -86,7 +86,9 @@ class Params(InputModel):
     chunk_size: int | None = Field(default=None, ge=1, le=1000, description="items per worker task")
     samples_per_item: int = Field(default=1, ge=1, le=32, description="self-consistency: k samples vote")
     turns: int = Field(default=1, ge=1, le=16, description="> 1: multi-turn dialogues of this many exchanges")
-    # expand (Self-Instruct)
+    # expand (Self-Instruct: each prompt shows 6 seed tasks and 2 generated ones)
+    seed_examples: int = Field(default=6, ge=0, le=32)
+    generated_examples: int = Field(default=2, ge=0, le=32)
     tasks_per_request: int = Field(default=5, ge=1, le=50)
     max_rounds: int = Field(default=20, ge=1, le=200, description="expand: give up after this many rounds")
     evol: Evol | None = Field(default=None, description="expand by Evol-Instruct instead of Self-Instruct")
@@ -130,6 +132,9 @@ class JobCreate(InputModel):
     method: Literal["label", "expand", "curate", "feedback"]
     skill: Skill
     seeds: list[SeedIn] = Field(default=[], max_length=100_000)
+    source_dataset: Name | None = Field(
+        default=None, description="dataset id whose records are seeds too (their answers become feedback candidates)"
+    )
     topics: list[Name | TopicIn] | None = Field(default=None, min_length=1, max_length=10_000)
     documents: list[DocumentIn] | None = Field(default=None, min_length=1, max_length=10_000)
     target_count: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -144,10 +149,10 @@ class JobCreate(InputModel):
         if method == "curate":
             if (self.topics is None) == (self.documents is None):
                 raise ValueError("topics: a curate job needs either `topics` or `documents`")
-            if self.seeds:
+            if self.seeds or self.source_dataset:
                 raise ValueError("seeds: a curate job starts from topics or documents, not seeds")
-        elif not self.seeds:
-            raise ValueError(f"seeds: a {method} job needs at least one seed")
+        elif not self.seeds and self.source_dataset is None:
+            raise ValueError(f"seeds: a {method} job needs seeds or a source_dataset")
         elif self.topics is not None or self.documents is not None:
             raise ValueError(f"topics: only curate jobs take topics or documents, not {method} jobs")
         if method == "label" and self.target_count is not None and self.target_count > len(self.seeds):
@@ -159,8 +164,8 @@ class JobCreate(InputModel):
         if method == "feedback":
             if params.turns > 1 or params.samples_per_item > 1:
                 raise ValueError("params.turns: feedback judges single responses (turns and samples_per_item 1)")
-            if not params.generators and any(not s.candidates for s in self.seeds):
-                raise ValueError("seeds: each feedback seed needs `candidates` unless params.generators answer them")
+            if not params.generators and (self.source_dataset or any(not s.candidates for s in self.seeds)):
+                raise ValueError("params.generators: needed unless every seed brings its own `candidates`")
         elif params.generators is not None:
             raise ValueError("params.generators: only feedback jobs generate candidates")
         if params.samples_per_item > 1 and params.temperature == 0:

@@ -1,19 +1,26 @@
 """Deterministic teacher replies to Distillery's own prompts.
 
-Pure functions: the reply is a function of (seed, messages, sample) only, so a repeated
-request gets the same reply byte for byte. Whether a reply is wrong or malformed is drawn
-from a hash of the same inputs, each with its own salt so the two are independent.
+Pure functions: the reply is a function of (seed, messages, sample, rates) only, so a
+repeated request gets the same reply byte for byte. Whether a reply is wrong, malformed or
+a refusal is drawn from a hash of the same inputs, each with its own salt so they are
+independent.
 
-Protocol (see app/prompts/templates/label.j2): a system prompt containing "step by step"
-asks for reasoning and a last line "Answer: <final answer>"; otherwise the reply is the
-answer alone. "a single JSON value" in the system prompt (or a JSON `response_format`)
-asks for the answer as JSON.
+Protocol (the templates in app/prompts/templates), told apart by the system prompt:
+- label.j2 (anything not below): "step by step" asks for reasoning and a last line
+  "Answer: <final answer>"; otherwise the answer alone. "a single JSON value" (or a JSON
+  `response_format`) asks for the answer as JSON. Prior turns make it a dialogue turn.
+- "JSON list of new tasks" (expand), "prompt rewriter" (evol), '"Equal"' + '"Not Equal"'
+  (evol_equal): tasks.py and judging.py.
+- "JSON list of subtopics", "JSON list of questions", "JSON list of question-answer pairs":
+  topics.py; "SUPPORTED or UNSUPPORTED" (grounded_check), "instruction_following" +
+  "Rate the response" (feedback_rate), "[[A]]" (feedback_compare): judging.py.
+- "You play the user" (dialogue_user): dialogue.py.
+- A last user message "Your previous reply could not be used:" (repair.j2) is answered as
+  the original request, with the draws redrawn.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -21,65 +28,54 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+from app.simulator import dialogue, judging, tasks, topics
 from app.simulator.arithmetic import Evaluation, find_expression, format_number
+from app.simulator.common import STOPWORDS, Chat, Dice, Rates, Reply, keywords, message_text, read_chat
 from app.simulator.structured import json_answer, schema_in
+
+__all__ = ["Reply", "compose_reply", "estimate_tokens", "message_text", "prompt_tokens", "truncate_to_tokens"]
 
 _COT_MARKER = "step by step"
 _JSON_MARKER = "json value"
 _INPUT_SEPARATOR = "\n\nInput:\n"
+_REPAIR_MARKER = "Your previous reply could not be used:"
 # Roughly four characters per token for English text: close enough for budgets and limits.
 _CHARS_PER_TOKEN = 4
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{2,}")
 # "positive, negative or neutral", "spam or ham": the choices a classification prompt offers.
 _OPTIONS = re.compile(r"(\w+(?:\s*,\s*\w+)*),?\s+or\s+(\w+)")
-# Words too common to say what a task is about.
-# fmt: off
-_STOPWORDS = frozenset({
-    "a", "about", "above", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be",
-    "because", "been", "but", "by", "can", "could", "did", "do", "does", "each", "for", "from",
-    "give", "given", "has", "have", "here", "how", "if", "in", "input", "into", "is", "it", "its",
-    "just", "more", "most", "not", "of", "on", "one", "only", "or", "other", "over", "please",
-    "reply", "return", "should", "so", "some", "such", "task", "than", "that", "the", "their",
-    "them", "then", "there", "these", "they", "this", "those", "to", "under", "very", "was",
-    "were", "what", "when", "where", "whether", "which", "who", "whom", "whose", "why", "will",
-    "with", "would", "you", "your",
-})
-# fmt: on
 _OPENERS = (
     "First, I identify what the task asks about: {topics}.",
     "Let me restate the task in terms of its key ideas: {topics}.",
     "The task centres on {topics}, so I start there.",
 )
-
-
-@dataclass(frozen=True)
-class Reply:
-    content: str
-    wrong: bool  # the reply shows a deliberately wrong final answer
-    malformed: bool  # the reply breaks the protocol (no Answer line, empty, not JSON)
+_REFUSAL = "I'm sorry, but I can't help with that."
+# Deep in a conversation, a refusal sounds like the canned line dialogue filters look for.
+_DIALOGUE_REFUSAL = "As an AI language model, I cannot help with that request."
+_Handler = Callable[[Chat, Dice, Rates], Reply]
+# (phrases that must all be in the system prompt, lowercased; the reply for that prompt type).
+# Checked in order: the grounded pairs' phrase before the questions' one.
+_TYPES: tuple[tuple[tuple[str, ...], _Handler], ...] = (
+    (("json list of new tasks",), tasks.expand),
+    (("prompt rewriter",), tasks.evolve),
+    (('"equal"', '"not equal"'), judging.equality),
+    (("json list of subtopics",), topics.subtopics),
+    (("json list of question-answer pairs",), topics.grounded_pairs),
+    (("json list of questions",), topics.questions),
+    (("supported or unsupported",), judging.grounded_check),
+    (("you play the user",), dialogue.user_turn),
+    (("instruction_following", "rate the response"), judging.rate),
+    (("[[a]]",), judging.compare),
+)
 
 
 @dataclass(frozen=True)
 class _Prompt:
-    key: str  # canonical text of every message: what the hash-based draws depend on
     user: str
     instruction: str
     input: str
     cot: bool
     json_mode: bool
     schema: dict[str, Any] | None
-
-
-def message_text(message: Any) -> str:
-    """The text of one chat message; content may be a string, a list of parts or None."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
 
 
 def estimate_tokens(text: str) -> int:
@@ -102,20 +98,62 @@ def compose_reply(
     seed: int,
     wrong_rate: float = 0.0,
     malformed_rate: float = 0.0,
+    refusal_rate: float = 0.0,
     sample: str = "",
     response_format: Any = None,
 ) -> Reply:
     """The reply to `messages`. `sample` names one sampled variant ("" for the greedy one)."""
-    prompt = _read(messages, response_format)
-    key = f"{prompt.key}\x00{sample}"
-    wrong = _draw(seed, "wrong", key) < wrong_rate
-    malformed = _draw(seed, "malformed", key) < malformed_rate
+    original = _before_repair(messages)
+    if original is not None:
+        # A repair answers the original request afresh: its own draws, mostly well-formed now.
+        return compose_reply(
+            original,
+            seed=seed,
+            wrong_rate=wrong_rate,
+            malformed_rate=malformed_rate,
+            refusal_rate=refusal_rate,
+            sample=f"{sample}/repair",
+            response_format=response_format,
+        )
+    chat = read_chat(messages)
+    rates = Rates(wrong_rate, malformed_rate, refusal_rate)
+    dice = Dice(seed, f"{chat.key}\x00{sample}")
+    system = chat.system.lower()
+    for markers, handler in _TYPES:
+        if all(marker in system for marker in markers):
+            return handler(chat, dice, rates)
+    return _label(chat, dice, rates, response_format)
+
+
+def _before_repair(messages: Sequence[Any]) -> list[Any] | None:
+    """The messages up to the reply being repaired, when the last message asks for a repair."""
+    if len(messages) < 3 or not isinstance(messages[-1], dict) or messages[-1].get("role") != "user":
+        return None
+    if not message_text(messages[-1]).lstrip().startswith(_REPAIR_MARKER):
+        return None
+    before = list(messages[:-1])
+    if isinstance(before[-1], dict) and before[-1].get("role") == "assistant":
+        before.pop()
+    return before if any(isinstance(m, dict) and m.get("role") == "user" for m in before) else None
+
+
+def _label(chat: Chat, dice: Dice, rates: Rates, response_format: Any) -> Reply:
+    prompt = _read(chat, response_format)
+    if dice.draw("refusal") < rates.refusal:
+        multi_turn = dialogue.user_turn_count(chat.messages) > 1
+        return Reply(_DIALOGUE_REFUSAL if multi_turn else _REFUSAL, False, False, refused=True)
+    wrong = dice.draw("wrong") < rates.wrong
+    malformed = dice.draw("malformed") < rates.malformed
     evaluation = find_expression(prompt.user)
     if evaluation is not None:
-        reasoning, answer, number = _arithmetic(evaluation, wrong, _pick(seed, "slip", key, 10))
+        reasoning, answer, number = _arithmetic(evaluation, wrong, dice.pick("slip", 10))
         paragraph = answer
+    elif len(chat.users) > 1 and not prompt.json_mode:
+        # A dialogue's follow-up: an answer that builds on the previous reply.
+        reasoning, answer, paragraph = dialogue.follow_up_prose(chat, prompt.user, wrong, dice.pick)
+        number = None
     else:
-        reasoning, answer, paragraph = _prose(prompt, wrong, lambda salt, n: _pick(seed, salt, key, n))
+        reasoning, answer, paragraph = _prose(prompt, wrong, dice.pick)
         number = None
     if prompt.json_mode:
         answer = paragraph = json_answer(answer, number, prompt.schema)
@@ -129,33 +167,17 @@ def compose_reply(
     return Reply(paragraph, wrong, False)
 
 
-def _read(messages: Sequence[Any], response_format: Any) -> _Prompt:
-    system = "\n".join(message_text(m) for m in messages if isinstance(m, dict) and m.get("role") == "system")
-    users = [message_text(m) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    user = users[-1] if users else ""
+def _read(chat: Chat, response_format: Any) -> _Prompt:
+    system = chat.system
+    user = chat.user
     instruction, _, given_input = user.partition(_INPUT_SEPARATOR)
-    key = json.dumps(
-        [[m.get("role"), message_text(m)] if isinstance(m, dict) else None for m in messages],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
     schema = schema_in(system)
     json_mode = _JSON_MARKER in system.lower() or schema is not None
     if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
         json_mode = True
         declared = (response_format.get("json_schema") or {}).get("schema")
         schema = declared if isinstance(declared, dict) else schema
-    return _Prompt(key, user, instruction, given_input, _COT_MARKER in system.lower(), json_mode, schema)
-
-
-def _draw(seed: int, salt: str, key: str) -> float:
-    """A uniform number in [0, 1) fixed by (seed, salt, key)."""
-    digest = hashlib.sha256(f"{seed}\x00{salt}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _pick(seed: int, salt: str, key: str, n: int) -> int:
-    return int(_draw(seed, salt, key) * n)
+    return _Prompt(user, instruction, given_input, _COT_MARKER in system.lower(), json_mode, schema)
 
 
 def _arithmetic(evaluation: Evaluation, wrong: bool, slip: int) -> tuple[list[str], str, Fraction | None]:
@@ -178,7 +200,7 @@ def _arithmetic(evaluation: Evaluation, wrong: bool, slip: int) -> tuple[list[st
 
 
 def _prose(prompt: _Prompt, wrong: bool, pick: Callable[[str, int], int]) -> tuple[list[str], str, str]:
-    topics = _keywords(prompt.instruction) or ["the request"]
+    topics = keywords(prompt.instruction) or ["the request"]
     options = _options(prompt.instruction)
     if options:
         choice = pick("option", len(options))
@@ -189,7 +211,7 @@ def _prose(prompt: _Prompt, wrong: bool, pick: Callable[[str, int], int]) -> tup
         answer = f"not {answer}" if wrong else answer
     lines = [_OPENERS[pick("opener", len(_OPENERS))].format(topics=", ".join(topics[:3]))]
     if prompt.input.strip():
-        mentioned = _keywords(prompt.input)[:3]
+        mentioned = keywords(prompt.input)[:3]
         lines.append(
             f"The input mentions {', '.join(mentioned)}, which I weigh against the task."
             if mentioned
@@ -202,18 +224,6 @@ def _prose(prompt: _Prompt, wrong: bool, pick: Callable[[str, int], int]) -> tup
     return lines, answer, paragraph
 
 
-def _keywords(text: str) -> list[str]:
-    """Distinct content words in order of first appearance, at most six."""
-    words: list[str] = []
-    for word in _WORD.findall(text):
-        lowered = word.lower().strip("'-")
-        if lowered not in _STOPWORDS and lowered not in words:
-            words.append(lowered)
-            if len(words) == 6:
-                break
-    return words
-
-
 def _options(instruction: str) -> list[str]:
     """The choices the last "A, B or C" in the instruction offers; [] when fewer than two."""
     matches = list(_OPTIONS.finditer(instruction))
@@ -221,5 +231,5 @@ def _options(instruction: str) -> list[str]:
         return []
     last = matches[-1]
     named = [w.strip() for w in last.group(1).split(",")] + [last.group(2)]
-    options = [w for w in dict.fromkeys(named) if w and w.lower() not in _STOPWORDS]
+    options = [w for w in dict.fromkeys(named) if w and w.lower() not in STOPWORDS]
     return options if len(options) >= 2 else []

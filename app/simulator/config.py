@@ -13,6 +13,7 @@ class SimulatorConfig:
     error_rate: float = 0.0  # share of requests answered 500/503, drawn from the app's RNG
     wrong_rate: float = 0.0  # share of prompts whose final answer is wrong, fixed per prompt
     malformed_rate: float = 0.0  # share of prompts whose reply cannot be parsed, fixed per prompt
+    refusal_rate: float = 0.0  # share of answers (label prompts) that are a short refusal, fixed per prompt
     # Send the x-ratelimit-* headers, as OpenAI does; off, a client learns limits from 429s.
     limit_headers: bool = True
     # A 429 storm: after this many requests, every request for `storm_s` seconds is
@@ -25,7 +26,7 @@ class SimulatorConfig:
     model: str = "sim-teacher-1"
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "wrong_rate", "malformed_rate"):
+        for name in ("error_rate", "wrong_rate", "malformed_rate", "refusal_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")

@@ -185,6 +185,7 @@ class _Simulator:
                 seed=self.config.seed,
                 wrong_rate=self.config.wrong_rate,
                 malformed_rate=self.config.malformed_rate,
+                refusal_rate=self.config.refusal_rate,
                 sample=self._sample(chat, index),
                 response_format=chat.body.get("response_format"),
             )

@@ -25,24 +25,29 @@ def test_injected_429s_and_5xx_lose_no_item_and_pay_nothing_twice(api, start_sim
     assert len(api.records(job["id"])) == 60
 
 
-def test_malformed_replies_are_recorded_as_rejected_with_their_reason(api, start_simulator):
+def test_malformed_replies_are_repaired_once_then_rejected_with_their_reason(api, start_simulator):
     sim = start_simulator(malformed_rate=0.3, seed=11)
     teacher = api.add_teacher(sim)
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(40))["id"])
-
-    malformed = sim.stats()["malformed"]
-    assert malformed > 0
     assert job["status"] == "succeeded"
-    assert job["progress"]["rejected"] == malformed
-    assert job["progress"]["accepted"] == 40 - malformed
-    rejected = api.records(job["id"], status="rejected")
-    assert len(rejected) == malformed
+
+    records = api.records(job["id"])
+    repaired = [r for r in records if r["parsed"].get("repaired")]
+    rejected = [r for r in records if r["status"] == "rejected"]
+    assert repaired and rejected
+    # Each malformed first reply bought one repair request; each rejection is a repair that
+    # came back malformed too. Nothing else was asked or paid.
+    stats = sim.stats()
+    assert stats["malformed"] == len(repaired) + len(rejected)
+    assert job["usage"]["requests"] == stats["completions"] == 40 + len(repaired)
+    assert job["progress"]["accepted"] == 40 - len(rejected)
     for record in rejected:
-        assert record["reject_reason"] == "missing_answer"
+        assert record["reject_reason"] == "missing_answer" and record["parsed"]["repaired"]
         assert record["raw_response"] and record["answer"] is None
+        assert record["messages"][-1]["content"].startswith("Your previous reply could not be used")
     dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
-    assert dataset["record_count"] == 40 - malformed
-    assert dataset["stats"]["reject_reasons"] == {"missing_answer": malformed}
+    assert dataset["record_count"] == 40 - len(rejected)
+    assert dataset["stats"]["reject_reasons"] == {"missing_answer": len(rejected)}
 
 
 def test_an_unreachable_teacher_fails_the_job_with_a_readable_error(api, start_simulator):

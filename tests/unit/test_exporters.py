@@ -12,6 +12,7 @@ def _record(**fields) -> Record:
         "rationale": "Step 1: 2 + 3 = 5",
         "answer": "5",
         "system_prompt": "Think step by step.",
+        "parsed": {},
     }
     return Record(**{**base, **fields})
 
@@ -41,3 +42,23 @@ def test_normalisation_ignores_case_punctuation_and_spacing():
     assert normalize("  What IS 3*7?\n") == "what is 3 7"
     assert text_hash("What is 3 * 7?", "") == text_hash("what is 3*7", "")
     assert text_hash("a", "b") != text_hash("a b", "")
+
+
+def test_a_dialogue_exports_every_turn():
+    turns = [
+        {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "5"},
+        {"role": "user", "content": "And times 4?"},
+        {"role": "assistant", "content": "20"},
+    ]
+    row = EXPORTERS["openai-chat"](_record(parsed={"conversation": turns}), ExportOptions())
+    assert row == {"messages": turns}
+
+
+def test_dpo_rows_are_prompt_chosen_rejected():
+    record = _record(parsed={"chosen": "Answer: 5", "rejected": "Answer: 6"})
+    assert EXPORTERS["dpo"](record, ExportOptions()) == {
+        "prompt": "What is 2 + 3?",
+        "chosen": "Answer: 5",
+        "rejected": "Answer: 6",
+    }

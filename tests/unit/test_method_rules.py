@@ -78,11 +78,7 @@ def test_verdict_parsers_accept_exact_words_only():
 
 
 def test_ratings_need_all_four_aspects_in_range():
-    good = {
-        a: {"rating": 4, "rationale": "ok"} for a in ("instruction_following", "honesty", "truthfulness", "helpfulness")
-    }
-    import json
-
+    good = {a: {"rating": 4, "rationale": "ok"} for a in ASPECTS}
     assert parse_ratings(json.dumps(good))["honesty"]["rating"] == 4
     with pytest.raises(ParseFailure):
         parse_ratings(json.dumps({**good, "honesty": {"rating": 6}}))

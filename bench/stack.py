@@ -1,0 +1,79 @@
+"""The real stack for benchmarks: a fresh Postgres database, Redis, the simulator, worker
+processes and the API over HTTP. Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and
+Redis on 127.0.0.1:6379, as the tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.cli.stack import free_port, process, wait_http  # noqa: E402
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+@dataclass(frozen=True)
+class Stack:
+    client: httpx.Client  # the API, with a tenant's key
+    simulator_url: str  # ends in /v1
+
+    def simulator_stats(self) -> dict:
+        return httpx.get(self.simulator_url.removesuffix("/v1") + "/sim/stats").json()
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+@contextmanager
+def running_stack(sim_flags: list[str], logs: Path, *, database: str = "distillery_bench") -> Iterator[Stack]:
+    import redis
+
+    env = {
+        "DISTILLERY_DATABASE_URL": fresh_database(database),
+        "DISTILLERY_BROKER_URL": "redis://127.0.0.1:6379/12",
+        "DISTILLERY_DATA_DIR": tempfile.mkdtemp(prefix="distillery-bench-"),
+        "DISTILLERY_SECRET_KEY": secrets.token_urlsafe(32),
+        **{k: v for k, v in os.environ.items() if k == "DISTILLERY_CHUNK_SIZE"},
+    }
+    redis.Redis.from_url(env["DISTILLERY_BROKER_URL"]).flushdb()
+    os.environ.update(env)
+    from app.db.migrate import upgrade
+    from app.db.session import reset_engine, unit_of_work
+    from app.security.api_keys import create_key
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    reset_engine()
+    upgrade()
+    with unit_of_work() as session:
+        key = create_key(session, "bench")
+
+    with ExitStack() as stack:
+        sim_port, api_port = free_port(), free_port()
+        sim_cmd = ["simulate-teacher", "--port", str(sim_port), *sim_flags]
+        sim = stack.enter_context(process(sim_cmd, env, logs / "sim.log"))
+        worker_cmd = ["worker", "--concurrency", os.environ.get("BENCH_CONCURRENCY", "2"), "--loglevel", "WARNING"]
+        stack.enter_context(process(worker_cmd, env, logs / "worker.log"))
+        api = stack.enter_context(process(["serve", "--port", str(api_port)], env, logs / "api.log"))
+        wait_http(f"http://127.0.0.1:{sim_port}/healthz", proc=sim)
+        wait_http(f"http://127.0.0.1:{api_port}/healthz", proc=api)
+        client = httpx.Client(
+            base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
+        yield Stack(client, f"http://127.0.0.1:{sim_port}/v1")
