@@ -62,7 +62,7 @@ async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> I
         {"response": text, "source": f"seed:{n}"} for n, text in enumerate(item.payload.get("candidates") or [])
     ]
     generated = await asyncio.gather(
-        *(_generate(job, teachers, g, instruction, input_) for g in job.params.get("generators") or [])
+        *(_generate(job, teachers, g, n, instruction, input_) for n, g in enumerate(job.params.get("generators") or []))
     )
     for generator, exchange in zip(job.params.get("generators") or [], generated, strict=True):
         if exchange.ok and exchange.reply is not None:
@@ -100,14 +100,17 @@ async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> I
 
 
 async def _generate(
-    job: JobContext, teachers: Teachers, generator: dict[str, Any], instruction: str, input_: str
+    job: JobContext, teachers: Teachers, generator: dict[str, Any], n: int, instruction: str, input_: str
 ) -> Exchange[str]:
+    # A seed per configuration: a sampled answer of its own, not the cached one a label job
+    # of the same prompt already paid for, and still reproducible.
     return await ask(
         teachers.by_id[generator["id"]],
         job,
         label_prompt(job, instruction, input_),
         lambda text: text,
         temperature=generator["temperature"],
+        seed=n if generator["temperature"] > 0 else None,
     )
 
 

@@ -216,3 +216,36 @@ def test_a_template_override_is_used_and_hashed_and_a_bad_one_is_a_422(api, star
         )
         assert response.status_code == 422, response.text
         assert response.json()["error"]["details"][0]["field"] == "templates.label"
+
+
+def test_feedback_on_a_labelled_dataset_judges_its_answers_against_generated_ones(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(wrong_rate=0.5))
+    labelled = _run(api, teacher, arithmetic_seeds(12))
+    answers = {r["instruction"]: r for r in api.records(labelled["id"], status="accepted")}
+    generators = [{"teacher": teacher["name"], "temperature": 1.0}]
+    job = _run(
+        api, teacher, [], method="feedback", source_dataset=labelled["dataset_id"], params={"generators": generators}
+    )
+
+    records = api.records(job["id"])
+    assert len(records) == len(answers)
+    for record in records:
+        source = answers[record["instruction"]]
+        assert record["seed_ids"] == [f"record:{source['id']}"]
+        first = record["parsed"]["candidates"][0]
+        assert first["response"] == f"{source['rationale']}\n\nAnswer: {source['answer']}"
+    rows = _download(api, job, "dpo")
+    assert rows and all(row["chosen"] != row["rejected"] for row in rows)
+
+    response = api.post(
+        "/v1/jobs",
+        json={
+            "name": "x",
+            "teacher": teacher["name"],
+            "method": "feedback",
+            "skill": {"name": "x"},
+            "source_dataset": "ds_missing",
+            "params": {"generators": generators},
+        },
+    )
+    assert response.status_code == 422 and response.json()["error"]["details"][0]["field"] == "source_dataset"

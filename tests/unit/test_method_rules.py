@@ -115,3 +115,23 @@ def test_overrides_are_checked_for_names_variables_syntax_and_sandbox():
     assert "syntax error" in check_override("label", "{% if %}")
     assert "sandbox" in check_override("label", "{{ instruction.__class__ }}")
     assert "fails to render" in check_override("label", "{{ instruction }} {{ 1 / 0 }}")
+
+
+def test_structured_outputs_are_asked_for_only_where_they_fit():
+    from types import SimpleNamespace
+
+    from app.methods.answering import response_format
+    from app.methods.base import JobContext
+
+    schema = {"type": "object", "properties": {"x": {"type": "number"}}}
+
+    def job(**skill):
+        base = {"name": "s", "reasoning": "none", "output_format": "json", "output_schema": schema}
+        return JobContext(job_id="j", method="label", skill={**base, **skill}, params={})
+
+    able = SimpleNamespace(endpoint=SimpleNamespace(structured_outputs=True))
+    unable = SimpleNamespace(endpoint=SimpleNamespace(structured_outputs=False))
+    assert response_format(job(), able) == {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    assert response_format(job(), unable) is None
+    assert response_format(job(reasoning="cot"), able) is None  # the reply carries reasoning, not bare JSON
+    assert response_format(job(output_schema={"type": "array"}), able) is None  # the API takes object roots only
