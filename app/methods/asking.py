@@ -27,7 +27,6 @@ class Exchange(Generic[T]):
     """One step's conversation with a teacher and what came of it."""
 
     prompt: Prompt
-    teacher: Teacher
     reply: Completion | None = None
     value: T | None = None
     # (status, reason, detail) when the step produced nothing usable.
@@ -72,7 +71,7 @@ async def ask(
     response_format: dict[str, Any] | None = None,
 ) -> Exchange[T]:
     """Send `prompt`, parse the reply with `parse` (which raises ParseFailure), repair once."""
-    exchange: Exchange[T] = Exchange(prompt, teacher)
+    exchange: Exchange[T] = Exchange(prompt)
     messages = list(prompt.messages)
     params: dict[str, Any] = {
         "temperature": job.params["temperature"] if temperature is None else temperature,

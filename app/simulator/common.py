@@ -76,10 +76,6 @@ class Chat:
     def user(self) -> str:
         return self.users[-1] if self.users else ""
 
-    @property
-    def first_user(self) -> str:
-        return self.users[0] if self.users else ""
-
 
 def message_text(message: Any) -> str:
     """The text of one chat message; content may be a string, a list of parts or None."""
