@@ -106,6 +106,7 @@ def main() -> None:
     flags += ["--refusal-rate", args.refusal_rate]
     with running_stack(flags, logs) as stack:
         teacher = {"name": "sim", "base_url": stack.simulator_url, "model": "sim-teacher-1", "max_concurrency": 32}
+        teacher["supports_structured_outputs"] = True
         stack.client.post("/v1/teachers", json=teacher).raise_for_status()
         for name, spec in jobs(args.seeds).items():
             run_job(stack, name, spec)

@@ -21,6 +21,8 @@ def plan_job(job_id: str) -> None:
         chunks = planning.plan(session, job_id, chunk_size=settings.chunk_size, lease_s=settings.lease_seconds)
     for chunk in chunks:
         enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+    if not chunks:  # nothing to run (or already planned): finishing is idempotent
+        enqueue("distillery.synthesis.finalize_job", job_id)
 
 
 @app.task(name="distillery.synthesis.run_chunk")

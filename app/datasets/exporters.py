@@ -1,6 +1,15 @@
-"""Export formats: one function per format turning a record into one JSON line's object.
+"""Export formats: one function per format turning a record into one row (a JSON line).
 
-Registry keyed by the public format name; adding a format is adding one entry.
+Registry keyed by the public format name, with the dataset kind each format is for;
+adding a format is adding one entry.
+
+- `openai-chat`: {"messages": [...]} for the OpenAI fine-tuning API and TRL's SFTTrainer.
+- `prompt-completion`: TRL's {"prompt", "completion"} (conversational lists for dialogues).
+- `alpaca`: {"instruction", "input", "output"}, with LLaMA-Factory's "history" of earlier
+  turns for dialogues.
+- `sharegpt`: {"conversations": [{"from": "system"|"human"|"gpt", "value"}]}.
+- `dpo`: TRL's {"prompt", "chosen", "rejected"}; with `conversational`, message lists.
+- `openai-dpo`: OpenAI's {"input": {"messages"}, "preferred_output", "non_preferred_output"}.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ class ExportOptions:
     include_rationale: bool = True
     # Prompt erasure: the student does not see the teacher's system prompt by default.
     include_system: bool = False
+    # dpo: message lists instead of plain strings (TRL's conversational preference format).
+    conversational: bool = False
 
 
 def _prompt(record: Record) -> str:
@@ -29,6 +40,12 @@ def completion(record: Record, options: ExportOptions) -> str:
     if options.include_rationale and record.rationale:
         return f"{record.rationale}\n\nAnswer: {answer}"
     return answer
+
+
+def _system(record: Record, options: ExportOptions) -> list[dict[str, str]]:
+    if options.include_system and record.system_prompt:
+        return [{"role": "system", "content": record.system_prompt}]
+    return []
 
 
 def _turns(record: Record, options: ExportOptions) -> list[dict[str, str]]:
@@ -43,23 +60,69 @@ def _turns(record: Record, options: ExportOptions) -> list[dict[str, str]]:
 
 
 def openai_chat(record: Record, options: ExportOptions) -> dict[str, Any]:
-    messages = []
-    if options.include_system and record.system_prompt:
-        messages.append({"role": "system", "content": record.system_prompt})
-    return {"messages": messages + _turns(record, options)}
+    return {"messages": _system(record, options) + _turns(record, options)}
 
 
-def dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
-    """TRL's preference format: prompt, chosen, rejected."""
-    return {"prompt": _prompt(record), "chosen": record.parsed["chosen"], "rejected": record.parsed["rejected"]}
+def prompt_completion(record: Record, options: ExportOptions) -> dict[str, Any]:
+    if record.parsed.get("conversation"):
+        messages = _system(record, options) + _turns(record, options)
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+    system = record.system_prompt if options.include_system and record.system_prompt else ""
+    prompt = f"{system}\n\n{_prompt(record)}" if system else _prompt(record)
+    return {"prompt": prompt, "completion": completion(record, options)}
 
 
 def alpaca(record: Record, options: ExportOptions) -> dict[str, Any]:
-    return {"instruction": record.instruction, "input": record.input, "output": completion(record, options)}
+    conversation = record.parsed.get("conversation")
+    if not conversation:
+        row = {"instruction": record.instruction, "input": record.input, "output": completion(record, options)}
+    else:
+        turns = _turns(record, options)
+        pairs = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 1, 2)]
+        row = {"instruction": pairs[-1][0], "input": "", "output": pairs[-1][1], "history": pairs[:-1]}
+    if options.include_system and record.system_prompt:
+        row["system"] = record.system_prompt
+    return row
 
 
-EXPORTERS: dict[str, Callable[[Record, ExportOptions], dict[str, Any]]] = {
-    "openai-chat": openai_chat,
-    "alpaca": alpaca,
-    "dpo": dpo,
+_SPEAKERS = {"system": "system", "user": "human", "assistant": "gpt"}
+
+
+def sharegpt(record: Record, options: ExportOptions) -> dict[str, Any]:
+    messages = _system(record, options) + _turns(record, options)
+    return {"conversations": [{"from": _SPEAKERS[m["role"]], "value": m["content"]} for m in messages]}
+
+
+def dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
+    chosen, rejected = record.parsed["chosen"], record.parsed["rejected"]
+    if not options.conversational:
+        return {"prompt": _prompt(record), "chosen": chosen, "rejected": rejected}
+    return {
+        "prompt": _system(record, options) + [{"role": "user", "content": _prompt(record)}],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+    }
+
+
+def openai_dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
+    return {
+        "input": {"messages": _system(record, options) + [{"role": "user", "content": _prompt(record)}]},
+        "preferred_output": [{"role": "assistant", "content": record.parsed["chosen"]}],
+        "non_preferred_output": [{"role": "assistant", "content": record.parsed["rejected"]}],
+    }
+
+
+@dataclass(frozen=True)
+class Exporter:
+    row: Callable[[Record, ExportOptions], dict[str, Any]]
+    kind: str  # the dataset kind the format is for: "sft" or "preference"
+
+
+EXPORTERS: dict[str, Exporter] = {
+    "openai-chat": Exporter(openai_chat, "sft"),
+    "prompt-completion": Exporter(prompt_completion, "sft"),
+    "alpaca": Exporter(alpaca, "sft"),
+    "sharegpt": Exporter(sharegpt, "sft"),
+    "dpo": Exporter(dpo, "preference"),
+    "openai-dpo": Exporter(openai_dpo, "preference"),
 }

@@ -60,7 +60,7 @@ class Teacher(Base):
     # The provider runs OpenAI's Batch API (/v1/files, /v1/batches) for this model.
     supports_batch: Mapped[bool] = mapped_column(Boolean, default=False)
     # The endpoint takes OpenAI's `response_format` with a JSON Schema (structured outputs).
-    supports_structured_outputs: Mapped[bool] = mapped_column(Boolean, default=True)
+    supports_structured_outputs: Mapped[bool] = mapped_column(Boolean, default=False)
     # Share of the online price a batch call costs (OpenAI: 0.5).
     batch_price_factor: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.5"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from jinja2 import TemplateError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -167,6 +168,18 @@ def _flush_metrics_now() -> None:
         teacher_metrics.flush(session)
 
 
+def _failed_item(job: JobContext, item: WorkItemData, reason: str, detail: str) -> RecordDraft:
+    instruction = item.payload.get("instruction", "")
+    return RecordDraft(
+        step=job.method,
+        instruction=instruction,
+        status="failed",
+        seed_ids=item.seed_ids,
+        reject_reason=reason,
+        reject_detail=detail,
+    )
+
+
 def _teachers(job: JobContext, gateways: dict[str, Teacher], item: WorkItemData) -> Teachers:
     own = gateways[item.teacher_id]
     return Teachers(own=own, judge=gateways.get(job.judge_id or "", own), by_id=gateways)
@@ -181,18 +194,11 @@ async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers,
         await db.run(lifecycle.stop_for_budget, job.job_id)
         await db.each(leases.release, item.id)
         return
+    except TemplateError as exc:  # the job's own template failed on this item's data
+        drafts = [_failed_item(job, item, "template_error", str(exc)[:500])]
     except Exception as exc:  # a bug must not stall the job: record it on the item
         log.exception("work item %s of job %s failed", item.id, job.job_id)
-        drafts = [
-            RecordDraft(
-                step=job.method,
-                instruction=item.payload.get("instruction", ""),
-                status="failed",
-                seed_ids=item.seed_ids,
-                reject_reason="internal_error",
-                reject_detail=type(exc).__name__,
-            )
-        ]
+        drafts = [_failed_item(job, item, "internal_error", type(exc).__name__)]
     ep = teachers.own.endpoint
     teacher = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
     await db.each(progress.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher, output))

@@ -23,7 +23,6 @@ from app.errors import Conflict, InvalidSpec, NotFound
 from app.jobs import planning
 from app.jobs.events import emit
 from app.methods.registry import method_for
-from app.prompts.render import check_override
 from app.schemas.jobs import TERMINAL_STATUSES, JobCreate
 from app.teachers import registry
 
@@ -36,10 +35,6 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
             if not teacher.supports_batch:
                 raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
     judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
-    for name, text in (spec.templates or {}).items():
-        problem = check_override(name, text)
-        if problem:
-            raise InvalidSpec(f"templates.{name}", problem)
     stored = spec.model_dump(mode="json", exclude={"seeds", "teacher"})
     stored["templates"] = spec.templates or {}
     stored["params"]["generators"] = [

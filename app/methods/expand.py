@@ -89,6 +89,8 @@ def propose_items(
         ]
         rng.shuffle(examples)
         payload = {"step": "propose", "round": round_, "examples": examples, "count": per_request}
+        # Self-Instruct's non-ASCII rule is for English skills: on only when the seeds are ASCII.
+        payload["ascii_only"] = all(d["instruction"].isascii() for _, d in seeds)
         items.append(NewItem(payload, [seed_id for seed_id, _ in shown]))
     return items
 
@@ -115,8 +117,9 @@ async def expand(item: WorkItemData, job: JobContext, teachers: Teachers) -> Ite
     if not asked.ok or asked.value is None:
         return ItemOutput([asked.record(RecordDraft(instruction="", status="rejected", **base))])
     drafts, candidates = [], []
-    for task in asked.value:
-        problem = task_problem(task["instruction"]) if task["instruction"] else ("length", "an empty task")
+    for task in asked.value[: payload["count"]]:
+        instruction = task["instruction"]
+        problem = task_problem(instruction, ascii_only=payload["ascii_only"]) if instruction else ("length", "empty")
         if problem is None:
             candidates.append(task)
             continue

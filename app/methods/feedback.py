@@ -152,7 +152,9 @@ async def _rate(
         candidate["score"] = round(mean(a["rating"] for a in exchange.value.values()), 4)  # type: ignore[union-attr]
     best = max(range(len(candidates)), key=lambda i: candidates[i]["score"])
     top = candidates[best]["score"]
-    losers = [i for i, c in enumerate(candidates) if top - c["score"] >= job.params["min_margin"] and i != best]
+    # A pair needs some gap even at min_margin 0: equal scores are a tie.
+    margin = max(job.params["min_margin"], 1e-9)
+    losers = [i for i, c in enumerate(candidates) if top - c["score"] >= margin]
     if not losers:
         draft.status, draft.reject_reason = "rejected", "tie"
         draft.reject_detail = (

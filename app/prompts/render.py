@@ -9,17 +9,41 @@ failed job.
 from __future__ import annotations
 
 import hashlib
+import sys
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Bounds on what a job's own template can make: a prompt longer than this is a mistake, and
+# a template must not tie up the API or a worker building one.
+MAX_PROMPT_CHARS = 200_000
+MAX_OVERRIDE_CHARS = 50_000
+CHECK_SECONDS = 1.0
 
-_env = SandboxedEnvironment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False)
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with `*` and `**` kept from building huge strings or numbers."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
+            raise SecurityError("exponents above 64 are not allowed in templates")
+        if operator == "*":
+            sized = [v for v in (left, right) if isinstance(v, str | list | tuple)]
+            times = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
+            if sized and times and len(sized[0]) * times[0] > MAX_PROMPT_CHARS:
+                raise SecurityError(f"the template builds a value over {MAX_PROMPT_CHARS} long")
+        return super().call_binop(context, operator, left, right)
+
+
+_env = _BoundedSandbox(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False)
 
 # A value of the right shape for every variable a template is given: what an override is
 # trial-rendered with at submission.
@@ -94,7 +118,11 @@ def render(name: str, overrides: dict[str, str] | None = None, **context: Any) -
     if text is not None:
         custom = _override(text)
         version = _version(text)
-        user_from = custom if "user" in custom.blocks else None  # type: ignore[assignment]
+        # Plain text is the user message; blocks replace the parts they name.
+        if "user" in custom.blocks:
+            user_from = custom
+        elif "system" not in custom.blocks:
+            user_from = None  # type: ignore[assignment]
         system_from = custom if "system" in custom.blocks else builtin
     messages = []
     system = _block(system_from, "system", context)
@@ -102,13 +130,19 @@ def render(name: str, overrides: dict[str, str] | None = None, **context: Any) -
         messages.append({"role": "system", "content": system})
     user = _block(user_from, "user", context) if user_from is not None else _override(text or "").render(context)
     messages.append({"role": "user", "content": user.strip()})
+    if sum(len(m["content"]) for m in messages) > MAX_PROMPT_CHARS:
+        raise SecurityError(f"the rendered prompt is longer than {MAX_PROMPT_CHARS} characters")
     return Prompt(template_name=name, template_version=version, messages=messages)
 
 
-def check_override(name: str, text: str) -> str | None:
-    """Why a job's text for template `name` cannot be used, or None when it can."""
+def check_override(name: str, text: str, contexts: list[dict[str, Any]] | None = None) -> str | None:
+    """Why a job's text for template `name` cannot be used, or None when it can: it must
+    parse, use only the template's variables, stay in the sandbox, and render each of
+    `contexts` (over the sample context) within CHECK_SECONDS."""
     if name not in names():
         return f"no template named '{name}'; templates: {', '.join(names())}"
+    if len(text) > MAX_OVERRIDE_CHARS:
+        return f"longer than {MAX_OVERRIDE_CHARS} characters"
     try:
         ast = _env.parse(text)
     except TemplateError as exc:
@@ -120,8 +154,32 @@ def check_override(name: str, text: str) -> str | None:
         attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
         if isinstance(attr, str) and attr.startswith("_"):
             return f"the template reaches for '{attr}', which the sandbox does not allow"
-    try:
-        render(name, {name: text}, **SAMPLE_CONTEXT)
-    except (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
-        return f"the template fails to render: {type(exc).__name__}: {exc}"[:500]
+    deadline = time.monotonic() + CHECK_SECONDS
+    for context in contexts or [{}]:
+        try:
+            _with_deadline(deadline, lambda c=context: render(name, {name: text}, **{**SAMPLE_CONTEXT, **c}))
+        except Exception as exc:  # anything a template can raise is the template's fault
+            return f"the template fails to render: {type(exc).__name__}: {exc}"[:500]
     return None
+
+
+class _Overtime(Exception):
+    def __str__(self) -> str:
+        return f"rendering took over {CHECK_SECONDS}s"
+
+
+def _with_deadline(deadline: float, work: Any) -> Any:
+    """Run `work`, raising _Overtime inside it once `deadline` passes: a compiled template
+    is Python code, so a line tracer can stop a loop that would never end."""
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _Overtime
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        return work()
+    finally:
+        sys.settrace(previous)

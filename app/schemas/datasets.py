@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from app.schemas.base import OutputModel
 
-ExportFormat = Literal["openai-chat", "alpaca", "dpo"]
-FileFormat = Literal["jsonl"]
+ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo"]
+FileFormat = Literal["jsonl", "jsonl.gz", "parquet"]
 
 
 class DatasetOut(OutputModel):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import jsonschema
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from app.prompts.render import check_override
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -33,8 +34,14 @@ class Skill(InputModel):
         return self
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
 class SeedIn(InputModel):
-    instruction: Text = Field(min_length=1)
+    instruction: Annotated[Text, AfterValidator(_not_blank)]
     input: Text = ""
     # Your own id for the seed; kept in every record's lineage.
     id: Text | None = Field(default=None, max_length=200)
@@ -46,7 +53,7 @@ class SeedIn(InputModel):
 
 class SubtopicIn(InputModel):
     name: Name
-    questions: list[Text] = Field(min_length=1, max_length=1000)
+    questions: list[Annotated[Text, AfterValidator(_not_blank)]] = Field(min_length=1, max_length=1000)
 
 
 class TopicIn(InputModel):
@@ -57,7 +64,7 @@ class TopicIn(InputModel):
 class DocumentIn(InputModel):
     id: Text | None = Field(default=None, max_length=200)
     title: Text = ""
-    text: Text = Field(min_length=1)
+    text: Annotated[Text, AfterValidator(_not_blank)]
 
 
 EvolOperation = Literal["add_constraints", "deepen", "concretize", "increase_reasoning", "complicate_input", "breadth"]
@@ -155,7 +162,7 @@ class JobCreate(InputModel):
             raise ValueError(f"seeds: a {method} job needs seeds or a source_dataset")
         elif self.topics is not None or self.documents is not None:
             raise ValueError(f"topics: only curate jobs take topics or documents, not {method} jobs")
-        if method == "label" and self.target_count is not None and self.target_count > len(self.seeds):
+        if method == "label" and self.source_dataset is None and (self.target_count or 0) > len(self.seeds):
             raise ValueError("target_count: a label job makes at most one record per seed")
         if method == "expand" and params.evol is None and self.target_count is None:
             raise ValueError("target_count: a Self-Instruct expand job needs the number of tasks to make")
@@ -164,8 +171,10 @@ class JobCreate(InputModel):
         if method == "feedback":
             if params.turns > 1 or params.samples_per_item > 1:
                 raise ValueError("params.turns: feedback judges single responses (turns and samples_per_item 1)")
-            if not params.generators and (self.source_dataset or any(not s.candidates for s in self.seeds)):
-                raise ValueError("params.generators: needed unless every seed brings its own `candidates`")
+            if not params.generators and (
+                self.source_dataset or any(len(set(s.candidates or [])) < 2 for s in self.seeds)
+            ):
+                raise ValueError("params.generators: needed unless every seed brings two or more distinct `candidates`")
         elif params.generators is not None:
             raise ValueError("params.generators: only feedback jobs generate candidates")
         if params.samples_per_item > 1 and params.temperature == 0:
@@ -174,6 +183,26 @@ class JobCreate(InputModel):
             raise ValueError("params.samples_per_item: dialogues are not sampled; use 1 with turns > 1")
         if params.mode == "batch" and method != "label":
             raise ValueError("params.mode: batch mode is for label jobs; other methods run in dependent steps")
+        return self
+
+    @model_validator(mode="after")
+    def _templates_render(self) -> JobCreate:
+        # Checked here, before any database work: a bad template is the request's fault.
+        skill = self.skill
+        context: dict[str, Any] = {
+            "system_prompt": skill.system_prompt,
+            "reasoning": skill.reasoning,
+            "output_format": skill.output_format,
+            "output_schema": skill.output_schema,
+            "skill_name": skill.name,
+            "skill_description": skill.description,
+        }
+        if self.seeds:
+            context |= {"instruction": self.seeds[0].instruction, "input": self.seeds[0].input}
+        for name, text in (self.templates or {}).items():
+            problem = check_override(name, text, [context])
+            if problem:
+                raise ValueError(f"templates.{name}: {problem}")
         return self
 
     @model_validator(mode="after")

@@ -21,7 +21,7 @@ class TeacherCreate(InputModel):
     output_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
     supports_batch: bool = Field(default=False, description="the endpoint serves /v1/files and /v1/batches")
     supports_structured_outputs: bool = Field(
-        default=True, description="the endpoint takes response_format with a JSON Schema"
+        default=False, description="the endpoint takes response_format with a JSON Schema (OpenAI does)"
     )
     batch_price_factor: Decimal = Field(
         default=Decimal("0.5"), gt=0, le=1, max_digits=18, decimal_places=8, description="batch price / online price"

@@ -28,7 +28,7 @@ def upgrade() -> None:
         batch_op.alter_column("stage", server_default=None)
     with op.batch_alter_table("teachers", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("supports_structured_outputs", sa.Boolean(), nullable=False, server_default=sa.true())
+            sa.Column("supports_structured_outputs", sa.Boolean(), nullable=False, server_default=sa.false())
         )
     with op.batch_alter_table("teachers", schema=None) as batch_op:
         batch_op.alter_column("supports_structured_outputs", server_default=None)

@@ -18,7 +18,7 @@ def _record(**fields) -> Record:
 
 
 def test_openai_chat_erases_the_system_prompt_and_keeps_the_rationale_by_default():
-    row = EXPORTERS["openai-chat"](_record(), ExportOptions())
+    row = EXPORTERS["openai-chat"].row(_record(), ExportOptions())
     assert row == {
         "messages": [
             {"role": "user", "content": "What is 2 + 3?"},
@@ -28,13 +28,13 @@ def test_openai_chat_erases_the_system_prompt_and_keeps_the_rationale_by_default
 
 
 def test_openai_chat_options():
-    row = EXPORTERS["openai-chat"](_record(), ExportOptions(include_rationale=False, include_system=True))
+    row = EXPORTERS["openai-chat"].row(_record(), ExportOptions(include_rationale=False, include_system=True))
     assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
     assert row["messages"][2]["content"] == "5"
 
 
 def test_alpaca_keeps_input_apart():
-    row = EXPORTERS["alpaca"](_record(input="x = 1"), ExportOptions(include_rationale=False))
+    row = EXPORTERS["alpaca"].row(_record(input="x = 1"), ExportOptions(include_rationale=False))
     assert row == {"instruction": "What is 2 + 3?", "input": "x = 1", "output": "5"}
 
 
@@ -51,13 +51,13 @@ def test_a_dialogue_exports_every_turn():
         {"role": "user", "content": "And times 4?"},
         {"role": "assistant", "content": "20"},
     ]
-    row = EXPORTERS["openai-chat"](_record(parsed={"conversation": turns}), ExportOptions())
+    row = EXPORTERS["openai-chat"].row(_record(parsed={"conversation": turns}), ExportOptions())
     assert row == {"messages": turns}
 
 
 def test_dpo_rows_are_prompt_chosen_rejected():
     record = _record(parsed={"chosen": "Answer: 5", "rejected": "Answer: 6"})
-    assert EXPORTERS["dpo"](record, ExportOptions()) == {
+    assert EXPORTERS["dpo"].row(record, ExportOptions()) == {
         "prompt": "What is 2 + 3?",
         "chosen": "Answer: 5",
         "rejected": "Answer: 6",

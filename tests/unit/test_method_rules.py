@@ -8,7 +8,7 @@ import random
 import pytest
 
 from app.curation.heuristics import is_contentless, is_refusal
-from app.curation.similarity import SimilarityIndex, rouge_l, tokens
+from app.curation.similarity import SimilarityIndex, banding, rouge_l, tokens
 from app.methods.curate import chunks, parse_support
 from app.methods.evol import parse_verdict
 from app.methods.expand import parse_tasks, task_problem
@@ -135,3 +135,42 @@ def test_structured_outputs_are_asked_for_only_where_they_fit():
     assert response_format(job(), unable) is None
     assert response_format(job(reasoning="cot"), able) is None  # the reply carries reasoning, not bare JSON
     assert response_format(job(output_schema={"type": "array"}), able) is None  # the API takes object roots only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{% for a in "x" * 90000 %}{% for b in "x" * 90000 %}{% endfor %}{% endfor %}',  # would run for hours
+        "{% block user %}{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}{% endblock %}",  # endless recursion
+        '{{ "x" * 10 ** 8 }}',  # a 100 MB prompt
+        "{{ 2 ** 100000 }}",
+    ],
+)
+def test_a_template_that_would_tie_up_a_worker_is_refused(text):
+    assert "fails to render" in check_override("label", text)
+
+
+def test_an_override_of_the_system_block_alone_keeps_the_task():
+    prompt = render("label", {"label": "{% block system %}You are terse.{% endblock %}"}, **SAMPLE_CONTEXT)
+    assert prompt.messages == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": SAMPLE_CONTEXT["instruction"]},
+    ]
+
+
+def test_an_override_is_checked_against_the_jobs_own_data():
+    text = "{{ output_schema.properties.keys() | join(',') }} {{ instruction }}"
+    assert check_override("label", text, [{"output_schema": {"type": "object", "properties": {"x": {}}}}]) is None
+    assert "fails to render" in check_override("label", text, [{"output_schema": {"type": "integer"}}])
+
+
+@pytest.mark.parametrize("threshold", [0.4, 0.7, 0.9])
+def test_the_banding_catches_pairs_at_the_jaccard_floor_of_any_threshold(threshold):
+    bands, rows = banding(threshold)
+    floor = threshold / (2 - threshold)
+    assert bands * rows <= 256 and 1 - (1 - floor**rows) ** bands >= 0.99
+
+
+def test_the_non_ascii_rule_is_for_english_skills_only():
+    assert task_problem("Explique la différence entre deux méthodes")[0] == "non_ascii"
+    assert task_problem("Explique la différence entre deux méthodes", ascii_only=False) is None

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import Limit, Offset, Tenant
 from app.api.routes import errors
-from app.datasets import versions
-from app.datasets.download import jsonl_lines
-from app.datasets.exporters import ExportOptions
+from app.datasets import download, versions
+from app.datasets.exporters import EXPORTERS, ExportOptions
+from app.datasets.writers import WRITERS
 from app.db.session import unit_of_work
 from app.errors import InvalidSpec
 from app.schemas.base import Page
@@ -33,7 +35,8 @@ def get_dataset(dataset_id: str, tenant: Tenant) -> DatasetOut:
     response_class=StreamingResponse,
     responses={
         **errors(404, 422),
-        200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"},
+        200: {"content": {media: {} for _, media in WRITERS.values()}, "description": "the dataset, streamed"},
+        304: {"description": "the client's copy (If-None-Match) is current"},
     },
 )
 def download_dataset(
@@ -43,18 +46,26 @@ def download_dataset(
     file: FileFormat = "jsonl",
     include_rationale: bool = True,
     include_system: bool = False,
-) -> StreamingResponse:
+    conversational: bool = False,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
     with unit_of_work() as session:
         dataset = versions.get(session, tenant, dataset_id)
-        if (format == "dpo") != (dataset.kind == "preference"):
-            wanted = "dpo" if dataset.kind == "preference" else "openai-chat or alpaca"
-            raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as {wanted}")
-        filename = f"{dataset.name}-v{dataset.version}-{format}.{file}"
-    options = ExportOptions(include_rationale=include_rationale, include_system=include_system)
+        exporter = EXPORTERS[format]
+        if exporter.kind != dataset.kind:
+            fits = ", ".join(name for name, e in EXPORTERS.items() if e.kind == dataset.kind)
+            raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as one of: {fits}")
+        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}.{file}")
+    options = ExportOptions(
+        include_rationale=include_rationale, include_system=include_system, conversational=conversational
+    )
+    tag = download.etag(dataset_id, format, file, options)
+    if if_none_match == tag:
+        return Response(status_code=304, headers={"ETag": tag})
     return StreamingResponse(
-        jsonl_lines(dataset_id, format, options),
-        media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{_safe(filename)}"'},
+        download.stream(dataset_id, format, file, options),
+        media_type=WRITERS[file][1],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": tag},
     )
 
 
