@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.datasets.exporters import EXPORTERS, ExportOptions
+from app.datasets.splits import Split, split_of
 from app.datasets.versions import page_of_records
 from app.datasets.writers import WRITERS
 from app.db.session import unit_of_work
@@ -15,26 +16,33 @@ from app.db.session import unit_of_work
 PAGE = 2000
 
 
-def rows(dataset_id: str, fmt: str, options: ExportOptions) -> Iterator[list[dict[str, Any]]]:
-    """The version's rows in format `fmt`, a page at a time."""
+def rows(
+    dataset_id: str, fmt: str, options: ExportOptions, split: Split | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """The version's rows in format `fmt` (only those of `split`, if given), a page at a time."""
     row = EXPORTERS[fmt].row
     position = 0
     while True:
         with unit_of_work() as session:
             records = page_of_records(session, dataset_id, position, PAGE)
-            page = [row(r, options) for r in records]
-        if not page:
+            page = [
+                row(r, options)
+                for r in records
+                if split is None or split_of(r.instruction, r.input, options.eval_fraction) == split
+            ]
+        if not records:
             return
-        yield page
-        position += len(page)
+        if page:
+            yield page
+        position += len(records)
 
 
-def stream(dataset_id: str, fmt: str, file: str, options: ExportOptions) -> Iterator[bytes]:
+def stream(dataset_id: str, fmt: str, file: str, options: ExportOptions, split: Split | None = None) -> Iterator[bytes]:
     write, _ = WRITERS[file]
-    return write(rows(dataset_id, fmt, options))
+    return write(rows(dataset_id, fmt, options, split))
 
 
-def etag(dataset_id: str, fmt: str, file: str, options: ExportOptions) -> str:
+def etag(dataset_id: str, fmt: str, file: str, options: ExportOptions, split: Split | None = None) -> str:
     """A version never changes, so its id and the export's options name the bytes."""
-    key = f"{dataset_id}|{fmt}|{file}|{options}"
+    key = f"{dataset_id}|{fmt}|{file}|{options}|{split}"
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'

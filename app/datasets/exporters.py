@@ -29,6 +29,8 @@ class ExportOptions:
     include_system: bool = False
     # dpo: message lists instead of plain strings (TRL's conversational preference format).
     conversational: bool = False
+    # Share of prompts in the eval split (deterministic by prompt hash; see splits.py).
+    eval_fraction: float = 0.1
 
 
 def _prompt(record: Record) -> str:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import Limit, Offset, Tenant
 from app.api.routes import errors
 from app.datasets import download, versions
 from app.datasets.exporters import EXPORTERS, ExportOptions
+from app.datasets.splits import Split
 from app.datasets.writers import WRITERS
 from app.db.session import unit_of_work
 from app.errors import InvalidSpec
@@ -47,6 +48,8 @@ def download_dataset(
     include_rationale: bool = True,
     include_system: bool = False,
     conversational: bool = False,
+    split: Annotated[Split | None, Query(description="only the train or eval split (by prompt hash)")] = None,
+    eval_fraction: Annotated[float, Query(ge=0.0, le=1.0)] = 0.1,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     with unit_of_work() as session:
@@ -55,15 +58,18 @@ def download_dataset(
         if exporter.kind != dataset.kind:
             fits = ", ".join(name for name, e in EXPORTERS.items() if e.kind == dataset.kind)
             raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as one of: {fits}")
-        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}.{file}")
+        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}{f'-{split}' if split else ''}.{file}")
     options = ExportOptions(
-        include_rationale=include_rationale, include_system=include_system, conversational=conversational
+        include_rationale=include_rationale,
+        include_system=include_system,
+        conversational=conversational,
+        eval_fraction=eval_fraction,
     )
-    tag = download.etag(dataset_id, format, file, options)
+    tag = download.etag(dataset_id, format, file, options, split)
     if if_none_match == tag:
         return Response(status_code=304, headers={"ETag": tag})
     return StreamingResponse(
-        download.stream(dataset_id, format, file, options),
+        download.stream(dataset_id, format, file, options, split),
         media_type=WRITERS[file][1],
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": tag},
     )
