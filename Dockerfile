@@ -1,5 +1,5 @@
-# One image for the API, the synthesis worker and (with the `train` extra, later) the
-# training worker; the command picks the role.
+# One image for the API, the synthesis worker and (built with EXTRAS=train) the training
+# worker; the command picks the role.
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -9,7 +9,8 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY workers ./workers
 COPY migrations ./migrations
-RUN pip install -e .
+ARG EXTRAS=""
+RUN pip install -e ".${EXTRAS:+[$EXTRAS]}"
 
 RUN useradd --system --home /srv/distillery distillery && mkdir -p /data && chown distillery /data
 USER distillery

@@ -53,3 +53,15 @@ class DatabaseBusy(DistilleryError):
 class BudgetExhausted(Exception):
     """Raised inside a job when it may pay for no more teacher calls: its budget is spent,
     or it was cancelled or stopped meanwhile."""
+
+
+class InvalidUpload(DistilleryError):
+    """An uploaded file with bad lines: each named by number, nothing imported."""
+
+    status = 422
+    type = "invalid_upload"
+
+
+class PayloadTooLarge(DistilleryError):
+    status = 413
+    type = "payload_too_large"

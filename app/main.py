@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
-from app.api.routes import datasets, health, jobs, metrics, teachers
+from app.api.routes import datasets, health, jobs, metrics, teachers, training_jobs
 from app.queue import warm_up
+from app.ui import install as install_dashboard
 
 
 @asynccontextmanager
@@ -27,6 +28,7 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     errors.install(app)
-    for module in (health, metrics, teachers, jobs, datasets):
+    for module in (health, metrics, teachers, jobs, datasets, training_jobs):
         app.include_router(module.router)
+    install_dashboard(app)
     return app

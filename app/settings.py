@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,9 +29,22 @@ class Settings(BaseSettings):
     teacher_max_attempts: int = 6
     # How often a job in batch mode asks the provider whether its batch is done.
     batch_poll_s: float = 10.0
+    # Where a training job's `base_model` given as a hub name must already be: the Hugging
+    # Face cache (HF_HUB_CACHE, as the libraries read it). Nothing is downloaded at run time.
+    hf_hub_cache: Path = Field(
+        Path("~/.cache/huggingface/hub"), validation_alias=AliasChoices("DISTILLERY_HF_HUB_CACHE", "HF_HUB_CACHE")
+    )
     # Work items are leased; a lease that expires (worker killed) is re-run.
     lease_seconds: int = 300
     chunk_size: int = 50
+    # Uploaded JSONL files (seeds, eval sets, candidates) larger than this are refused (413).
+    max_upload_mb: int = 512
+
+    # The client side (Python client, CLI client commands): which server, with which key.
+    # Unset here, they come from the client config file (TOML with `url` and `api_key`).
+    url: str = ""
+    api_key: SecretStr | None = None
+    config_file: Path = Path("~/.config/distillery/config.toml")
 
     @property
     def resolved_database_url(self) -> str:

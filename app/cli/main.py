@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from app.cli import client_commands
 from app.cli.demo import demo
 from app.settings import get_settings
 
@@ -14,6 +15,10 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 keys_app = typer.Typer(no_args_is_help=True, help="Tenant API keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(client_commands.jobs_app, name="jobs")
+app.add_typer(client_commands.datasets_app, name="datasets")
+app.add_typer(client_commands.teachers_app, name="teachers")
+app.add_typer(client_commands.train_app, name="train")
 app.command()(demo)
 
 
@@ -46,6 +51,22 @@ def worker(
     if beat:
         argv += ["--beat", f"--schedule={get_settings().data_dir.resolve() / 'beat-schedule'}"]
     celery.worker_main(argv)
+
+
+@app.command("train-worker")
+def train_worker(loglevel: str = "INFO") -> None:
+    """Run a training worker: the `training` queue only, one job at a time (one per GPU)."""
+    try:
+        import workers.training.tasks  # noqa: F401  torch and TRL load once, before the pool forks
+    except ImportError as exc:
+        typer.echo(f"the training worker needs the `train` extra (pip install 'distillery[train]'): {exc}", err=True)
+        raise typer.Exit(1) from exc
+    from workers.celery_app import app as celery
+
+    celery.conf.include = [*celery.conf.include, "workers.training.tasks"]
+    # A fresh child process per job: all of a finished job's GPU memory goes back.
+    argv = ["worker", "--queues=training", "--concurrency=1", "--max-tasks-per-child=1", "--hostname=training@%h"]
+    celery.worker_main([*argv, f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"])
 
 
 @db_app.command("upgrade")

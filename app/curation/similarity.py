@@ -16,20 +16,15 @@ from dataclasses import dataclass
 
 from datasketch import MinHash, MinHashLSH
 
+from app.curation.near_dedup import bands_for
+
 _TOKEN = re.compile(r"\w+")
 NUM_PERM = 256
-RECALL = 0.99
 
 
 def banding(threshold: float) -> tuple[int, int]:
-    """(bands, rows) for a ROUGE-L threshold: the most rows per band (fewest false
-    candidates) that still catch a pair at the implied Jaccard floor with RECALL."""
-    floor = threshold / (2 - threshold)
-    for rows in range(8, 1, -1):
-        bands = NUM_PERM // rows
-        if 1 - (1 - floor**rows) ** bands >= RECALL:
-            return bands, rows
-    return NUM_PERM, 1
+    """(bands, rows) that catch a pair at the Jaccard floor of a ROUGE-L threshold."""
+    return bands_for(threshold / (2 - threshold), NUM_PERM)
 
 
 def tokens(text: str) -> list[str]:
@@ -67,6 +62,7 @@ def _shingles(words: list[str]) -> list[bytes]:
 class Match:
     text: str
     score: float
+    key: object = None  # what the pooled text was added with
 
 
 class SimilarityIndex:
@@ -75,7 +71,7 @@ class SimilarityIndex:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self._lsh = MinHashLSH(num_perm=NUM_PERM, params=banding(threshold))
-        self._texts: list[tuple[str, list[str]]] = []
+        self._texts: list[tuple[str, list[str], object]] = []
 
     def __len__(self) -> int:
         return len(self._texts)
@@ -89,13 +85,13 @@ class SimilarityIndex:
         words = tokens(text)
         best: Match | None = None
         for key in self._lsh.query(self._minhash(words)):
-            pooled, pooled_words = self._texts[key]
+            pooled, pooled_words, pooled_key = self._texts[key]
             score = rouge_l(words, pooled_words)
             if score >= self.threshold and (best is None or score > best.score):
-                best = Match(pooled, score)
+                best = Match(pooled, score, pooled_key)
         return best
 
-    def add(self, text: str) -> None:
+    def add(self, text: str, key: object = None) -> None:
         words = tokens(text)
         self._lsh.insert(len(self._texts), self._minhash(words))
-        self._texts.append((text, words))
+        self._texts.append((text, words, key))

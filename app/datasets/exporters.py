@@ -16,9 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from app.db.models import Record
+
+class Record(Protocol):
+    """The columns an export reads (versions.page_of_records selects just these)."""
+
+    instruction: str
+    input: str
+    system_prompt: str | None
+    rationale: str | None
+    answer: str | None
+    parsed: dict[str, Any]
 
 
 @dataclass(frozen=True)

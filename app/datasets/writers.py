@@ -4,11 +4,11 @@ one page, whatever the dataset's size."""
 from __future__ import annotations
 
 import io
-import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -16,8 +16,9 @@ Pages = Iterable[list[dict[str, Any]]]
 
 
 def jsonl(pages: Pages) -> Iterator[bytes]:
+    # orjson: UTF-8 out (as ensure_ascii=False), about ten times json.dumps' speed.
     for rows in pages:
-        yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
+        yield b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
 
 
 def jsonl_gz(pages: Pages) -> Iterator[bytes]:

@@ -139,8 +139,9 @@ class Record(Base):
         Index("ix_records_job_status", "job_id", "status"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    work_item_id: Mapped[int] = mapped_column(ForeignKey("work_items.id", ondelete="CASCADE"))
+    # Null for an uploaded record (seeds, eval items, candidates), which no job made.
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_items.id", ondelete="CASCADE"))
     ordinal: Mapped[int] = mapped_column(default=0)
     method: Mapped[str] = mapped_column(String(20))
     step: Mapped[str] = mapped_column(String(40))
@@ -188,7 +189,12 @@ class Dataset(Base):
     version: Mapped[int]
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    # sft | preference (made by jobs, trainable); seeds | eval | candidates (uploaded)
     kind: Mapped[str] = mapped_column(String(20), default="sft")
+    # What the version was made from: [{"type": "job" | "dataset" | "upload", "id", ...}].
+    sources: Mapped[list[Any]] = mapped_column(default=list)
+    # The set-level curation settings it was made with.
+    curation: Mapped[dict[str, Any] | None]
     record_count: Mapped[int]
     stats: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -201,6 +207,19 @@ class DatasetRecord(Base):
     dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
     position: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[int] = mapped_column(BigId, ForeignKey("records.id", ondelete="CASCADE"))
+
+
+class DatasetRejection(Base):
+    """A record a curation pass kept out of a version: the pass, why, and for a duplicate
+    the record kept in its place."""
+
+    __tablename__ = "dataset_rejections"
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigId, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    pass_name: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
+    matched_record_id: Mapped[int | None] = mapped_column(BigId)
 
 
 class Usage(Base):
@@ -258,4 +277,62 @@ class CachedResponse(Base):
     response: Mapped[dict[str, Any]]
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TrainingJob(Base):
+    """A student fine-tuning job (SFT or DPO) on a dataset version, run by a training worker.
+
+    queued → running → succeeded | failed | cancelled. A cancel of a running job sets
+    `cancel_requested`; the worker stops at the next step and keeps what it trained."""
+
+    __tablename__ = "training_jobs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    # SET NULL: a training job and its artifacts outlive the dataset version it read.
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    method: Mapped[str] = mapped_column(String(10))
+    base_model: Mapped[str] = mapped_column(String(1000))
+    hyperparameters: Mapped[dict[str, Any]]
+    # Null: full fine-tuning.
+    lora: Mapped[dict[str, Any] | None]
+    eval_split: Mapped[float] = mapped_column(Double)
+    evaluate: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Deliveries of the job's message that started it: a worker killed mid-run (e.g. by the
+    # kernel's OOM killer) makes the broker deliver it again, but not forever.
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Touched at every training step: a second delivery of a job whose worker is alive is
+    # recognised and dropped.
+    heartbeat_at: Mapped[datetime | None]
+    step: Mapped[int] = mapped_column(default=0)
+    total_steps: Mapped[int | None]
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    artifacts_uri: Mapped[str | None] = mapped_column(String(2000))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class TrainingEvent(Base):
+    __tablename__ = "training_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    training_job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    type: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TrainingMetric(Base):
+    """What the trainer logged at one optimizer step (train and eval values merged), so a
+    run restarted from a checkpoint rewrites its steps instead of adding to them."""
+
+    __tablename__ = "training_metrics"
+    training_job_id: Mapped[str] = mapped_column(ForeignKey("training_jobs.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(primary_key=True)
+    values: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

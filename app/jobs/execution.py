@@ -17,6 +17,7 @@ from app.errors import BudgetExhausted
 from app.jobs import leases, lifecycle, progress
 from app.jobs.events import emit
 from app.jobs.progress import Outcome, RecordDraft
+from app.methods import quality
 from app.methods.base import JobContext, Teachers, WorkItemData
 from app.methods.registry import method_for
 from app.observability import teacher_metrics
@@ -188,8 +189,11 @@ def _teachers(job: JobContext, gateways: dict[str, Teacher], item: WorkItemData)
 async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers, item: WorkItemData) -> None:
     output = None
     try:
-        produced = await method_for(job.method, job.params).run(item, job, teachers)
+        method = method_for(job.method, job.params)
+        produced = await method.run(item, job, teachers)
         drafts, output = produced.drafts, produced.output
+        if job.curation.get("judge") and method.dataset_kind == "sft":
+            await quality.score(teachers.judge, job, drafts)
     except BudgetExhausted:
         await db.run(lifecycle.stop_for_budget, job.job_id)
         await db.each(leases.release, item.id)

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.curation.dedup import reject_exact_duplicates
 from app.datasets import versions
 from app.datasets.exporters import ExportOptions, completion
 from app.db.base import new_id, utcnow
@@ -35,6 +34,7 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
             if not teacher.supports_batch:
                 raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
     judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
+    versions.eval_sets(session, tenant_id, spec.curation)  # named eval sets exist: a 422 now, not at the end
     stored = spec.model_dump(mode="json", exclude={"seeds", "teacher"})
     stored["templates"] = spec.templates or {}
     stored["params"]["generators"] = [
@@ -84,8 +84,12 @@ def _dataset_seeds(session: Session, tenant_id: str, dataset_id: str) -> list[tu
         raise InvalidSpec("source_dataset", f"no dataset '{dataset_id}'") from None
     seeds = []
     for record in versions.records_of(session, dataset.id):
+        # Uploaded candidates are the responses to judge; a record's own answer is one.
         answer = completion(record, ExportOptions())
-        data = {"instruction": record.instruction, "input": record.input, "candidates": [answer] if answer else []}
+        candidates = record.parsed.get("candidates") or ([answer] if answer else [])
+        data: dict[str, Any] = {"instruction": record.instruction, "input": record.input, "candidates": candidates}
+        if record.method == "upload" and record.answer:
+            data["answer"] = record.answer  # an uploaded seed's reference answer is its gold
         seeds.append((f"record:{record.id}", data))
     return seeds
 
@@ -154,18 +158,13 @@ def finalize(session: Session, job_id: str, *, chunk_size: int, lease_s: int) ->
 def _close(session: Session, job: Job, dataset_kind: str) -> None:
     job_id = job.id
     _skip_pending(session, job)
-    if job.spec.get("curation", {}).get("dedup", True):
-        duplicates = reject_exact_duplicates(session, job_id)
-        if duplicates:
-            job.accepted -= duplicates
-            job.rejected += duplicates
-            emit(session, job_id, "curated", f"{duplicates} exact duplicates rejected", duplicates=duplicates)
     job.finished_at = utcnow()
     if job.accepted == 0 and job.failed > 0:
         job.status = "failed"
         job.error = f"no record was accepted; {job.failed} items failed, mostly: {_top_failure(session, job_id)}"
         emit(session, job_id, "failed", job.error, level="error")
         return
+    # Set-level curation runs as the version is made; it marks the records it rejects.
     dataset = versions.create_from_job(session, job, dataset_kind)
     job.dataset_id = dataset.id
     job.status = "succeeded"

@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from app.prompts.render import check_override
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
+from app.schemas.curation import Curation
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
@@ -109,14 +110,6 @@ class Params(InputModel):
     generators: list[Generator] | None = Field(default=None, max_length=8, description="configurations that answer")
     judge_mode: Literal["rating", "pairwise"] = "rating"
     min_margin: float = Field(default=1.0, ge=0.0, le=5.0)
-
-
-class Curation(InputModel):
-    dedup: bool = Field(default=True, description="remove exact duplicates (normalised text)")
-    # Self-consistency on GSM8K-style tasks: 0.6 (METHODS.md).
-    min_agreement: float = Field(default=0.6, ge=0.0, le=1.0)
-    # Self-Instruct: a new task this close (ROUGE-L F1) to one in the pool is rejected.
-    max_similarity: float = Field(default=0.7, gt=0.0, le=1.0)
 
 
 class Budget(InputModel):

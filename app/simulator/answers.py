@@ -13,7 +13,8 @@ Protocol (the templates in app/prompts/templates), told apart by the system prom
   (evol_equal): tasks.py and judging.py.
 - "JSON list of subtopics", "JSON list of questions", "JSON list of question-answer pairs":
   topics.py; "SUPPORTED or UNSUPPORTED" (grounded_check), "instruction_following" +
-  "Rate the response" (feedback_rate), "[[A]]" (feedback_compare): judging.py.
+  "Rate the response" (feedback_rate), "data quality judge" (quality_rate), "[[A]]"
+  (feedback_compare): judging.py.
 - "You play the user" (dialogue_user): dialogue.py.
 - A last user message "Your previous reply could not be used:" (repair.j2) is answered as
   the original request, with the draws redrawn.
@@ -64,6 +65,7 @@ _TYPES: tuple[tuple[tuple[str, ...], _Handler], ...] = (
     (("supported or unsupported",), judging.grounded_check),
     (("you play the user",), dialogue.user_turn),
     (("instruction_following", "rate the response"), judging.rate),
+    (("data quality judge",), judging.quality),
     (("[[a]]",), judging.compare),
 )
 

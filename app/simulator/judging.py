@@ -129,6 +129,18 @@ def rate(chat: Chat, dice: Dice, rates: Rates) -> Reply:
     return Reply(json.dumps(ratings), False, False)
 
 
+def quality(chat: Chat, dice: Dice, rates: Rates) -> Reply:
+    """An AlpaGasus-style 1-10 score from the mean UltraFeedback rating m: 2m + 1 (at most
+    10), so a right arithmetic answer scores 9-10 and a wrong one 3-5."""
+    task, response = _task_and(chat.user, "\n\nResponse:\n")
+    assessed = assess(task, response, dice.seed)
+    score = min(10, round(2 * mean(r for r, _ in assessed.values()) + 1))
+    if dice.draw("malformed") < rates.malformed:
+        return Reply("This is a reasonable response overall.", False, True)
+    rationale = assessed["truthfulness"][1]
+    return Reply(f"Score: {score}\n{rationale}", False, False)
+
+
 def compare(chat: Chat, dice: Dice, rates: Rates) -> Reply:
     task, responses = _task_and(chat.user, "\n\n[Response A]\n")
     response_a, _, response_b = responses.partition("\n\n[Response B]\n")

@@ -16,6 +16,11 @@ from tests.support.stack import arithmetic_seeds
 pytestmark = pytest.mark.integration
 
 
+# Set-level near-dedup off: the simulator's generated texts share their wording, and these
+# tests look at the method's own rules.
+METHOD_ONLY = {"near_dedup": None}
+
+
 def _download(api: Any, job: dict[str, Any], fmt: str) -> list[dict[str, Any]]:
     response = api.get(f"/v1/datasets/{job['dataset_id']}/download", params={"format": fmt})
     assert response.status_code == 200, response.text
@@ -76,7 +81,9 @@ def test_self_instruct_expand_reaches_target_with_distinct_dissimilar_tasks(api,
 
 def test_evol_instruct_keeps_evolutions_and_eliminates_with_reasons(api, start_simulator):
     teacher = api.add_teacher(start_simulator(refusal_rate=0.1))
-    job = _run(api, teacher, arithmetic_seeds(12), method="expand", params={"evol": {"rounds": 3}})
+    job = _run(
+        api, teacher, arithmetic_seeds(12), method="expand", params={"evol": {"rounds": 3}}, curation=METHOD_ONLY
+    )
 
     records = api.records(job["id"])
     assert len(records) == 12 * 3
@@ -97,7 +104,7 @@ def test_curate_from_a_topic_taxonomy_keeps_topic_paths(api, start_simulator):
         "astronomy",
         {"name": "cooking", "subtopics": ["baking", {"name": "knives", "questions": ["How do I hold a knife?"]}]},
     ]
-    job = api.submit_label_job(teacher, [], method="curate", topics=topics)
+    job = api.submit_label_job(teacher, [], method="curate", topics=topics, curation=METHOD_ONLY)
     job = api.wait_for_job(job["id"], timeout_s=180)
     assert job["status"] == "succeeded", job
 
@@ -115,7 +122,9 @@ def test_curate_from_documents_rejects_answers_the_judge_finds_unsupported(api, 
         for n, (name, sea) in enumerate([("Avon", "North"), ("Tamar", "Celtic"), ("Severn", "Irish"), ("Exe", "Red")])
     )
     documents = [{"id": "rivers", "title": "Rivers", "text": text * 6}, {"id": "short", "text": text}]
-    job = api.submit_label_job(teacher, [], method="curate", documents=documents, params={"chunk_chars": 400})
+    job = api.submit_label_job(
+        teacher, [], method="curate", documents=documents, params={"chunk_chars": 400}, curation=METHOD_ONLY
+    )
     job = api.wait_for_job(job["id"], timeout_s=180)
     assert job["status"] == "succeeded", job
 

@@ -2,19 +2,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from app.api.deps import Limit, Offset, Tenant
 from app.api.routes import errors
-from app.datasets import download, versions
+from app.datasets import card, download, uploads, versions
 from app.datasets.exporters import EXPORTERS, ExportOptions
 from app.datasets.splits import Split
 from app.datasets.writers import WRITERS
 from app.db.session import unit_of_work
-from app.errors import InvalidSpec
-from app.schemas.base import Page
-from app.schemas.datasets import DatasetOut, ExportFormat, FileFormat
+from app.errors import InvalidSpec, PayloadTooLarge
+from app.schemas.base import Name, Page
+from app.schemas.datasets import (
+    DatasetCreate,
+    DatasetCurate,
+    DatasetOut,
+    ExportFormat,
+    FileFormat,
+    RejectionOut,
+    UploadPurpose,
+)
+from app.settings import get_settings
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -25,10 +34,60 @@ def list_datasets(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page
         return Page.of(versions.list_all(session, tenant, limit, offset), limit, offset)
 
 
+@router.post("", status_code=201, response_model=DatasetOut, responses=errors())
+def create_dataset(body: DatasetCreate, tenant: Tenant) -> DatasetOut:
+    """Merge jobs' datasets and dataset versions (of one kind) into a new version, filtered
+    and curated."""
+    with unit_of_work() as session:
+        return versions.to_out(versions.merge(session, tenant, body))
+
+
+@router.post("/upload", status_code=201, response_model=DatasetOut, responses=errors(413))
+def upload_dataset(
+    tenant: Tenant,
+    file: Annotated[UploadFile, File(description="JSONL: one object per line")],
+    purpose: Annotated[UploadPurpose, Form(description="seeds, eval (for decontamination) or candidates")],
+    name: Annotated[Name, Form()],
+) -> DatasetOut:
+    limit = get_settings().max_upload_mb * 1024 * 1024
+    if file.size is not None and file.size > limit:
+        raise PayloadTooLarge(f"the file is over {get_settings().max_upload_mb} MB")
+    with unit_of_work() as session:
+        return versions.to_out(uploads.upload(session, tenant, name, purpose, file.file))
+
+
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=errors(404))
 def get_dataset(dataset_id: str, tenant: Tenant) -> DatasetOut:
     with unit_of_work() as session:
         return versions.to_out(versions.get(session, tenant, dataset_id))
+
+
+@router.post("/{dataset_id}/curate", status_code=201, response_model=DatasetOut, responses=errors(404))
+def curate_dataset(dataset_id: str, body: DatasetCurate, tenant: Tenant) -> DatasetOut:
+    """A new version of the dataset: its records through the curation passes again."""
+    with unit_of_work() as session:
+        return versions.to_out(versions.recurate(session, tenant, dataset_id, body))
+
+
+@router.get("/{dataset_id}/rejections", response_model=Page[RejectionOut], responses=errors(404))
+def dataset_rejections(dataset_id: str, tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> Page[RejectionOut]:
+    """The records curation kept out of this version, each with its pass and reason."""
+    with unit_of_work() as session:
+        return Page.of(versions.rejections(session, tenant, dataset_id, limit, offset), limit, offset)
+
+
+@router.get(
+    "/{dataset_id}/card",
+    response_class=PlainTextResponse,
+    responses={**errors(404), 200: {"content": {"text/markdown": {}}, "description": "README.md"}},
+)
+def dataset_card(dataset_id: str, tenant: Tenant) -> PlainTextResponse:
+    """The version's dataset card (README.md, Hugging Face convention)."""
+    with unit_of_work() as session:
+        text = card.render(versions.get(session, tenant, dataset_id))
+    return PlainTextResponse(
+        text, media_type="text/markdown", headers={"Content-Disposition": 'attachment; filename="README.md"'}
+    )
 
 
 @router.get(

@@ -1,0 +1,22 @@
+"""How `wait()` paces its polls: quick while a job moves, slower while it sits still."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class Backoff:
+    initial_s: float = 0.5
+    factor: float = 1.5
+    maximum_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        self._delay = self.initial_s
+
+    def next_delay(self, progressed: bool) -> float:
+        """The pause before the next poll; progress since the last poll resets it."""
+        self._delay = self.initial_s if progressed else min(self.maximum_s, self._delay * self.factor)
+        return self._delay

@@ -1,0 +1,50 @@
+"""Decontamination against evaluation sets: a record that shares an n-gram (13 by default,
+as GPT-3's decontamination) of normalised whitespace tokens with an eval item is removed,
+naming the item. An eval item shorter than n tokens is matched whole, so short questions
+are still caught."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from app.curation.candidates import Candidate, Rejection
+from app.curation.normalize import normalize
+
+
+def _grams(tokens: list[str], n: int) -> Iterable[tuple[str, ...]]:
+    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+
+
+class EvalIndex:
+    def __init__(self, items: Iterable[tuple[str, str]], n: int) -> None:
+        """`items`: (eval item id, its text)."""
+        self.n = n
+        # n-grams of items at least n long, and whole short items by their length.
+        self._by_length: dict[int, dict[tuple[str, ...], str]] = {}
+        for item_id, text in items:
+            tokens = normalize(text).split()
+            if not tokens:
+                continue
+            size = min(n, len(tokens))
+            table = self._by_length.setdefault(size, {})
+            for gram in _grams(tokens, size):
+                table.setdefault(gram, item_id)
+
+    def match(self, text: str) -> tuple[str, str] | None:
+        """(eval item id, the shared n-gram) for the first overlap found, or None."""
+        tokens = normalize(text).split()
+        for size, table in self._by_length.items():
+            for gram in _grams(tokens, size):
+                if gram in table:
+                    return table[gram], " ".join(gram)
+        return None
+
+
+def contaminated(candidates: Sequence[Candidate], index: EvalIndex) -> list[Rejection]:
+    rejected = []
+    for c in candidates:
+        found = index.match(c.text)
+        if found is not None:
+            item_id, gram = found
+            rejected.append(Rejection(c.id, "decontaminate", "contaminated", f"eval item {item_id}: '{gram[:200]}'"))
+    return rejected

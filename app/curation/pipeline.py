@@ -1,0 +1,109 @@
+"""The set-level passes, in order: exact duplicates, near duplicates, similarity to seeds,
+heuristics, judge score, decontamination, selection. Each pass sees only what the passes
+before it kept; each rejection names its pass and reason, and a duplicate the record kept
+in its place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from app.curation import heuristics
+from app.curation.candidates import Candidate, Rejection
+from app.curation.decontaminate import EvalIndex, contaminated
+from app.curation.dedup import exact_duplicates
+from app.curation.near_dedup import Shingling, near_duplicates
+from app.curation.select import select
+from app.curation.similarity import SimilarityIndex
+from app.schemas.curation import Curation, Judge, NearDedup
+
+Pass = Callable[[Sequence[Candidate]], list[Rejection]]
+
+
+@dataclass(frozen=True)
+class Context:
+    # (seed id, seed task) of the jobs the records came from.
+    seeds: list[tuple[str, str]] = field(default_factory=list)
+    # (eval item id, text) of the eval sets to decontaminate against.
+    eval_items: list[tuple[str, str]] = field(default_factory=list)
+
+
+def run(candidates: Sequence[Candidate], curation: Curation, context: Context) -> list[Rejection]:
+    remaining = list(candidates)
+    rejected: list[Rejection] = []
+    for apply in _passes(curation, context):
+        found = apply(remaining)
+        if found:
+            gone = {r.record_id for r in found}
+            remaining = [c for c in remaining if c.id not in gone]
+            rejected += found
+    return rejected
+
+
+def _passes(curation: Curation, context: Context) -> list[Pass]:
+    passes: list[Pass] = []
+    if curation.dedup:
+        passes.append(exact_duplicates)
+    if curation.near_dedup is not None:
+        passes.append(lambda cs, c=curation.near_dedup: _near(cs, c))
+    if curation.max_seed_similarity is not None and context.seeds:
+        passes.append(lambda cs, t=curation.max_seed_similarity: _like_seeds(cs, context.seeds, t))
+    if curation.heuristics is not None:
+        rules = curation.heuristics
+        passes.append(
+            lambda cs: [
+                Rejection(c.id, "heuristics", *found) for c in cs if (found := heuristics.problem(c, rules)) is not None
+            ]
+        )
+    if curation.judge is not None:
+        passes.append(lambda cs, j=curation.judge: _judged(cs, j))
+    if curation.decontaminate is not None and context.eval_items:
+        index = EvalIndex(context.eval_items, curation.decontaminate.n)
+        passes.append(lambda cs: contaminated(cs, index))
+    if curation.max_records is not None:
+        passes.append(lambda cs, n=curation.max_records: select(cs, n, curation.diversity))
+    return passes
+
+
+def _near(candidates: Sequence[Candidate], settings: NearDedup) -> list[Rejection]:
+    found = near_duplicates(
+        [c.prompt for c in candidates],
+        threshold=settings.threshold,
+        num_perm=settings.num_perm,
+        shingling=Shingling(settings.shingle, settings.n),
+    )
+    return [
+        Rejection(
+            candidates[d.index].id,
+            "near_dedup",
+            "near_duplicate",
+            f"Jaccard {d.jaccard:.2f} with record {candidates[d.kept].id}",
+            candidates[d.kept].id,
+        )
+        for d in found
+    ]
+
+
+def _like_seeds(candidates: Sequence[Candidate], seeds: list[tuple[str, str]], threshold: float) -> list[Rejection]:
+    index = SimilarityIndex(threshold)
+    for seed_id, text in seeds:
+        index.add(text, seed_id)
+    rejected = []
+    for c in candidates:
+        match = index.closest(c.prompt)
+        if match is not None:
+            detail = f"ROUGE-L {match.score:.2f} with seed {match.key}"
+            rejected.append(Rejection(c.id, "seed_similarity", "similar_to_seed", detail))
+    return rejected
+
+
+def _judged(candidates: Sequence[Candidate], judge: Judge) -> list[Rejection]:
+    rejected = []
+    for c in candidates:
+        quality = c.scores.get("quality")
+        if not isinstance(quality, int | float):
+            rejected.append(Rejection(c.id, "judge", "unscored", "the judge gave no usable quality score"))
+        elif quality < judge.min_score:
+            detail = f"quality {quality:g} below min_score {judge.min_score:g}"
+            rejected.append(Rejection(c.id, "judge", "low_quality", detail))
+    return rejected

@@ -1,0 +1,46 @@
+"""Judge quality scores (AlpaGasus): with `curation.judge`, the judge teacher scores every
+accepted record 1-10 as the item finishes, at temperature 0; the set-level judge pass keeps
+records at or above `min_score`. A reply with no usable score leaves the record unscored
+(with the reason in `parsed.quality_error`), which that pass rejects."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from app.jobs.progress import RecordDraft
+from app.methods.asking import ask, note_template
+from app.methods.base import JobContext
+from app.prompts.parse import ParseFailure
+from app.teachers.gateway import Teacher
+
+_SCORE = re.compile(r"^\W*score\W*:\s*(?P<score>\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*$", re.I | re.M)
+
+
+def parse_score(text: str) -> tuple[float, str]:
+    found = _SCORE.search(text)
+    if found is None:
+        raise ParseFailure("invalid_score", 'the reply must start with a line "Score: <1-10>"')
+    score = float(found["score"])
+    if not 1 <= score <= 10:
+        raise ParseFailure("invalid_score", f"the score {score:g} is outside 1-10")
+    return score, text[found.end() :].strip()
+
+
+async def score(judge: Teacher, job: JobContext, drafts: list[RecordDraft]) -> None:
+    await asyncio.gather(*(_score_one(judge, job, d) for d in drafts if d.status == "accepted"))
+
+
+async def _score_one(judge: Teacher, job: JobContext, draft: RecordDraft) -> None:
+    if draft.parsed.get("conversation"):
+        turns = draft.parsed["conversation"]
+        response = "\n\n".join(f"{t['role']}: {t['content']}" for t in turns[1:])
+    else:
+        response = f"{draft.rationale}\n\nAnswer: {draft.answer}" if draft.rationale else draft.answer or ""
+    prompt = job.prompt("quality_rate", instruction=draft.instruction, input=draft.input, response=response)
+    exchange = await ask(judge, job, prompt, parse_score, temperature=0.0, max_tokens=256)
+    note_template(draft, prompt)
+    if exchange.ok and exchange.value is not None:
+        draft.scores["quality"], draft.parsed["quality_rationale"] = exchange.value
+    elif exchange.failure is not None:
+        draft.parsed["quality_error"] = f"{exchange.failure[1]}: {exchange.failure[2]}"

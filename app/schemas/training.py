@@ -1,0 +1,122 @@
+"""Training jobs: the student fine-tuned on a dataset version with SFT or DPO."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from app.schemas.base import InputModel, OutputModel, Text
+from app.schemas.jobs import JobStatus
+
+TrainingMethod = Literal["sft", "dpo"]
+ModulePattern = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-*]+$")]
+ModelRef = Annotated[Text, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
+DatasetId = Annotated[Text, StringConstraints(min_length=1, max_length=40)]
+
+
+class Hyperparameters(InputModel):
+    epochs: float = Field(3.0, gt=0, le=100)
+    # Null: the method's usual rate (METHODS.md): SFT 2e-4 with LoRA, 2e-5 full; DPO 5e-6
+    # with LoRA, 5e-7 full.
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    batch_size: int = Field(8, ge=1, le=1024)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=1024)
+    max_seq_length: int = Field(1024, ge=16, le=131_072)
+    # SFT only: several short examples in one sequence (pays on GPU with FlashAttention).
+    packing: bool = False
+    # SFT only: loss on the assistant's answer, not on the prompt.
+    completion_only_loss: bool = True
+    # DPO only: how far the student may move from the reference model (0.1 in Zephyr/TRL).
+    beta: float | None = Field(None, gt=0, le=10)
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    # Recompute activations in the backward pass: less memory, about a third more compute.
+    gradient_checkpointing: bool = True
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class Lora(InputModel):
+    r: int = Field(16, ge=1, le=1024)
+    alpha: int = Field(32, ge=1, le=4096)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    # PEFT's "all-linear", or module names such as ["q_proj", "v_proj"].
+    target_modules: Literal["all-linear"] | list[ModulePattern] = Field("all-linear", min_length=1, max_length=64)
+
+
+class Evaluate(InputModel):
+    # Held-out prompts (from the eval split) the student answers after training.
+    n: int = Field(ge=1, le=10_000)
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+
+
+class TrainingJobCreate(InputModel):
+    dataset_id: DatasetId
+    method: TrainingMethod
+    # A local directory holding a model (config.json) or a hub name already in the local
+    # Hugging Face cache.
+    base_model: ModelRef
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    # Null for full fine-tuning.
+    lora: Lora | None = Field(default_factory=Lora)
+    # Share of prompts held out for eval loss and `evaluate`: the dataset's own split by
+    # prompt hash, so the same prompts as `download?split=eval`.
+    eval_split: float = Field(0.1, ge=0, le=0.5)
+    evaluate: Evaluate | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainingJobCreate:
+        if self.method == "sft" and self.hyperparameters.beta is not None:
+            raise ValueError("hyperparameters.beta: only for dpo")
+        if self.method == "dpo" and self.hyperparameters.packing:
+            raise ValueError("hyperparameters.packing: only for sft")
+        if self.evaluate is not None and self.eval_split == 0:
+            raise ValueError("evaluate: needs held-out prompts; set eval_split above 0")
+        return self
+
+
+TrainingStatus = JobStatus
+
+
+class TrainingProgress(OutputModel):
+    step: int
+    total_steps: int | None
+
+
+class TrainingJobOut(OutputModel):
+    id: str
+    dataset_id: str | None
+    method: TrainingMethod
+    base_model: str
+    hyperparameters: dict[str, Any] = Field(description="as run, with the defaults filled in")
+    lora: dict[str, Any] | None
+    eval_split: float
+    evaluate: dict[str, Any] | None
+    status: TrainingStatus
+    cancel_requested: bool
+    progress: TrainingProgress
+    metrics: dict[str, Any] = Field(description="summary: first and last loss, eval loss, tokens, evaluation")
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TrainingEventOut(OutputModel):
+    id: int
+    created_at: datetime
+    level: str
+    type: str
+    message: str
+    data: dict[str, Any]
+
+
+class StepMetricOut(OutputModel):
+    step: int
+    values: dict[str, float] = Field(description="loss, learning_rate, grad_norm, tokens_per_second, rewards/...")
+    created_at: datetime
+
+
+class ArtifactOut(OutputModel):
+    path: str = Field(description="relative to the job's artifacts, e.g. adapter/adapter_model.safetensors")
+    size: int

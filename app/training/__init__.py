@@ -1,0 +1,15 @@
+"""Training jobs, API side: create, validate, cancel, read, and the writes a training
+worker makes as a job runs. Nothing here imports torch or the trainer libraries; the
+training itself lives in workers/training/.
+
+Invariants:
+- A job's dataset is a version of the caller's tenant and of the kind its method reads
+  (sft: an SFT dataset; dpo: a preference one); its base model exists on local disk or in
+  the Hugging Face cache when it is submitted. Nothing is downloaded at run time.
+- queued → running → succeeded | failed | cancelled; a terminal job never changes again.
+  Cancelling a running job only asks (`cancel_requested`): the worker stops at the next
+  step, saves what it trained, and closes the job as cancelled.
+- A step's metrics are keyed by (job, step): a run restarted after a crash rewrites them.
+- A job whose worker dies mid-run is delivered again at most MAX_ATTEMPTS times in all;
+  a delivery while its worker is alive (heartbeat fresh) is dropped.
+"""

@@ -1,0 +1,13 @@
+"""A training job's event log: what happened, in words a user can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.db.models import TrainingEvent
+
+
+def emit(session: Session, job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
+    session.add(TrainingEvent(training_job_id=job_id, type=type, message=message, level=level, data=data))

@@ -1,0 +1,201 @@
+"""Training job lifecycle: queued → running → succeeded | failed | cancelled.
+
+The API creates and cancels; the training worker starts, reports and closes. Every
+transition locks the job row, so a cancel and the worker's own close never cross.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.datasets import versions
+from app.db.base import new_id, utcnow
+from app.db.models import TrainingJob, TrainingMetric
+from app.db.scoping import get_owned
+from app.errors import Conflict, InvalidSpec, NotFound
+from app.schemas.jobs import TERMINAL_STATUSES
+from app.schemas.training import TrainingJobCreate
+from app.training.base_models import locate
+from app.training.events import emit
+
+# A worker killed mid-run (say, by the kernel's OOM killer) has its message delivered
+# again; after this many starts the job fails instead of killing workers forever.
+MAX_ATTEMPTS = 3
+
+# The dataset kind each method reads (Dataset.kind).
+DATASET_KIND = {"sft": "sft", "dpo": "preference"}
+
+# METHODS.md: SFT ~2e-5 full, 1e-4–2e-4 LoRA; DPO ~5e-7 full, higher with LoRA.
+DEFAULT_LEARNING_RATE = {("sft", True): 2e-4, ("sft", False): 2e-5, ("dpo", True): 5e-6, ("dpo", False): 5e-7}
+DEFAULT_BETA = 0.1
+
+
+def create(session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cache: Path) -> TrainingJob:
+    try:
+        dataset = versions.get(session, tenant_id, spec.dataset_id)
+    except NotFound:
+        raise InvalidSpec("dataset_id", f"no dataset '{spec.dataset_id}'") from None
+    wanted = DATASET_KIND[spec.method]
+    if dataset.kind != wanted:
+        raise InvalidSpec(
+            "dataset_id", f"a {spec.method} job needs a {wanted} dataset; '{dataset.id}' is a {dataset.kind} dataset"
+        )
+    if dataset.record_count == 0:
+        raise InvalidSpec("dataset_id", f"dataset '{dataset.id}' has no records")
+    base_model = locate(spec.base_model, hub_cache)
+    hyperparameters = spec.hyperparameters.model_dump()
+    if hyperparameters["learning_rate"] is None:
+        hyperparameters["learning_rate"] = DEFAULT_LEARNING_RATE[(spec.method, spec.lora is not None)]
+    if spec.method == "dpo" and hyperparameters["beta"] is None:
+        hyperparameters["beta"] = DEFAULT_BETA
+    job = TrainingJob(
+        id=new_id("train"),
+        tenant_id=tenant_id,
+        dataset_id=dataset.id,
+        method=spec.method,
+        base_model=base_model,
+        hyperparameters=hyperparameters,
+        lora=spec.lora.model_dump() if spec.lora else None,
+        eval_split=spec.eval_split,
+        evaluate=spec.evaluate.model_dump() if spec.evaluate else None,
+        metrics={},
+    )
+    session.add(job)
+    session.flush()
+    tuning = f"LoRA r={spec.lora.r}" if spec.lora else "full fine-tuning"
+    emit(
+        session,
+        job.id,
+        "created",
+        f"{spec.method} job on dataset {dataset.id} (v{dataset.version}, {dataset.record_count} records),"
+        f" base model {base_model}, {tuning}",
+    )
+    return job
+
+
+def cancel(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
+    job = get_owned(session, TrainingJob, tenant_id, job_id, "training job", for_update=True)
+    if job.status in TERMINAL_STATUSES:
+        raise Conflict(f"training job '{job_id}' already {job.status}; only queued or running jobs can be cancelled")
+    if job.status == "queued":
+        _close(session, job, "cancelled", "cancelled by the user before it started")
+        return job
+    if not job.cancel_requested:
+        job.cancel_requested = True
+        emit(session, job.id, "cancel_requested", "cancel requested; the worker stops at the next step")
+    return job
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a training worker needs to run a job: a snapshot, not the ORM row."""
+
+    job_id: str
+    dataset_id: str
+    method: str
+    base_model: str
+    hyperparameters: dict[str, Any]
+    lora: dict[str, Any] | None
+    eval_split: float
+    evaluate: dict[str, Any] | None
+    attempt: int
+    dataset: dict[str, Any]
+
+
+def start(session: Session, job_id: str, *, stale_after_s: float) -> RunSpec | None:
+    """Claim the job for this worker, or None when there is nothing to run: it is finished,
+    cancelled, still running on a live worker, or has used up its attempts."""
+    job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id).with_for_update())
+    if job is None or job.status in TERMINAL_STATUSES:
+        return None
+    now = utcnow()
+    if job.status == "running":
+        if job.heartbeat_at is not None and job.heartbeat_at > now - timedelta(seconds=stale_after_s):
+            return None  # a second delivery while its worker is alive
+        if job.attempts >= MAX_ATTEMPTS:
+            _close(
+                session,
+                job,
+                "failed",
+                f"the training worker died {job.attempts} times while running this job"
+                " (killed for memory?); try a smaller batch_size or max_seq_length",
+            )
+            return None
+        emit(session, job.id, "restarted", f"the previous worker stopped mid-run; attempt {job.attempts + 1}")
+    if job.cancel_requested:
+        _close(session, job, "cancelled", "cancelled by the user")
+        return None
+    if job.dataset_id is None:
+        _close(session, job, "failed", "its dataset was deleted")
+        return None
+    dataset = versions.get(session, job.tenant_id, job.dataset_id)
+    job.status = "running"
+    job.attempts += 1
+    job.heartbeat_at = now
+    job.started_at = job.started_at or now
+    if job.attempts == 1:
+        emit(session, job.id, "started", "a training worker picked the job up")
+    return RunSpec(
+        job_id=job.id,
+        dataset_id=job.dataset_id,
+        method=job.method,
+        base_model=job.base_model,
+        hyperparameters=dict(job.hyperparameters),
+        lora=dict(job.lora) if job.lora else None,
+        eval_split=job.eval_split,
+        evaluate=dict(job.evaluate) if job.evaluate else None,
+        attempt=job.attempts,
+        dataset={"id": dataset.id, "name": dataset.name, "version": dataset.version, "kind": dataset.kind},
+    )
+
+
+def heartbeat(session: Session, job_id: str, step: int, total_steps: int | None) -> bool:
+    """Record progress; True when the user asked to cancel."""
+    cancel = session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id)
+        .values(heartbeat_at=utcnow(), step=step, total_steps=total_steps)
+        .returning(TrainingJob.cancel_requested)
+    ).scalar_one_or_none()
+    return bool(cancel)
+
+
+def record_step(session: Session, job_id: str, step: int, values: dict[str, float]) -> None:
+    """Merge what the trainer logged at `step` (train and eval values arrive apart)."""
+    row = session.get(TrainingMetric, (job_id, step))
+    if row is None:
+        session.add(TrainingMetric(training_job_id=job_id, step=step, values=values))
+    else:
+        row.values = {**row.values, **values}
+
+
+def finish(
+    session: Session, job_id: str, status: str, message: str, metrics: dict[str, Any], artifacts_uri: str
+) -> None:
+    job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id).with_for_update())
+    if job is None or job.status in TERMINAL_STATUSES:
+        return
+    job.metrics = metrics
+    job.artifacts_uri = artifacts_uri
+    _close(session, job, status, message)
+
+
+def fail(session: Session, job_id: str, error: str) -> None:
+    job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id).with_for_update())
+    if job is None or job.status in TERMINAL_STATUSES:
+        return
+    _close(session, job, "failed", error)
+
+
+def _close(session: Session, job: TrainingJob, status: str, message: str) -> None:
+    job.status = status
+    job.finished_at = utcnow()
+    if status == "failed":
+        job.error = message
+    emit(session, job.id, status, message, level="error" if status == "failed" else "info")

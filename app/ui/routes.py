@@ -1,0 +1,149 @@
+"""The dashboard's pages: server-rendered with the signed-in tenant's data.
+
+Thin like the API's routes: parse, one read inside `unit_of_work()`, render. Live parts
+(status, progress, training curves) are fetched by static/app.js through the API bridge.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+
+from app.api.deps import Offset
+from app.datasets import versions
+from app.datasets.exporters import EXPORTERS
+from app.db.session import unit_of_work
+from app.errors import NotFound
+from app.jobs import queries
+from app.schemas.datasets import FileFormat
+from app.ui import browse
+from app.ui.session import COOKIE, MAX_AGE_S, UiTenant, seal, signed_in_tenant, tenant_of_key
+
+PAGE_SIZE = 50
+SearchText = Annotated[str | None, Query(max_length=200)]
+
+
+def _pretty(value: Any) -> str:
+    # Plain text, so autoescape escapes it like everything else.
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+_env.filters["pretty"] = _pretty
+templates = Jinja2Templates(env=_env)
+router = APIRouter(prefix="/ui", include_in_schema=False)
+signed_in = [Depends(signed_in_tenant)]
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _missing(request: Request, exc: NotFound) -> HTMLResponse:
+    return _render(request, "missing.html", {"message": exc.message}, status_code=404)
+
+
+def _text(value: str | None) -> str | None:
+    # Postgres cannot hold NUL in a string; a search for one finds nothing anyway.
+    return value.replace("\x00", "").strip() or None if value else None
+
+
+@router.get("")
+def home() -> Response:
+    return RedirectResponse("/ui/jobs", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return _render(request, "login.html", {})
+
+
+@router.post("/login")
+def login(request: Request, key: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    key = key.strip()
+    if not key or tenant_of_key(key) is None:
+        return _render(request, "login.html", {"error": "That key is unknown or revoked."}, status_code=401)
+    response = RedirectResponse("/ui/jobs", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        seal(key),
+        max_age=MAX_AGE_S,
+        path="/ui",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/ui")
+    return response
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTMLResponse:
+    with unit_of_work() as session:
+        jobs = queries.list_all(session, tenant, PAGE_SIZE, offset)
+    next_offset = offset + PAGE_SIZE if len(jobs) == PAGE_SIZE else None
+    return _render(request, "jobs.html", {"jobs": jobs, "offset": offset, "next_offset": next_offset})
+
+
+@router.get("/jobs/{job_id}")
+def job_page(
+    request: Request,
+    job_id: str,
+    tenant: UiTenant,
+    status: Literal["", "accepted", "rejected", "failed"] = "",
+    reason: SearchText = None,
+    q: SearchText = None,
+    offset: Offset = 0,
+) -> HTMLResponse:
+    # The filter form sends "" for "all".
+    where = browse.RecordFilter(status=status or None, reason=_text(reason), text=_text(q))
+    try:
+        with unit_of_work() as session:
+            view = browse.job_view(session, tenant, job_id, where, offset)
+    except NotFound as exc:
+        return _missing(request, exc)
+    kept = {"status": where.status, "reason": where.reason, "q": where.text}
+    params = "".join(f"&{urlencode({k: v})}" for k, v in kept.items() if v)
+    return _render(request, "job.html", {"view": view, "where": where, "offset": offset, "params": params})
+
+
+@router.get("/datasets")
+def datasets_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTMLResponse:
+    with unit_of_work() as session:
+        datasets = versions.list_all(session, tenant, PAGE_SIZE, offset)
+    next_offset = offset + PAGE_SIZE if len(datasets) == PAGE_SIZE else None
+    return _render(request, "datasets.html", {"datasets": datasets, "offset": offset, "next_offset": next_offset})
+
+
+@router.get("/datasets/{dataset_id}")
+def dataset_page(request: Request, dataset_id: str, tenant: UiTenant) -> HTMLResponse:
+    try:
+        with unit_of_work() as session:
+            dataset = versions.to_out(versions.get(session, tenant, dataset_id))
+    except NotFound as exc:
+        return _missing(request, exc)
+    formats = [name for name, exporter in EXPORTERS.items() if exporter.kind == dataset.kind]
+    return _render(request, "dataset.html", {"dataset": dataset, "formats": formats, "files": get_args(FileFormat)})
+
+
+@router.get("/training", dependencies=signed_in)
+def training_page(request: Request) -> HTMLResponse:
+    return _render(request, "training.html", {})
+
+
+@router.get("/training/{training_job_id}", dependencies=signed_in)
+def training_job_page(request: Request, training_job_id: str) -> HTMLResponse:
+    return _render(request, "training_job.html", {"training_job_id": training_job_id})

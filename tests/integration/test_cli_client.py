@@ -1,0 +1,142 @@
+"""The CLI client commands through typer's runner against a real API server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from app.client import Client
+from tests.support.server import api_server
+from tests.support.stack import arithmetic_seeds
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server_url(stack_env: dict[str, str], logs: Path) -> Iterator[str]:
+    with api_server(stack_env, logs) as url:
+        yield url
+
+
+@pytest.fixture
+def cli(api, server_url):
+    """`distillery ARGS` as this test's tenant, with the server and key from the environment."""
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        env = {"DISTILLERY_URL": server_url, "DISTILLERY_API_KEY": api.key, "COLUMNS": "250"}
+        return runner.invoke(app, list(args), env=env)
+
+    return run
+
+
+def _spec(teacher: str, count: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "cli-arith",
+        "teacher": teacher,
+        "method": "label",
+        "skill": {"name": "arithmetic", "description": "Evaluate arithmetic exactly.", "reasoning": "cot"},
+        "seeds": arithmetic_seeds(count),
+        **extra,
+    }
+
+
+def test_teachers_add_list_and_rm_by_name_never_show_the_key(cli, start_simulator):
+    sim = start_simulator()
+    added = cli(
+        "teachers", "add", "cli-sim", "--base-url", sim.base_url, "--model", "sim-teacher-1",
+        "--teacher-api-key", "sk-very-secret", "--rpm", "600", "--input-price-per-mtok", "0.15",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "cli-sim" in added.output and "sk-very-secret" not in added.output
+
+    listed = cli("teachers", "list", "--json")
+    teachers = json.loads(listed.stdout)
+    assert [(t["name"], t["rpm"], t["has_api_key"]) for t in teachers] == [("cli-sim", 600, True)]
+    assert "sk-very-secret" not in listed.output
+
+    assert cli("teachers", "rm", "cli-sim").exit_code == 0
+    assert json.loads(cli("teachers", "list", "--json").stdout) == []
+    gone = cli("teachers", "rm", "cli-sim")
+    assert gone.exit_code == 1 and "404 not_found" in gone.stderr
+
+
+def test_submit_yaml_with_wait_then_list_show_events_and_download(cli, api, start_simulator, tmp_path):
+    sim = start_simulator(latency_ms=20)
+    teacher = api.add_teacher(sim)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_spec(teacher["name"], 10)))
+
+    submitted = cli("jobs", "submit", str(spec), "--wait", "--timeout-s", "90")
+    assert submitted.exit_code == 0, submitted.output
+    job_id = submitted.stdout.split("submitted job ")[1].split()[0]
+    assert "succeeded" in submitted.stdout and "accepted 10" in submitted.stdout
+
+    jobs = json.loads(cli("jobs", "list", "--json").stdout)
+    assert [(j["id"], j["status"]) for j in jobs] == [(job_id, "succeeded")]
+    shown = cli("jobs", "show", job_id)
+    assert shown.exit_code == 0 and "10/10" in shown.stdout and "cost_usd" in shown.stdout
+    events = cli("jobs", "events", job_id)
+    assert events.exit_code == 0 and "planned" in events.stdout and "succeeded" in events.stdout
+
+    dataset_id = jobs[0]["dataset_id"]
+    assert [d["id"] for d in json.loads(cli("datasets", "list", "--json").stdout)] == [dataset_id]
+    assert "reject_reasons" in cli("datasets", "show", dataset_id).stdout
+    out = tmp_path / "alpaca.jsonl"
+    downloaded = cli("datasets", "download", dataset_id, "--format", "alpaca", "--no-rationale", "-o", str(out))
+    assert downloaded.exit_code == 0 and downloaded.stdout.strip() == str(out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    gold = {s["instruction"]: s["answer"] for s in arithmetic_seeds(10)}
+    assert {r["instruction"]: r["output"] for r in rows} == gold
+
+
+def test_json_specs_are_checked_locally_and_nothing_is_sent_when_invalid(cli, api, server_url, tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(_spec("any", 2, params={"temperature": 9})))
+    rejected = cli("jobs", "submit", str(spec))
+    assert rejected.exit_code == 1
+    assert "invalid spec" in rejected.stderr and "params.temperature" in rejected.stderr
+    spec.write_text("{not json")
+    assert "not valid JSON" in cli("jobs", "submit", str(spec)).stderr
+    with Client(server_url, api.key) as client:
+        assert client.list_jobs().data == []
+
+
+def test_cancel_stops_a_running_job_and_a_second_cancel_is_a_conflict(cli, api, start_simulator, tmp_path):
+    teacher = api.add_teacher(start_simulator(latency_ms=2000), max_concurrency=1)
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(yaml.safe_dump(_spec(teacher["name"], 20)))
+    job_id = json.loads(cli("jobs", "submit", str(spec), "--json").stdout)["id"]
+
+    cancelled = cli("jobs", "cancel", job_id)
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.stdout
+    again = cli("jobs", "cancel", job_id)
+    assert again.exit_code == 1 and "409 conflict" in again.stderr
+
+
+def test_server_and_key_from_a_config_file_and_flags_and_errors_are_readable(api, server_url, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'url = "{server_url}"\napi_key = "{api.key}"\n')
+    runner = CliRunner()
+    from_file = runner.invoke(app, ["jobs", "list", "--json"], env={"DISTILLERY_CONFIG_FILE": str(config)})
+    assert from_file.exit_code == 0 and json.loads(from_file.stdout) == []
+
+    wrong = runner.invoke(app, ["jobs", "list", "--url", server_url, "--api-key", "dk_wrong"])
+    assert wrong.exit_code == 1 and "401 unauthenticated" in wrong.stderr
+
+    missing = runner.invoke(app, ["train", "show", "tj_nope", "--url", server_url, "--api-key", api.key])
+    assert missing.exit_code == 1 and "404 not_found" in missing.stderr
+
+
+def test_training_specs_are_checked_locally_too(cli, tmp_path):
+    spec = tmp_path / "train.yaml"
+    spec.write_text(yaml.safe_dump({"dataset_id": "ds_x", "method": "ppo", "base_model": "tiny"}))
+    rejected = cli("train", "submit", str(spec))
+    assert rejected.exit_code == 1 and "invalid spec" in rejected.stderr and "method" in rejected.stderr

@@ -1,0 +1,156 @@
+"""The Python client (sync and async) against a real API server and the live stack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from app.cli.stack import free_port
+from app.client import (
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    InvalidRequestError,
+    NotFoundError,
+    ServerUnreachable,
+    WaitTimeout,
+)
+from tests.support.server import api_server
+from tests.support.stack import arithmetic_seeds
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server_url(stack_env: dict[str, str], logs: Path) -> Iterator[str]:
+    with api_server(stack_env, logs) as url:
+        yield url
+
+
+def _teacher(sim: Any, name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "base_url": sim.base_url,
+        "model": "sim-teacher-1",
+        "api_key": "sk-client-test-secret",
+        "input_price_per_mtok": 1.0,
+        "output_price_per_mtok": 2.0,
+    }
+
+
+def _label_spec(teacher: str, count: int) -> dict[str, Any]:
+    return {
+        "name": "client-arith",
+        "teacher": teacher,
+        "method": "label",
+        "skill": {"name": "arithmetic", "description": "Evaluate arithmetic exactly.", "reasoning": "cot"},
+        "seeds": arithmetic_seeds(count),
+    }
+
+
+def test_sync_client_submits_waits_pages_and_downloads(api, start_simulator, server_url, tmp_path):
+    sim = start_simulator(latency_ms=20)
+    seen: list[str] = []
+    with Client(server_url, api.key) as client:
+        teacher = client.create_teacher(_teacher(sim, "sync-sim"))
+        assert teacher.has_api_key and "sk-client-test-secret" not in teacher.model_dump_json()
+        assert [t.name for t in client.list_teachers()] == ["sync-sim"]
+
+        job = client.submit_job(_label_spec("sync-sim", 12))
+        assert job.status == "queued"
+        job = client.wait(job.id, timeout_s=90, on_update=lambda j: seen.append(j.status))
+
+        assert job.status == "succeeded" and seen[-1] == "succeeded"
+        assert job.progress.accepted == 12 and job.usage.requests == 12 and job.usage.cost_usd > 0
+        # Five per page: the iterator follows next_offset across three pages.
+        records = list(client.iter_job_records(job.id, page_size=5))
+        assert len({r.id for r in records}) == 12 and all(r.status == "accepted" for r in records)
+        assert client.job_records(job.id, limit=5).next_offset == 5
+        assert [e.type for e in client.iter_job_events(job.id, page_size=2)][-1] == "succeeded"
+        assert job.id in [j.id for j in client.iter_jobs(page_size=1)]
+
+        dataset = client.get_dataset(job.dataset_id)
+        assert dataset.record_count == 12 and dataset.id in [d.id for d in client.iter_datasets()]
+        path = client.download_dataset(dataset.id, tmp_path / "out" / "train.jsonl", format="alpaca")
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        assert len(rows) == 12 and set(rows[0]) == {"instruction", "input", "output"}
+
+
+def test_async_client_does_the_same_with_awaits(api, start_simulator, server_url, tmp_path):
+    sim = start_simulator(latency_ms=20)
+
+    async def scenario() -> tuple[Any, list[Any], Path]:
+        async with AsyncClient(server_url, api.key) as client:
+            await client.create_teacher(_teacher(sim, "async-sim"))
+            job = await client.submit_job(_label_spec("async-sim", 8))
+            job = await client.wait(job.id, timeout_s=90)
+            records = [r async for r in client.iter_job_records(job.id, page_size=3)]
+            path = await client.download_dataset(job.dataset_id, tmp_path / "chat.jsonl")
+            return job, records, path
+
+    job, records, path = asyncio.run(scenario())
+    assert job.status == "succeeded" and job.progress.accepted == 8
+    assert len({r.id for r in records}) == 8
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 8 and [m["role"] for m in rows[0]["messages"]] == ["user", "assistant"]
+
+
+def test_errors_carry_the_servers_type_message_and_details(api, start_simulator, server_url):
+    with Client(server_url, api.key) as client:
+        with pytest.raises(NotFoundError) as missing:
+            client.get_job("job_nope")
+        assert missing.value.status == 404 and missing.value.type == "not_found" and "job_nope" in missing.value.message
+
+        # Checked locally with the server's own schema: nothing is sent.
+        with pytest.raises(ValidationError, match="method"):
+            client.submit_job({**_label_spec("any", 1), "method": "summon"})
+        assert client.list_jobs().data == []
+
+        # Valid in shape, wrong in context: the server's 422 names the field.
+        with pytest.raises(InvalidRequestError) as invalid:
+            client.submit_job(_label_spec("no-such-teacher", 1))
+        assert invalid.value.details == [
+            {"field": "teacher", "problem": "no teacher with id or name 'no-such-teacher'"}
+        ]
+
+    with Client(server_url, "dk_wrong") as stranger, pytest.raises(AuthenticationError) as denied:
+        stranger.list_jobs()
+    assert denied.value.type == "unauthenticated" and "dk_wrong" not in str(denied.value)
+
+    with Client(f"http://127.0.0.1:{free_port()}", api.key) as nowhere, pytest.raises(ServerUnreachable):
+        nowhere.list_jobs()
+
+
+def test_wait_gives_up_at_its_deadline_with_the_last_state(api, start_simulator, server_url):
+    sim = start_simulator(latency_ms=3000)
+    with Client(server_url, api.key) as client:
+        client.create_teacher({**_teacher(sim, "slow-sim"), "max_concurrency": 1})
+        job = client.submit_job(_label_spec("slow-sim", 20))
+        with pytest.raises(WaitTimeout) as waited:
+            client.wait(job.id, timeout_s=0.5)
+        assert waited.value.last.id == job.id and waited.value.last.status in ("queued", "running")
+        assert client.cancel_job(job.id).status == "cancelled"
+
+
+def test_url_and_key_come_from_the_environment_then_the_config_file(api, server_url, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text(f'url = "{server_url}"\napi_key = "{api.key}"\n')
+    monkeypatch.setenv("DISTILLERY_CONFIG_FILE", str(config))
+    monkeypatch.delenv("DISTILLERY_URL", raising=False)
+    monkeypatch.delenv("DISTILLERY_API_KEY", raising=False)
+    with Client() as client:
+        assert client.list_jobs().data == []
+        assert api.key not in repr(client.connection)
+
+    # The environment wins over the file, and arguments over both.
+    monkeypatch.setenv("DISTILLERY_API_KEY", "dk_from_env")
+    with Client() as client, pytest.raises(AuthenticationError):
+        client.list_jobs()
+    with Client(api_key=api.key) as client:
+        assert client.list_jobs().data == []

@@ -1,0 +1,261 @@
+"""Curation and datasets end to end: jobs curated by the set-level passes, versions made by
+merging, re-curating and uploading, and every export format read back by its consumer's
+rules (datasets.load_dataset, pyarrow, OpenAI's role order, TRL's preference columns)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.support.stack import arithmetic_seeds
+
+pytestmark = pytest.mark.integration
+
+
+def _job(api: Any, teacher: dict[str, Any], seeds: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    job = api.wait_for_job(api.submit_label_job(teacher, seeds, **spec)["id"], timeout_s=180)
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def _download(api: Any, dataset_id: str, **params: Any) -> Any:
+    response = api.get(f"/v1/datasets/{dataset_id}/download", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def _lines(api: Any, dataset_id: str, **params: Any) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in _download(api, dataset_id, **params).text.splitlines()]
+
+
+def _upload(api: Any, name: str, purpose: str, lines: list[str]) -> Any:
+    body = ("\n".join(lines) + "\n").encode()
+    return api.post(
+        "/v1/datasets/upload",
+        files={"file": (f"{name}.jsonl", body, "application/x-ndjson")},
+        data={"purpose": purpose, "name": name},
+    )
+
+
+@pytest.fixture
+def labelled(api, start_simulator):
+    """A 20-item labeling job with a near-duplicate among its seeds."""
+    teacher = api.add_teacher(start_simulator())
+    seeds = arithmetic_seeds(20)
+    seeds[5] = {"id": "near", "instruction": seeds[4]["instruction"].replace("?", ", exactly?")}
+    return teacher, _job(api, teacher, seeds)
+
+
+def test_a_jobs_dataset_loses_near_duplicates_naming_the_record_it_kept(api, labelled):
+    _, job = labelled
+    near = [r for r in api.records(job["id"], status="rejected") if r["reject_reason"] == "near_duplicate"]
+    assert len(near) == 1
+    kept = api.records(job["id"], status="accepted")
+    assert near[0]["duplicate_of"] in {r["id"] for r in kept}
+    assert near[0]["instruction"].endswith("exactly?")
+    dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
+    assert dataset["record_count"] == 19 == len(kept)
+    assert dataset["stats"]["reject_reasons"] == {"near_duplicate": 1}
+    assert dataset["stats"]["curation"] == {"near_dedup": {"near_duplicate": 1}}
+    rejections = api.get(f"/v1/datasets/{job['dataset_id']}/rejections").json()["data"]
+    assert [(r["pass_name"], r["reason"], r["matched_record_id"]) for r in rejections] == [
+        ("near_dedup", "near_duplicate", near[0]["duplicate_of"])
+    ]
+
+
+def test_the_judge_scores_each_record_and_low_scores_are_rejected(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(wrong_rate=0.4))
+    job = _job(api, teacher, arithmetic_seeds(20), curation={"judge": {"min_score": 9}})
+    accepted = api.records(job["id"], status="accepted")
+    low = [r for r in api.records(job["id"], status="rejected") if r["reject_reason"] == "low_quality"]
+    assert accepted and low
+    assert all(r["scores"]["quality"] >= 9 and r["scores"]["matches_gold"] for r in accepted)
+    assert all(r["scores"]["quality"] < 9 and not r["scores"]["matches_gold"] for r in low)
+    assert all("quality_rate" in r["parsed"]["templates"] for r in accepted)
+
+
+def test_every_sft_export_format_loads_as_its_consumer_expects(api, labelled, tmp_path: Path):
+    from datasets import load_dataset
+
+    _, job = labelled
+    dataset_id = job["dataset_id"]
+    for fmt in ("openai-chat", "prompt-completion", "alpaca", "sharegpt"):
+        response = _download(api, dataset_id, format=fmt)
+        assert f"-{fmt}.jsonl" in response.headers["content-disposition"]
+        path = tmp_path / f"{fmt}.jsonl"
+        path.write_bytes(response.content)
+        assert load_dataset("json", data_files=str(path), split="train").num_rows == 19
+    for row in _lines(api, dataset_id, format="openai-chat", include_system=True):
+        roles = [m["role"] for m in row["messages"]]
+        assert roles in (["system", "user", "assistant"], ["user", "assistant"])
+        assert all(m["content"] for m in row["messages"])
+    for row in _lines(api, dataset_id, format="sharegpt"):
+        assert [t["from"] for t in row["conversations"]] == ["human", "gpt"]
+    for row in _lines(api, dataset_id, format="alpaca", include_rationale=False):
+        assert row["output"] and "Step" not in row["output"]
+
+    gz = _download(api, dataset_id, format="openai-chat", file="jsonl.gz")
+    (tmp_path / "chat.jsonl.gz").write_bytes(gz.content)
+    assert load_dataset("json", data_files=str(tmp_path / "chat.jsonl.gz"), split="train").num_rows == 19
+    table = pq.read_table(io.BytesIO(_download(api, dataset_id, format="alpaca", file="parquet").content))
+    assert table.to_pylist() == _lines(api, dataset_id, format="alpaca")
+    assert [json.loads(line) for line in gzip.decompress(gz.content).splitlines()] == _lines(api, dataset_id)
+
+
+def test_train_and_eval_splits_partition_a_dataset_the_same_way_every_time(api, labelled):
+    _, job = labelled
+    train = _lines(api, job["dataset_id"], split="train", eval_fraction=0.3)
+    evaluation = _lines(api, job["dataset_id"], split="eval", eval_fraction=0.3)
+    assert train and evaluation and len(train) + len(evaluation) == 19
+    prompts = {r["messages"][0]["content"] for r in train}
+    assert not prompts & {r["messages"][0]["content"] for r in evaluation}
+    assert _lines(api, job["dataset_id"], split="eval", eval_fraction=0.3) == evaluation
+
+
+def test_downloads_carry_an_etag_and_answer_304_when_unchanged(api, labelled):
+    _, job = labelled
+    first = _download(api, job["dataset_id"], format="alpaca")
+    tag = first.headers["etag"]
+    again = api.get(
+        f"/v1/datasets/{job['dataset_id']}/download", params={"format": "alpaca"}, headers={"If-None-Match": tag}
+    )
+    assert again.status_code == 304 and not again.content
+    assert _download(api, job["dataset_id"], format="openai-chat").headers["etag"] != tag
+
+
+def test_preference_exports_have_distinct_non_empty_chosen_and_rejected(api, start_simulator, tmp_path: Path):
+    from datasets import load_dataset
+
+    teacher = api.add_teacher(start_simulator())
+    seeds = [
+        {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]} for s in arithmetic_seeds(8)
+    ]
+    job = _job(api, teacher, seeds, method="feedback", curation={"near_dedup": None})
+    dataset_id = job["dataset_id"]
+    plain = _lines(api, dataset_id, format="dpo")
+    assert plain and all(r["chosen"] and r["rejected"] and r["chosen"] != r["rejected"] for r in plain)
+    for row in _lines(api, dataset_id, format="dpo", conversational=True):
+        assert row["prompt"][-1]["role"] == "user"
+        assert row["chosen"][0]["role"] == row["rejected"][0]["role"] == "assistant"
+        assert row["chosen"][0]["content"] != row["rejected"][0]["content"]
+    for row in _lines(api, dataset_id, format="openai-dpo"):
+        assert row["input"]["messages"][-1]["role"] == "user"
+        assert row["preferred_output"][0]["content"] != row["non_preferred_output"][0]["content"]
+    path = tmp_path / "dpo.jsonl"
+    path.write_bytes(_download(api, dataset_id, format="dpo").content)
+    assert load_dataset("json", data_files=str(path), split="train").column_names == ["prompt", "chosen", "rejected"]
+    wrong = api.get(f"/v1/datasets/{dataset_id}/download", params={"format": "openai-chat"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["details"][0]["field"] == "format"
+
+
+def test_a_merge_of_two_jobs_holds_both(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    first = _job(api, teacher, arithmetic_seeds(6))
+    second = _job(api, teacher, arithmetic_seeds(6, offset=50))
+    response = api.post(
+        "/v1/datasets", json={"name": "merged", "sources": [{"job": first["id"]}, {"dataset": second["dataset_id"]}]}
+    )
+    assert response.status_code == 201, response.text
+    merged = response.json()
+    assert merged["record_count"] == 12 and merged["version"] == 1
+    assert [s["id"] for s in merged["sources"]] == [first["dataset_id"], second["dataset_id"]]
+    prompts = {r["messages"][0]["content"] for r in _lines(api, merged["id"])}
+    assert prompts == {s["instruction"] for s in arithmetic_seeds(6) + arithmetic_seeds(6, offset=50)}
+    # Merging a dataset with itself keeps each record once.
+    again = api.post("/v1/datasets", json={"name": "merged", "sources": [{"job": first["id"]}, {"job": first["id"]}]})
+    assert again.json()["record_count"] == 6 and again.json()["version"] == 2
+
+
+def test_recurating_makes_a_new_version_with_its_parent_and_selection(api, labelled):
+    _, job = labelled
+    response = api.post(
+        f"/v1/datasets/{job['dataset_id']}/curate", json={"curation": {"max_records": 5, "near_dedup": None}}
+    )
+    assert response.status_code == 201, response.text
+    version = response.json()
+    assert version["parent_id"] == job["dataset_id"] and version["version"] == 2
+    assert version["record_count"] == 5
+    assert version["stats"]["curation"] == {"select": {"not_selected": 14}}
+    parent = api.get(f"/v1/datasets/{job['dataset_id']}").json()
+    assert parent["record_count"] == 19  # versions are immutable
+    card = api.get(f"/v1/datasets/{version['id']}/card")
+    assert card.status_code == 200 and card.headers["content-type"].startswith("text/markdown")
+    assert card.text.startswith("---\n") and "load_dataset" in card.text and "not_selected" in card.text
+
+
+def test_an_upload_with_bad_lines_names_them_and_imports_nothing(api, test_client):
+    before = api.get("/v1/datasets").json()["data"]
+    response = _upload(
+        api,
+        "evals",
+        "eval",
+        [
+            '{"instruction": "What is 2 + 2?", "output": "4"}',
+            "not json",
+            '{"instruction": "   "}',
+            '{"instruction": "ok", "extra": 1}',
+            "[1, 2]",
+        ],
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "invalid_upload"
+    assert [(p["line"], p["field"]) for p in error["details"]] == [
+        (2, "line"),
+        (3, "instruction"),
+        (4, "extra"),
+        (5, "line"),
+    ]
+    assert api.get("/v1/datasets").json()["data"] == before
+
+
+def test_jobs_are_decontaminated_against_an_uploaded_eval_set(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    seeds = arithmetic_seeds(10)
+    upload = _upload(api, "gsm-mini", "eval", [json.dumps({"id": "e7", "instruction": seeds[7]["instruction"]})])
+    assert upload.status_code == 201, upload.text
+    eval_set = upload.json()
+    assert eval_set["kind"] == "eval" and eval_set["record_count"] == 1
+    job = _job(api, teacher, seeds, curation={"decontaminate": {"datasets": [eval_set["id"]]}})
+    rejected = api.records(job["id"], status="rejected")
+    assert [(r["reject_reason"], r["instruction"]) for r in rejected] == [("contaminated", seeds[7]["instruction"])]
+    assert "eval item e7" in rejected[0]["reject_detail"]
+    spec = {"name": "x", "teacher": teacher["name"], "method": "label", "skill": {"name": "arithmetic"}}
+    not_eval = {"decontaminate": {"datasets": [job["dataset_id"]]}}
+    wrong = api.post("/v1/jobs", json={**spec, "seeds": seeds, "curation": not_eval})
+    assert wrong.status_code == 422
+    assert wrong.json()["error"]["details"][0]["field"] == "curation.decontaminate.datasets.0"
+
+
+def test_an_uploaded_seeds_file_feeds_a_job(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    lines = [
+        json.dumps({"id": s["id"], "instruction": s["instruction"], "output": s["answer"]}) for s in arithmetic_seeds(5)
+    ]
+    seeds = _upload(api, "my-seeds", "seeds", lines).json()
+    job = _job(api, teacher, [], source_dataset=seeds["id"])
+    records = api.records(job["id"], status="accepted")
+    assert len(records) == 5 and all(r["scores"]["matches_gold"] for r in records)
+
+
+def test_dataset_routes_are_scoped_to_the_tenant(api, other_api, labelled):
+    _, job = labelled
+    dataset_id = job["dataset_id"]
+    for method, path, kwargs in [
+        ("GET", f"/v1/datasets/{dataset_id}", {}),
+        ("GET", f"/v1/datasets/{dataset_id}/rejections", {}),
+        ("GET", f"/v1/datasets/{dataset_id}/card", {}),
+        ("GET", f"/v1/datasets/{dataset_id}/download", {}),
+        ("POST", f"/v1/datasets/{dataset_id}/curate", {"json": {}}),
+    ]:
+        assert other_api.request(method, path, **kwargs).status_code == 404, path
+    merge = other_api.post("/v1/datasets", json={"name": "x", "sources": [{"dataset": dataset_id}]})
+    assert merge.status_code == 422 and merge.json()["error"]["details"][0]["field"] == "sources.0.dataset"
+    assert Counter(d["id"] for d in other_api.get("/v1/datasets").json()["data"])[dataset_id] == 0

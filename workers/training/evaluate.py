@@ -1,0 +1,71 @@
+"""After training, the student answers held-out prompts (the eval split, never trained on).
+
+Where the records carry a final answer, the score is exact match of the student's final
+answer against the teacher's, normalised as the labeler compares answers. A judge-teacher
+comparison for free-form answers is not run here: those prompts are answered and counted,
+with a few samples kept for a person to read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from app.curation.normalize import normalize
+from workers.training.materialize import EvalPrompt
+
+BATCH = 16
+SAMPLES = 5
+
+
+def final_answer(text: str) -> str:
+    """The student's final answer: what follows its last "Answer:" (the shape it was taught,
+    rationale then answer), else the whole reply."""
+    _, marker, tail = text.rpartition("Answer:")
+    return (tail if marker else text).strip()
+
+
+def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
+    """Greedy replies, a batch at a time, left-padded so every prompt ends where replies start."""
+    tokenizer.padding_side = "left"
+    texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    # The chat template already holds any special tokens the model expects.
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    with torch.inference_mode():
+        output = model.generate(
+            **inputs,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[EvalPrompt],
+    n: int,
+    max_new_tokens: int,
+    progress: Callable[[int], bool],
+) -> dict[str, Any]:
+    chosen = prompts[:n]
+    model.eval()
+    replies: list[str] = []
+    for start in range(0, len(chosen), BATCH):
+        batch = chosen[start : start + BATCH]
+        replies += generate(model, tokenizer, [p.messages for p in batch], max_new_tokens)
+        if progress(len(replies)):
+            break  # cancelled: score what was answered
+    checked = [(p, r) for p, r in zip(chosen, replies, strict=False) if p.final_answer]
+    matches = sum(normalize(final_answer(r)) == normalize(p.reference) for p, r in checked)
+    return {
+        "prompts": len(replies),
+        "with_final_answer": len(checked),
+        "exact_match": round(matches / len(checked), 4) if checked else None,
+        "samples": [
+            {"prompt": p.messages[-1]["content"], "reference": p.reference, "student": r}
+            for p, r in zip(chosen[:SAMPLES], replies, strict=False)
+        ],
+    }

@@ -1,0 +1,234 @@
+"""Running one training job: claim it, materialise its dataset, train with TRL (SFT or DPO,
+LoRA via PEFT or full), evaluate, publish the artifacts, close the job. Whatever goes wrong
+ends the job as failed with a reason a user can act on."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, Trainer
+from transformers.trainer_utils import get_last_checkpoint
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+from app.db.session import unit_of_work
+from app.settings import get_settings
+from app.training import lifecycle
+from app.training.events import emit
+from app.training.lifecycle import RunSpec
+from workers.training.artifacts import publish, run_card
+from workers.training.callbacks import RunReporter
+from workers.training.evaluate import evaluate
+from workers.training.materialize import DataError, Materialized, materialize
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(Exception):
+    """The base model cannot be loaded or trained as it is."""
+
+
+def run(job_id: str) -> None:
+    settings = get_settings()
+    with unit_of_work() as session:
+        spec = lifecycle.start(session, job_id, stale_after_s=settings.lease_seconds)
+    if spec is None:
+        return
+    scratch = settings.data_dir.resolve() / "training" / job_id
+    try:
+        _run(spec, scratch)
+    except Exception as exc:  # whatever failed, the job ends with a reason
+        log.exception("training job %s failed", job_id)
+        with unit_of_work() as session:
+            lifecycle.fail(session, job_id, failure_message(exc))
+    # Only a finished run gets here: a killed worker leaves its checkpoints to resume from.
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def failure_message(exc: BaseException) -> str:
+    if isinstance(exc, ModelError | DataError):
+        return str(exc)
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError) or "out of memory" in str(exc).lower():
+        return (
+            "out of memory: lower hyperparameters.batch_size or max_seq_length (raise gradient_accumulation_steps"
+            " to keep the effective batch), keep gradient_checkpointing on, or train a LoRA adapter"
+        )
+    return f"training failed: {type(exc).__name__}: {str(exc)[:1000]}"
+
+
+def _event(job_id: str, type: str, message: str, **data: Any) -> None:
+    with unit_of_work() as session:
+        emit(session, job_id, type, message, **data)
+
+
+def _run(spec: RunSpec, scratch: Path) -> None:
+    data = materialize(spec)
+    eval_rows = len(data.eval) if data.eval is not None else 0
+    rows = {"train": len(data.train), "eval": eval_rows, "dropped": data.dropped}
+    dropped = f"; {data.dropped} rows without a usable answer left out" if data.dropped else ""
+    _event(
+        spec.job_id,
+        "dataset_materialized",
+        f"{rows['train']} training rows, {eval_rows} held-out rows{dropped}",
+        **rows,
+    )
+    tokenizer, model = load_model(spec)
+    reporter = RunReporter(spec.job_id)
+    trainer = build_trainer(spec, model, tokenizer, data, scratch / "checkpoints", reporter)
+    checkpoint = get_last_checkpoint(str(scratch / "checkpoints")) if (scratch / "checkpoints").is_dir() else None
+    trainer.train(resume_from_checkpoint=checkpoint)
+
+    metrics = summary(reporter, trainer, rows)
+    if spec.evaluate and not reporter.cancelled:
+        metrics["evaluation"] = _evaluate(spec, trainer, tokenizer, data, reporter)
+    status = "cancelled" if reporter.cancelled else "succeeded"
+    weights = scratch / "publish" / ("adapter" if spec.lora else "model")
+    trainer.save_model(str(weights))
+    tokenizer.save_pretrained(str(weights))
+    card = run_card(spec, status, metrics, rows, str(trainer.args.device))
+    uri = publish(scratch / "publish", card, spec.job_id)
+    with unit_of_work() as session:
+        emit(session, spec.job_id, "artifacts_saved", f"{weights.name}, tokenizer and run card saved")
+        lifecycle.finish(session, spec.job_id, status, closing_message(status, metrics), metrics, uri)
+
+
+def load_model(spec: RunSpec) -> tuple[Any, Any]:
+    # On a GPU with bfloat16, a LoRA run keeps the frozen base in bf16 (half the memory);
+    # full fine-tuning keeps fp32 master weights and trains in bf16 autocast.
+    dtype = torch.bfloat16 if spec.lora and _bf16() else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
+        model = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"could not load base model '{spec.base_model}': {str(exc)[:500]}") from exc
+    if not tokenizer.chat_template:
+        raise ModelError(
+            f"base model '{spec.base_model}' has no chat template; the student is trained on conversations"
+        )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model
+
+
+def _bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def build_trainer(
+    spec: RunSpec, model: Any, tokenizer: Any, data: Materialized, output_dir: Path, reporter: RunReporter
+) -> Trainer:
+    hp = spec.hyperparameters
+    common: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "num_train_epochs": hp["epochs"],
+        "per_device_train_batch_size": hp["batch_size"],
+        "per_device_eval_batch_size": hp["batch_size"],
+        "gradient_accumulation_steps": hp["gradient_accumulation_steps"],
+        "learning_rate": hp["learning_rate"],
+        # transformers 5: a float below 1 is a share of the total steps.
+        "warmup_steps": hp["warmup_ratio"],
+        "max_length": hp["max_seq_length"],
+        "gradient_checkpointing": hp["gradient_checkpointing"],
+        "bf16": _bf16(),
+        "dataloader_pin_memory": torch.cuda.is_available(),
+        "seed": hp["seed"],
+        "logging_steps": 1,
+        # A checkpoint per epoch, the last one kept: a restarted worker resumes from it.
+        "save_strategy": "epoch",
+        "save_total_limit": 1,
+        "eval_strategy": "epoch" if data.eval is not None else "no",
+        "include_num_input_tokens_seen": "non_padding",
+        "report_to": "none",
+        "disable_tqdm": True,
+    }
+    peft_config = (
+        LoraConfig(
+            r=spec.lora["r"],
+            lora_alpha=spec.lora["alpha"],
+            lora_dropout=spec.lora["dropout"],
+            target_modules=spec.lora["target_modules"],
+            task_type="CAUSAL_LM",
+        )
+        if spec.lora
+        else None
+    )
+    trainer: Trainer
+    if spec.method == "dpo":
+        trainer = DPOTrainer(
+            model=model,
+            args=DPOConfig(**common, beta=hp["beta"]),
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[reporter],
+        )
+    else:
+        trainer = SFTTrainer(
+            model=model,
+            args=SFTConfig(**common, packing=hp["packing"], completion_only_loss=hp["completion_only_loss"]),
+            train_dataset=data.train,
+            eval_dataset=data.eval,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=[reporter],
+        )
+    # Step logs go to the database, not to the worker's stdout.
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def summary(reporter: RunReporter, trainer: Trainer, rows: dict[str, int]) -> dict[str, Any]:
+    state = trainer.state
+    runtime = reporter.summary.get("train_runtime")
+    metrics: dict[str, Any] = {
+        "steps": state.global_step,
+        "epochs": round(state.epoch or 0.0, 4),
+        "first_loss": reporter.first_loss,
+        "last_loss": reporter.last_loss,
+        "train_loss": reporter.summary.get("train_loss"),
+        "eval_loss": reporter.eval_loss,
+        "train_tokens": state.num_input_tokens_seen,
+        "train_runtime_s": runtime,
+        "tokens_per_second": round(state.num_input_tokens_seen / runtime, 1) if runtime else None,
+        "rows": rows,
+    }
+    # DPO: how often, and by how much, the student prefers the chosen answer at the end.
+    for key in ("rewards/accuracies", "rewards/margins"):
+        if key in reporter.last_values:
+            metrics[key] = reporter.last_values[key]
+    return metrics
+
+
+def _evaluate(spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialized, reporter: RunReporter) -> Any:
+    assert spec.evaluate is not None
+    n = min(spec.evaluate["n"], len(data.eval_prompts))
+    _event(spec.job_id, "evaluation_started", f"the student answers {n} held-out prompts")
+    result = evaluate(
+        trainer.model,
+        tokenizer,
+        data.eval_prompts,
+        n,
+        spec.evaluate["max_new_tokens"],
+        lambda done: reporter.beat(trainer.state),
+    )
+    score = f"exact match {result['exact_match']:.1%}" if result["exact_match"] is not None else "no exact answers"
+    _event(
+        spec.job_id, "evaluated", f"{result['prompts']} prompts answered; {score}", exact_match=result["exact_match"]
+    )
+    return result
+
+
+def closing_message(status: str, metrics: dict[str, Any]) -> str:
+    loss = ""
+    if metrics["first_loss"] is not None and metrics["last_loss"] is not None:
+        loss = f"; loss {metrics['first_loss']:.4f} → {metrics['last_loss']:.4f}"
+    if metrics.get("eval_loss") is not None:
+        loss += f", eval loss {metrics['eval_loss']:.4f}"
+    if status == "cancelled":
+        return f"cancelled at step {metrics['steps']}; the model as trained so far is saved{loss}"
+    return f"trained {metrics['steps']} steps{loss}"

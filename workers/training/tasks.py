@@ -1,0 +1,12 @@
+"""The training task. Registered only in `distillery train-worker`, which consumes the
+`training` queue one job at a time."""
+
+from __future__ import annotations
+
+from workers.celery_app import app
+from workers.training.runner import run
+
+
+@app.task(name="distillery.training.run_job")
+def run_job(job_id: str) -> None:
+    run(job_id)
