@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, JobEvent, Record, Usage
@@ -109,12 +110,25 @@ def events(session: Session, tenant_id: str, job_id: str, limit: int, offset: in
     return [EventOut.model_validate(e) for e in rows]
 
 
+@dataclass(frozen=True)
+class RecordFilter:
+    status: str | None = None
+    reason: str | None = None
+    # A case-insensitive substring of the instruction, input, answer, rationale or raw reply.
+    text: str | None = None
+
+
 def records(
-    session: Session, tenant_id: str, job_id: str, status: str | None, limit: int, offset: int
+    session: Session, tenant_id: str, job_id: str, where: RecordFilter, limit: int, offset: int
 ) -> list[RecordOut]:
     get_owned(session, Job, tenant_id, job_id, "job")
     stmt = select(Record).where(Record.job_id == job_id)
-    if status is not None:
-        stmt = stmt.where(Record.status == status)
+    if where.status:
+        stmt = stmt.where(Record.status == where.status)
+    if where.reason:
+        stmt = stmt.where(Record.reject_reason == where.reason)
+    if where.text:
+        columns = (Record.instruction, Record.input, Record.answer, Record.rationale, Record.raw_response)
+        stmt = stmt.where(or_(*(column.icontains(where.text, autoescape=True) for column in columns)))
     rows = session.scalars(stmt.order_by(Record.id).limit(limit).offset(offset))
     return [RecordOut.model_validate(r) for r in rows]

@@ -14,7 +14,8 @@ from app.methods.base import JobContext
 from app.prompts.parse import ParseFailure
 from app.teachers.gateway import Teacher
 
-_SCORE = re.compile(r"^\W*score\W*:\s*(?P<score>\d+(?:\.\d+)?)\s*(?:/\s*10)?\s*$", re.I | re.M)
+# "Score: 9", "**Score:** 9", "score: 9/10 - correct"
+_SCORE = re.compile(r"^\W*score\W*(?P<score>\d+(?:\.\d+)?)\b", re.I | re.M)
 
 
 def parse_score(text: str) -> tuple[float, str]:

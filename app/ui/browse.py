@@ -1,15 +1,15 @@
 """What the job page reads: the job, its events, and its records by status, reject reason
 and text.
 
-The API's /records pages by status only; the browser also narrows by reason and by a
-search over the texts a person reads, and counts the reasons for its filter menu.
+Records are filtered as the API's /records filters them; the page also counts the reasons
+for its filter menu.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Record
@@ -23,13 +23,6 @@ EVENTS_SHOWN = 500
 
 
 @dataclass(frozen=True)
-class RecordFilter:
-    status: str | None = None
-    reason: str | None = None
-    text: str | None = None
-
-
-@dataclass(frozen=True)
 class JobView:
     job: JobOut
     events: list[EventOut]
@@ -38,9 +31,9 @@ class JobView:
     next_offset: int | None
 
 
-def job_view(session: Session, tenant_id: str, job_id: str, where: RecordFilter, offset: int) -> JobView:
+def job_view(session: Session, tenant_id: str, job_id: str, where: queries.RecordFilter, offset: int) -> JobView:
     job = queries.get(session, tenant_id, job_id)
-    page = records(session, tenant_id, job_id, where, RECORDS_PER_PAGE, offset)
+    page = queries.records(session, tenant_id, job_id, where, RECORDS_PER_PAGE, offset)
     return JobView(
         job=job,
         events=queries.events(session, tenant_id, job_id, EVENTS_SHOWN, 0),
@@ -48,15 +41,6 @@ def job_view(session: Session, tenant_id: str, job_id: str, where: RecordFilter,
         records=page,
         next_offset=offset + RECORDS_PER_PAGE if len(page) == RECORDS_PER_PAGE else None,
     )
-
-
-def records(
-    session: Session, tenant_id: str, job_id: str, where: RecordFilter, limit: int, offset: int
-) -> list[RecordOut]:
-    get_owned(session, Job, tenant_id, job_id, "job")
-    stmt = _filtered(select(Record).where(Record.job_id == job_id), where)
-    rows = session.scalars(stmt.order_by(Record.id).limit(limit).offset(offset))
-    return [RecordOut.model_validate(r) for r in rows]
 
 
 def reasons(session: Session, tenant_id: str, job_id: str) -> dict[str, int]:
@@ -69,14 +53,3 @@ def reasons(session: Session, tenant_id: str, job_id: str) -> dict[str, int]:
         .order_by(func.count().desc(), Record.reject_reason)
     )
     return {reason: count for reason, count in rows}
-
-
-def _filtered(stmt: Select[tuple[Record]], where: RecordFilter) -> Select[tuple[Record]]:
-    if where.status:
-        stmt = stmt.where(Record.status == where.status)
-    if where.reason:
-        stmt = stmt.where(Record.reject_reason == where.reason)
-    if where.text:
-        columns = (Record.instruction, Record.input, Record.answer, Record.rationale, Record.raw_response)
-        stmt = stmt.where(or_(*(column.icontains(where.text, autoescape=True) for column in columns)))
-    return stmt

@@ -109,7 +109,7 @@ def job_page(
     offset: Offset = 0,
 ) -> HTMLResponse:
     # The filter form sends "" for "all".
-    where = browse.RecordFilter(status=status or None, reason=_text(reason), text=_text(q))
+    where = queries.RecordFilter(status=status or None, reason=_text(reason), text=_text(q))
     try:
         with unit_of_work() as session:
             view = browse.job_view(session, tenant, job_id, where, offset)

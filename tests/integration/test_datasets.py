@@ -79,6 +79,10 @@ def test_the_judge_scores_each_record_and_low_scores_are_rejected(api, start_sim
     assert all(r["scores"]["quality"] >= 9 and r["scores"]["matches_gold"] for r in accepted)
     assert all(r["scores"]["quality"] < 9 and not r["scores"]["matches_gold"] for r in low)
     assert all("quality_rate" in r["parsed"]["templates"] for r in accepted)
+    by_reason = api.get(f"/v1/jobs/{job['id']}/records", params={"reason": "low_quality", "limit": 500}).json()
+    assert [r["id"] for r in by_reason["data"]] == [r["id"] for r in low]
+    searched = api.get(f"/v1/jobs/{job['id']}/records", params={"q": low[0]["instruction"].upper()}).json()
+    assert [r["id"] for r in searched["data"]] == [low[0]["id"]]
 
 
 def test_every_sft_export_format_loads_as_its_consumer_expects(api, labelled, tmp_path: Path):

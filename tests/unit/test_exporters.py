@@ -62,3 +62,66 @@ def test_dpo_rows_are_prompt_chosen_rejected():
         "chosen": "Answer: 5",
         "rejected": "Answer: 6",
     }
+
+
+def test_each_sft_format_carries_the_prompt_and_the_answer():
+    record = _record(input="x = 1")
+    options = ExportOptions(include_rationale=False)
+    assert EXPORTERS["prompt-completion"].row(record, options) == {
+        "prompt": "What is 2 + 3?\n\nx = 1",
+        "completion": "5",
+    }
+    assert EXPORTERS["sharegpt"].row(record, ExportOptions(include_rationale=False, include_system=True)) == {
+        "conversations": [
+            {"from": "system", "value": "Think step by step."},
+            {"from": "human", "value": "What is 2 + 3?\n\nx = 1"},
+            {"from": "gpt", "value": "5"},
+        ]
+    }
+
+
+def test_a_dialogue_in_alpaca_keeps_earlier_turns_as_history():
+    turns = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "2 + 3?"},
+        {"role": "assistant", "content": "5"},
+    ]
+    row = EXPORTERS["alpaca"].row(_record(parsed={"conversation": turns}), ExportOptions())
+    assert row == {"instruction": "2 + 3?", "input": "", "output": "5", "history": [["Hi", "Hello"]]}
+    pc = EXPORTERS["prompt-completion"].row(_record(parsed={"conversation": turns}), ExportOptions())
+    assert pc["prompt"] == turns[:3] and pc["completion"] == turns[3:]
+
+
+def test_preference_formats_for_trl_and_openai():
+    record = _record(parsed={"chosen": "Answer: 5", "rejected": "Answer: 6"})
+    conversational = EXPORTERS["dpo"].row(record, ExportOptions(conversational=True))
+    assert conversational == {
+        "prompt": [{"role": "user", "content": "What is 2 + 3?"}],
+        "chosen": [{"role": "assistant", "content": "Answer: 5"}],
+        "rejected": [{"role": "assistant", "content": "Answer: 6"}],
+    }
+    assert EXPORTERS["openai-dpo"].row(record, ExportOptions()) == {
+        "input": {"messages": [{"role": "user", "content": "What is 2 + 3?"}]},
+        "preferred_output": [{"role": "assistant", "content": "Answer: 5"}],
+        "non_preferred_output": [{"role": "assistant", "content": "Answer: 6"}],
+    }
+
+
+def test_file_writers_round_trip_every_page():
+    import gzip
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    from app.datasets.writers import WRITERS
+
+    pages = [[{"a": i, "b": f"é{i}"} for i in range(start, start + 3)] for start in (0, 3)]
+    rows = [row for page in pages for row in page]
+    jsonl = b"".join(WRITERS["jsonl"][0](pages))
+    assert [json.loads(line) for line in jsonl.splitlines()] == rows
+    assert gzip.decompress(b"".join(WRITERS["jsonl.gz"][0](pages))) == jsonl
+    table = pq.read_table(io.BytesIO(b"".join(WRITERS["parquet"][0](pages))))
+    assert table.to_pylist() == rows
+    assert pq.ParquetFile(io.BytesIO(b"".join(WRITERS["parquet"][0](pages)))).num_row_groups == 2

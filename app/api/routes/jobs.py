@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.api.deps import Limit, Offset, Tenant
 from app.api.routes import errors
@@ -52,8 +52,11 @@ def job_records(
     job_id: str,
     tenant: Tenant,
     status: Literal["accepted", "rejected", "failed"] | None = None,
+    reason: Annotated[str | None, Query(max_length=200, description="a reject reason")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="text the record contains (any case)")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[RecordOut]:
+    where = queries.RecordFilter(status=status, reason=reason, text=q)
     with unit_of_work() as session:
-        return Page.of(queries.records(session, tenant, job_id, status, limit, offset), limit, offset)
+        return Page.of(queries.records(session, tenant, job_id, where, limit, offset), limit, offset)
