@@ -118,11 +118,15 @@ def jobs_events(job_id: str, url: Url = None, api_key: Key = None, as_json: AsJs
     """A job's event log, oldest first."""
     with reported(), Client(url, api_key) as client:
         events = list(client.iter_job_events(job_id))
+    _show_events(f"events of job {job_id}", events, as_json)
+
+
+def _show_events(title: str, events: list[Any], as_json: bool) -> None:
     if as_json:
         emit_json(events)
         return
     rows = [(e.created_at.isoformat(timespec="seconds"), e.level, e.type, e.message) for e in events]
-    table(f"events of job {job_id}", ("time", "level", "type", "message"), rows)
+    table(title, ("time", "level", "type", "message"), rows)
 
 
 @jobs_app.command("cancel")
@@ -325,11 +329,7 @@ def train_events(training_job_id: str, url: Url = None, api_key: Key = None, as_
     """A training job's event log."""
     with reported(), Client(url, api_key) as client:
         events = list(client.iter_training_job_events(training_job_id))
-    if as_json:
-        emit_json(events)
-        return
-    rows = [(e.created_at.isoformat(timespec="seconds"), e.level, e.type, e.message) for e in events]
-    table(f"events of training job {training_job_id}", ("time", "level", "type", "message"), rows)
+    _show_events(f"events of training job {training_job_id}", events, as_json)
 
 
 @train_app.command("cancel")
