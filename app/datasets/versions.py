@@ -233,16 +233,16 @@ def _candidates(session: Session, statement: Select[Any]) -> list[Candidate]:
 
 def candidate_of(row: Any) -> Candidate:
     parsed = row.parsed or {}
+    # A dialogue is known by its opening task (the follow-ups are the teacher's own, and
+    # alike from one dialogue to the next); its response is every assistant turn.
+    prompt = f"{row.instruction}\n\n{row.input}" if row.input else row.instruction
     conversation = parsed.get("conversation")
     if conversation:
-        prompt = "\n".join(m["content"] for m in conversation if m["role"] == "user")
         response = "\n".join(m["content"] for m in conversation if m["role"] == "assistant")
+    elif "chosen" in parsed:
+        response = parsed["chosen"]
     else:
-        prompt = f"{row.instruction}\n\n{row.input}" if row.input else row.instruction
-        if "chosen" in parsed:
-            response = parsed["chosen"]
-        else:
-            response = f"{row.rationale}\n\n{row.answer or ''}" if row.rationale else row.answer or ""
+        response = f"{row.rationale}\n\n{row.answer or ''}" if row.rationale else row.answer or ""
     return Candidate(row.id, prompt, response, row.finish_reason, row.scores or {})
 
 
