@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -10,6 +11,8 @@ class DistilleryError(Exception):
 
     status = 400
     type = "bad_request"
+    # Seconds a client should wait before trying again (the Retry-After header), if any.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(message)
@@ -45,9 +48,35 @@ class Conflict(DistilleryError):
     type = "conflict"
 
 
+class RateLimited(DistilleryError):
+    """The tenant sent more requests than its rate (DISTILLERY_TENANT_RPS) allows."""
+
+    status = 429
+    type = "rate_limited"
+
+    def __init__(self, rate_per_s: float, retry_after_s: float) -> None:
+        super().__init__(f"over this tenant's limit of {rate_per_s:g} requests per second; retry shortly")
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+
+
+class TooManyActiveJobs(DistilleryError):
+    """The tenant has as many synthesis jobs queued or running as it may."""
+
+    status = 429
+    type = "too_many_active_jobs"
+    # Jobs take minutes: a client that waits a while finds one finished.
+    retry_after_s = 30
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this tenant already has {limit} jobs queued or running, its limit; wait for one to finish or cancel one"
+        )
+
+
 class DatabaseBusy(DistilleryError):
     status = 503
     type = "database_busy"
+    retry_after_s = 1
 
 
 class BudgetExhausted(Exception):
@@ -60,8 +89,3 @@ class InvalidUpload(DistilleryError):
 
     status = 422
     type = "invalid_upload"
-
-
-class PayloadTooLarge(DistilleryError):
-    status = 413
-    type = "payload_too_large"

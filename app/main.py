@@ -9,8 +9,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
+from app.api.body_limit import MIB, BodyLimit
 from app.api.routes import datasets, health, jobs, metrics, teachers, training_jobs
 from app.queue import warm_up
+from app.settings import get_settings
 from app.ui import install as install_dashboard
 
 
@@ -21,6 +23,7 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    settings = get_settings()
     app = FastAPI(
         title="Distillery",
         version="0.1.0",
@@ -30,5 +33,8 @@ def create_app() -> FastAPI:
     errors.install(app)
     for module in (health, metrics, teachers, jobs, datasets, training_jobs):
         app.include_router(module.router)
+    # Uploads (seeds, eval sets) have their own, larger limit.
+    uploads = {app.url_path_for("upload_dataset"): settings.max_upload_mb * MIB}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_mb * MIB, per_path=uploads)
     install_dashboard(app)
     return app

@@ -30,6 +30,10 @@ def celery_app() -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
+        # A chunk running when the broker connection drops keeps running (Celery 6 would
+        # cancel it): its teacher calls are being paid for, and its outcomes go to
+        # Postgres. Its message may be lost with a restarted Redis; its leases are not.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
     )
     if app.conf.broker_url.startswith("sqla+"):

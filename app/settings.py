@@ -36,9 +36,27 @@ class Settings(BaseSettings):
     )
     # Work items are leased; a lease that expires (worker killed) is re-run.
     lease_seconds: int = 300
+    # A training job whose worker wrote no heartbeat (one per step) for this long is taken
+    # as dead: the reaper queues it again, to resume from its last checkpoint, until it has
+    # been started TRAINING_MAX_ATTEMPTS times, then fails it. Longer than the slowest step,
+    # checkpoint save or model load on the training hosts, or a live run is restarted.
+    training_heartbeat_timeout_s: float = 600.0
+    training_max_attempts: int = 3
     chunk_size: int = 50
     # Uploaded JSONL files (seeds, eval sets, candidates) larger than this are refused (413).
     max_upload_mb: int = 512
+    # Any other request body larger than this is refused (413), whether it declares its
+    # length or streams it (chunked).
+    max_request_mb: int = 32
+    # Per tenant: synthesis jobs queued or running at once, and API requests per second
+    # (a burst of TENANT_BURST requests may come at once). Over either, a 429 with
+    # Retry-After. 0 turns a limit off.
+    tenant_max_active_jobs: int = 20
+    tenant_rps: float = 20.0
+    tenant_burst: int = 100
+    # Hosts teachers may be created with and called at (comma-separated; `*.example.com`
+    # matches its subdomains). Empty allows any host.
+    teacher_url_allowlist: str = ""
 
     # The client side (Python client, CLI client commands): which server, with which key.
     # Unset here, they come from the client config file (TOML with `url` and `api_key`).

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,15 +21,38 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.cli.stack import free_port, process, wait_http  # noqa: E402
+from app.cli.stack import free_port, process, spawn, stop, wait_http  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+@dataclass
+class Worker:
+    """A `distillery worker` process that a benchmark may kill (SIGKILL) and start again."""
+
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = spawn(self.args, self.env, self.log)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
 
 
 @dataclass(frozen=True)
 class Stack:
     client: httpx.Client  # the API, with a tenant's key
     simulator_url: str  # ends in /v1
+    workers: list[Worker]
 
     def simulator_stats(self) -> dict:
         return httpx.get(self.simulator_url.removesuffix("/v1") + "/sim/stats").json()
@@ -41,17 +66,29 @@ def fresh_database(name: str) -> str:
 
 
 @contextmanager
-def running_stack(sim_flags: list[str], logs: Path, *, database: str = "distillery_bench") -> Iterator[Stack]:
+def running_stack(
+    sim_flags: list[str],
+    logs: Path,
+    *,
+    database: str = "distillery_bench",
+    broker_url: str | None = None,
+    workers: int = 1,
+    env_extra: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """The stack with `workers` worker processes (the first runs the reapers' beat), on the
+    shared Redis' db 12 (flushed first) or on `broker_url`, a broker of the caller's own."""
     import redis
 
     env = {
         "DISTILLERY_DATABASE_URL": fresh_database(database),
-        "DISTILLERY_BROKER_URL": "redis://127.0.0.1:6379/12",
+        "DISTILLERY_BROKER_URL": broker_url or "redis://127.0.0.1:6379/12",
         "DISTILLERY_DATA_DIR": tempfile.mkdtemp(prefix="distillery-bench-"),
         "DISTILLERY_SECRET_KEY": secrets.token_urlsafe(32),
         **{k: v for k, v in os.environ.items() if k == "DISTILLERY_CHUNK_SIZE"},
+        **(env_extra or {}),
     }
-    redis.Redis.from_url(env["DISTILLERY_BROKER_URL"]).flushdb()
+    if broker_url is None:
+        redis.Redis.from_url(env["DISTILLERY_BROKER_URL"]).flushdb()
     os.environ.update(env)
     from app.db.migrate import upgrade
     from app.db.session import reset_engine, unit_of_work
@@ -69,11 +106,16 @@ def running_stack(sim_flags: list[str], logs: Path, *, database: str = "distille
         sim_cmd = ["simulate-teacher", "--port", str(sim_port), *sim_flags]
         sim = stack.enter_context(process(sim_cmd, env, logs / "sim.log"))
         worker_cmd = ["worker", "--concurrency", os.environ.get("BENCH_CONCURRENCY", "2"), "--loglevel", "WARNING"]
-        stack.enter_context(process(worker_cmd, env, logs / "worker.log"))
+        pool = [
+            Worker([*worker_cmd, *(["--no-beat"] if i else [])], env, logs / f"worker-{i}.log") for i in range(workers)
+        ]
+        for worker in pool:
+            worker.start()
+            stack.callback(worker.stop)
         api = stack.enter_context(process(["serve", "--port", str(api_port)], env, logs / "api.log"))
         wait_http(f"http://127.0.0.1:{sim_port}/healthz", proc=sim)
         wait_http(f"http://127.0.0.1:{api_port}/healthz", proc=api)
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
         )
-        yield Stack(client, f"http://127.0.0.1:{sim_port}/v1")
+        yield Stack(client, f"http://127.0.0.1:{sim_port}/v1", pool)

@@ -1,4 +1,4 @@
-"""The worker entry point: the Celery app with its tasks and the lease reaper schedule."""
+"""The worker entry point: the Celery app with its tasks and the reapers' schedule."""
 
 from __future__ import annotations
 
@@ -12,5 +12,10 @@ app.conf.beat_schedule = {
         "task": "distillery.synthesis.reap_leases",
         # A quarter of the lease: an expired item waits at most 1.25 leases in all.
         "schedule": max(5.0, get_settings().lease_seconds / 4),
-    }
+    },
+    "reap-stale-training-jobs": {
+        "task": "distillery.synthesis.reap_training_jobs",
+        # A dead training worker's job waits at most 1.25 heartbeat timeouts in all.
+        "schedule": max(5.0, get_settings().training_heartbeat_timeout_s / 4),
+    },
 }

@@ -1,20 +1,30 @@
-"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases."""
+"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases; and the reaper
+of training jobs whose worker died, which runs here so that it needs no GPU host alive
+(app.training imports no torch)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from app.db.session import unit_of_work
 from app.jobs import leases, lifecycle, planning
+from app.jobs.execution import TRANSIENT
 from app.jobs.execution import run_chunk as run_chunk_items
-from app.queue import enqueue
+from app.queue import TRAINING, enqueue
 from app.settings import get_settings
+from app.training import lifecycle as training
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="distillery.synthesis.plan_job")
+# A task the database (or Redis) failed under is sent again within 1, 2, 4 s: planning is
+# idempotent and a chunk claims only what is unfinished. Past that, the reapers take over.
+RETRY_TRANSIENT: dict[str, Any] = {"autoretry_for": TRANSIENT, "retry_backoff": True, "max_retries": 3}
+
+
+@app.task(name="distillery.synthesis.plan_job", **RETRY_TRANSIENT)
 def plan_job(job_id: str) -> None:
     settings = get_settings()
     with unit_of_work() as session:
@@ -25,7 +35,7 @@ def plan_job(job_id: str) -> None:
         enqueue("distillery.synthesis.finalize_job", job_id)
 
 
-@app.task(name="distillery.synthesis.run_chunk")
+@app.task(name="distillery.synthesis.run_chunk", **RETRY_TRANSIENT)
 def run_chunk(job_id: str, item_ids: list[int]) -> None:
     if run_chunk_items(job_id, item_ids):
         enqueue("distillery.synthesis.finalize_job", job_id)
@@ -37,6 +47,11 @@ def finalize_job(job_id: str) -> None:
     try:
         with unit_of_work() as session:
             chunks = lifecycle.finalize(session, job_id, chunk_size=settings.chunk_size, lease_s=settings.lease_seconds)
+    except TRANSIENT:
+        # The database went away, not the job's fault: the lease reaper finds the job
+        # (running, nothing left to do) and finalizes it again.
+        log.warning("finalizing job %s interrupted; the reaper will retry it", job_id, exc_info=True)
+        return
     except Exception as exc:
         log.exception("finalizing job %s failed", job_id)
         with unit_of_work() as session:
@@ -61,3 +76,15 @@ def reap_leases() -> None:
         enqueue("distillery.synthesis.plan_job", job_id)
     for job_id in unfinished:
         enqueue("distillery.synthesis.finalize_job", job_id)
+
+
+@app.task(name="distillery.synthesis.reap_training_jobs")
+def reap_training_jobs() -> None:
+    settings = get_settings()
+    with unit_of_work() as session:
+        requeued = training.reap(
+            session, stale_after_s=settings.training_heartbeat_timeout_s, max_attempts=settings.training_max_attempts
+        )
+    for job_id in requeued:
+        log.warning("training job %s lost its worker; queued again", job_id)
+        enqueue("distillery.training.run_job", job_id, queue=TRAINING)

@@ -55,21 +55,21 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DistilleryError)
-    return error_response(exc.status, exc.type, exc.message, exc.details)
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    return error_response(exc.status, exc.type, exc.message, exc.details, headers=headers)
 
 
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    kinds = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     return error_response(
         exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers
     )
 
 
-def _operational(_: Request, exc: Exception) -> JSONResponse:
+def _operational(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", type(exc).__name__)
-    busy = DatabaseBusy("the database is busy or unreachable; retry shortly")
-    return error_response(busy.status, busy.type, busy.message, headers={"Retry-After": "1"})
+    return _domain(request, DatabaseBusy("the database is busy or unreachable; retry shortly"))
 
 
 def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -27,8 +27,6 @@ from app.jobs.events import emit
 from app.schemas.curation import Curation
 from app.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, RejectionOut
 
-# Datasets a job makes and a trainer reads; the others are uploaded inputs.
-TRAINABLE = ("sft", "preference")
 _CANDIDATE_COLUMNS = (
     Record.id,
     Record.instruction,
@@ -56,13 +54,20 @@ def create_from_job(session: Session, job: Job, kind: str) -> Dataset:
         sources=[{"type": "job", "id": job.id}],
         job_id=job.id,
     )
-    for r in rejected:
+    if rejected:  # one executemany (ORM bulk update by primary key), not a statement each
         session.execute(
-            update(Record)
-            .where(Record.id == r.record_id)
-            .values(status="rejected", reject_reason=r.reason, reject_detail=r.detail, duplicate_of=r.matched_id)
+            update(Record),
+            [
+                {
+                    "id": r.record_id,
+                    "status": "rejected",
+                    "reject_reason": r.reason,
+                    "reject_detail": r.detail,
+                    "duplicate_of": r.matched_id,
+                }
+                for r in rejected
+            ],
         )
-    if rejected:
         job.accepted -= len(rejected)
         job.rejected += len(rejected)
         by_pass = Counter(f"{r.pass_name}/{r.reason}" for r in rejected)

@@ -8,7 +8,7 @@ chunk of N concurrent items costs a few statements per round instead of a few pe
 queued values in set-based statements and returns one result per value. `run(fn, ...)`
 is the one-off form. No database work runs on the event loop. If a batch raises, it is
 rolled back and each operation re-run in its own transaction, so one failure neither
-spoils nor is hidden by the others.
+spoils nor is hidden by the others, and a dropped connection costs a retry, not a failure.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db.session import unit_of_work
@@ -95,7 +96,10 @@ def _execute(batch: list[_Op]) -> list[tuple[bool, Any]]:
         with unit_of_work() as session:
             return [(True, value) for value in _apply(session, batch)]
     except Exception as exc:
-        if len(batch) == 1:
+        # A lost connection (or SQLite busy) is worth another try, on a fresh connection
+        # (the pool pings before it lends one); one operation that failed alone for another
+        # reason would fail the same way again.
+        if len(batch) == 1 and not isinstance(exc, OperationalError):
             return [(False, exc)]
     outcomes: list[tuple[bool, Any]] = []
     for op in batch:

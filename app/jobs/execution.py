@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from jinja2 import TemplateError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
@@ -21,6 +26,7 @@ from app.methods import quality
 from app.methods.base import JobContext, Teachers, WorkItemData
 from app.methods.registry import method_for
 from app.observability import teacher_metrics
+from app.security import teacher_urls
 from app.security.secrets import decrypt
 from app.settings import get_settings
 from app.teachers.batch import BatchGateway
@@ -29,6 +35,10 @@ from app.teachers.gateway import Teacher, TeacherEndpoint, TeacherGateway
 log = logging.getLogger(__name__)
 
 METRICS_FLUSH_S = 5.0
+
+# Failures of the infrastructure (a dropped database connection, Redis restarting) that
+# outlasted the retries below them.
+TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError)
 
 
 def run_chunk(job_id: str, item_ids: list[int]) -> bool:
@@ -70,6 +80,12 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherE
     if missing:
         lifecycle.fail(session, job_id, f"the job's teacher '{missing[0]}' was deleted")
         return None
+    # The allowlist may have changed since the teacher was created.
+    for teacher in teachers.values():
+        refused = teacher_urls.refusal(teacher.base_url)
+        if refused:
+            lifecycle.fail(session, job_id, f"teacher '{teacher.name}' may not be called: {refused}")
+            return None
     context = JobContext(
         job_id=job.id,
         method=job.method,
@@ -137,9 +153,9 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
                 work.append(
                     batched.run([_run_item(job, db, _teachers(job, {teacher_id: batched}, i), i) for i in mine])
                 )
-            await asyncio.gather(*work)
+            await _all(work)
         else:
-            await asyncio.gather(*(_run_item(job, db, _teachers(job, gateways, item), item) for item in items))
+            await _all([_run_item(job, db, _teachers(job, gateways, item), item) for item in items])
     finally:
         for task in background:
             task.cancel()
@@ -147,12 +163,24 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
         await asyncio.to_thread(_flush_metrics_now)
 
 
+async def _all(work: list[Coroutine[Any, Any, None]]) -> None:
+    """Run all to the end, then raise the first failure. Plain gather would raise at once
+    and leave the others pending on this process's loop, which is kept for the next chunk:
+    frozen mid-call until then, with their requests reserved and their leases running out."""
+    for result in await asyncio.gather(*work, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
+
+
 async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_s: int) -> None:
     """Renew the chunk's leases while it runs, so only a dead worker's items expire."""
     ids = [item.id for item in items]
     while True:
         await asyncio.sleep(lease_s / 3)
-        await db.run(leases.renew, ids, lease_s)
+        try:
+            await db.run(leases.renew, ids, lease_s)
+        except TRANSIENT as exc:  # one missed renewal must not end them all: try again next time
+            log.warning("renewing the leases of %d work items failed: %s", len(ids), type(exc).__name__)
 
 
 async def _flush_metrics() -> None:
@@ -187,6 +215,16 @@ def _teachers(job: JobContext, gateways: dict[str, Teacher], item: WorkItemData)
 
 
 async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers, item: WorkItemData) -> None:
+    try:
+        await _finish_item(job, db, teachers, item)
+    except TRANSIENT as exc:
+        # Not the item's fault, and nothing of it was stored: it stays unfinished under its
+        # lease, which the reaper re-runs once it expires (the database or Redis back by
+        # then); the replies it paid for are in the cache.
+        log.warning("work item %s of job %s left for a retry: %s", item.id, job.job_id, type(exc).__name__)
+
+
+async def _finish_item(job: JobContext, db: TransactionBatcher, teachers: Teachers, item: WorkItemData) -> None:
     output = None
     try:
         method = method_for(job.method, job.params)
@@ -198,6 +236,8 @@ async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers,
         await db.run(lifecycle.stop_for_budget, job.job_id)
         await db.each(leases.release, item.id)
         return
+    except TRANSIENT:
+        raise
     except TemplateError as exc:  # the job's own template failed on this item's data
         drafts = [_failed_item(job, item, "template_error", str(exc)[:500])]
     except Exception as exc:  # a bug must not stall the job: record it on the item

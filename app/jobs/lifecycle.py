@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from app.datasets import versions
 from app.datasets.exporters import ExportOptions, completion
 from app.db.base import new_id, utcnow
-from app.db.models import Job, Record, Seed, WorkItem
+from app.db.models import Job, Record, Seed, Tenant, WorkItem
 from app.db.scoping import get_owned
-from app.errors import Conflict, InvalidSpec, NotFound
+from app.errors import Conflict, InvalidSpec, NotFound, TooManyActiveJobs
 from app.jobs import planning
 from app.jobs.events import emit
 from app.methods.registry import method_for
@@ -26,7 +26,11 @@ from app.schemas.jobs import TERMINAL_STATUSES, JobCreate
 from app.teachers import registry
 
 
-def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
+def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int) -> Job:
+    """Store a queued job; TooManyActiveJobs when the tenant has `max_active` queued or
+    running already (0: no limit)."""
+    if max_active > 0:
+        _check_active(session, tenant_id, max_active)
     field = "teacher" if spec.teacher is not None else "teachers"
     shares = [(registry.resolve(session, tenant_id, s.teacher, field), s.weight) for s in spec.shares()]
     if spec.params.mode == "batch":
@@ -74,6 +78,17 @@ def create(session: Session, tenant_id: str, spec: JobCreate) -> Job:
     ]
     emit(session, job.id, "created", f"{spec.method} job created with {', '.join(given)} for teacher {names}")
     return job
+
+
+def _check_active(session: Session, tenant_id: str, max_active: int) -> None:
+    # The tenant's row lock serialises concurrent submissions, so two cannot both take
+    # the last free place.
+    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+    active = session.scalar(
+        select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status.in_(("queued", "running")))
+    )
+    if (active or 0) >= max_active:
+        raise TooManyActiveJobs(max_active)
 
 
 def _dataset_seeds(session: Session, tenant_id: str, dataset_id: str) -> list[tuple[str, dict[str, Any]]]:

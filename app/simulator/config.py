@@ -20,13 +20,22 @@ class SimulatorConfig:
     # refused with a Retry-After pointing at the storm's end.
     storm_after: int | None = None
     storm_s: float = 2.0
+    # A share of requests answered 429 at random, a provider's momentary overload beside
+    # its rpm/tpm limits, asking for a retry after `throttle_retry_after_s`.
+    throttle_rate: float = 0.0
+    throttle_retry_after_s: float = 0.2
+    # A share of requests held `hang_s` seconds before anything is done with them: a
+    # teacher that hangs. A client that gave up meanwhile gets nothing and is charged
+    # nothing, as by a provider that never started generating; one still waiting is answered.
+    hang_rate: float = 0.0
+    hang_s: float = 30.0
     # How long a batch sits in_progress before its lines are answered: a real batch's queue time.
     batch_delay_s: float = 1.0
     seed: int = 0
     model: str = "sim-teacher-1"
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "wrong_rate", "malformed_rate", "refusal_rate"):
+        for name in ("error_rate", "wrong_rate", "malformed_rate", "refusal_rate", "throttle_rate", "hang_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")
@@ -38,5 +47,7 @@ class SimulatorConfig:
             raise ValueError("storm_after must not be negative and storm_s must be positive")
         if self.latency_ms < 0:
             raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")
+        if self.hang_s < 0 or self.throttle_retry_after_s < 0:
+            raise ValueError("hang_s and throttle_retry_after_s must not be negative")
         if self.batch_delay_s < 0:
             raise ValueError(f"batch_delay_s must not be negative, got {self.batch_delay_s}")

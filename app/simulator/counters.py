@@ -57,6 +57,7 @@ class Counters:
             self._served: Counter[str] = Counter()
             self._batches = 0
             self._batch_lines = 0
+            self._hung = 0
 
     @property
     def requests(self) -> int:
@@ -69,6 +70,10 @@ class Counters:
     def record_status(self, status: int) -> None:
         with self._lock:
             self._statuses[status] += 1
+
+    def record_hang(self) -> None:
+        with self._lock:
+            self._hung += 1
 
     def record_batch(self) -> None:
         with self._lock:
@@ -124,4 +129,6 @@ class Counters:
                 "repeated_replies": sum(times - 1 for times in self._served.values()),
                 "batches": self._batches,
                 "batch_lines": self._batch_lines,
+                # Requests held by an injected hang; those whose client gave up are 499s.
+                "hung": self._hung,
             }

@@ -1,8 +1,9 @@
 """The simulator's HTTP surface: an OpenAI-compatible chat endpoint, the Files and Batches
 APIs (see batches.py) plus /sim controls.
 
-Per chat request: count it → validate → simulated latency → rate limit (429) → injected
-server error (500/503) → a 200 ChatCompletion. A batch line takes the same path less the
+Per chat request: count it → validate → simulated latency → an injected hang (a client
+that gave up meanwhile gets nothing: 499) → rate limit or injected 429 → injected server
+error (500/503) → a 200 ChatCompletion. A batch line takes the same path less the
 latency and rate limits. Bodies are read as plain dicts, not pydantic models: at thousands
 of requests a minute parsing cost is what the loop spends.
 """
@@ -136,12 +137,22 @@ class _Simulator:
             return self.answer(400, _bad_request_body(exc))
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.config.latency_ms / 1000)
+        if self._drawn(self.config.hang_rate):
+            self.counters.record_hang()
+            await asyncio.sleep(self.config.hang_s)
+            if await request.is_disconnected():
+                # Nginx's "client closed request": nothing was generated, nothing is owed.
+                return self.answer(499, _error_body("the client closed the request", "client_closed"))
         prompt_size = prompt_tokens(chat.messages)
         storm_left = self.storm.remaining(self.counters.requests)
         if storm_left > 0:
             message = f"Rate limit reached for {chat.model}: the service is overloaded. Please try again later."
             body = _error_body(message, "requests", code="rate_limit_exceeded")
             return self.answer(429, body, refusal_headers(storm_left))
+        if self._drawn(self.config.throttle_rate):
+            message = f"Rate limit reached for {chat.model}: the service is momentarily overloaded."
+            body = _error_body(message, "requests", code="rate_limit_exceeded")
+            return self.answer(429, body, refusal_headers(self.config.throttle_retry_after_s))
         admission = self.limiter.try_acquire(prompt_size)
         if not self.config.limit_headers:
             admission = replace(admission, headers={k: v for k, v in admission.headers.items() if "ratelimit" not in k})
@@ -169,8 +180,12 @@ class _Simulator:
             return injected
         return 200, self._completion(chat, prompt_tokens(chat.messages), batch=True)
 
+    def _drawn(self, rate: float) -> bool:
+        # No draw at a zero rate: each fault's sequence stays what it was without the others.
+        return rate > 0 and self.rng.random() < rate
+
     def _injected_error(self) -> tuple[int, dict[str, Any]] | None:
-        if self.config.error_rate <= 0 or self.rng.random() >= self.config.error_rate:
+        if not self._drawn(self.config.error_rate):
             return None
         # Alternate the two statuses real providers send when they are overloaded.
         status = 500 if self.rng.random() < 0.5 else 503

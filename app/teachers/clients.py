@@ -17,6 +17,8 @@ import certifi
 import openai
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.driver_info import DriverInfo
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
@@ -46,14 +48,26 @@ def openai_client(base_url: str, api_key: str | None, timeout_s: float) -> Async
             api_key=api_key or "no-key",
             max_retries=0,  # retries are ours: paced, and counted per item
             timeout=timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(verify=_tls()),
+            # The SDK's client follows redirects; ours follows none, so a teacher cannot
+            # send our requests (its key in their headers, the prompts in their bodies) to
+            # a host nobody vetted. A redirect is the teacher's answer: a non-retried
+            # `teacher_http_3xx` failure. (A 301/302 would turn the POST into a GET anyway.)
+            http_client=openai.DefaultAsyncHttpxClient(verify=_tls(), follow_redirects=False),
         ),
     )
 
 
+# A Redis restart or failover takes seconds: the pacing calls wait it out (backoff from
+# 0.1 s to 2 s, about a minute in all) instead of failing the teacher calls in flight.
+# redis-py's default gives up after a second or two.
+REDIS_OUTAGE_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=35)
+
+
 def redis_client(url: str) -> Redis:
     # DriverInfo() reads package metadata (milliseconds); build it once per client.
-    return _shared(("redis", url), lambda: Redis.from_url(url, driver_info=DriverInfo()))  # type: ignore[no-any-return]
+    return _shared(  # type: ignore[no-any-return]
+        ("redis", url), lambda: Redis.from_url(url, driver_info=DriverInfo(), retry=REDIS_OUTAGE_RETRY)
+    )
 
 
 async def close_all() -> None:

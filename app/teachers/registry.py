@@ -11,6 +11,7 @@ from app.db.models import Teacher
 from app.db.scoping import get_owned, owned_by
 from app.errors import Conflict, InvalidSpec
 from app.schemas.teachers import TeacherCreate, TeacherOut
+from app.security import teacher_urls
 from app.security.secrets import encrypt
 
 
@@ -34,6 +35,9 @@ def to_out(row: Teacher) -> TeacherOut:
 
 
 def create(session: Session, tenant_id: str, spec: TeacherCreate) -> TeacherOut:
+    refused = teacher_urls.refusal(str(spec.base_url))
+    if refused:
+        raise InvalidSpec("base_url", refused)
     row = Teacher(
         id=new_id("tch"),
         tenant_id=tenant_id,
@@ -58,8 +62,9 @@ def create(session: Session, tenant_id: str, spec: TeacherCreate) -> TeacherOut:
     return to_out(row)
 
 
-def list_all(session: Session, tenant_id: str) -> list[TeacherOut]:
-    return [to_out(t) for t in session.scalars(owned_by(Teacher, tenant_id).order_by(Teacher.created_at))]
+def list_all(session: Session, tenant_id: str, limit: int, offset: int) -> list[TeacherOut]:
+    stmt = owned_by(Teacher, tenant_id).order_by(Teacher.created_at, Teacher.id).limit(limit).offset(offset)
+    return [to_out(t) for t in session.scalars(stmt)]
 
 
 def get(session: Session, tenant_id: str, teacher_id: str) -> TeacherOut:

@@ -10,6 +10,9 @@ Invariants:
   Cancelling a running job only asks (`cancel_requested`): the worker stops at the next
   step, saves what it trained, and closes the job as cancelled.
 - A step's metrics are keyed by (job, step): a run restarted after a crash rewrites them.
-- A job whose worker dies mid-run is delivered again at most MAX_ATTEMPTS times in all;
-  a delivery while its worker is alive (heartbeat fresh) is dropped.
+- A job whose worker dies mid-run (no heartbeat for TRAINING_HEARTBEAT_TIMEOUT_S) is
+  queued again by the reaper in the synthesis worker's beat, or delivered again by the
+  broker, and starts at most TRAINING_MAX_ATTEMPTS times in all; then it fails. It is
+  never left `running` without a live worker. A delivery while its worker is alive
+  (heartbeat fresh) is dropped.
 """

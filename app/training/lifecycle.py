@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.datasets import versions
@@ -23,10 +23,6 @@ from app.schemas.jobs import TERMINAL_STATUSES
 from app.schemas.training import TrainingJobCreate
 from app.training.base_models import locate
 from app.training.events import emit
-
-# A worker killed mid-run (say, by the kernel's OOM killer) has its message delivered
-# again; after this many starts the job fails instead of killing workers forever.
-MAX_ATTEMPTS = 3
 
 # The dataset kind each method reads (Dataset.kind).
 DATASET_KIND = {"sft": "sft", "dpo": "preference"}
@@ -108,25 +104,22 @@ class RunSpec:
     dataset: dict[str, Any]
 
 
-def start(session: Session, job_id: str, *, stale_after_s: float) -> RunSpec | None:
+def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: int) -> RunSpec | None:
     """Claim the job for this worker, or None when there is nothing to run: it is finished,
     cancelled, still running on a live worker, or has used up its attempts."""
     job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id).with_for_update())
     if job is None or job.status in TERMINAL_STATUSES:
         return None
     now = utcnow()
-    if job.status == "running":
-        if job.heartbeat_at is not None and job.heartbeat_at > now - timedelta(seconds=stale_after_s):
-            return None  # a second delivery while its worker is alive
-        if job.attempts >= MAX_ATTEMPTS:
-            _close(
-                session,
-                job,
-                "failed",
-                f"the training worker died {job.attempts} times while running this job"
-                " (killed for memory?); try a smaller batch_size or max_seq_length",
-            )
-            return None
+    alive = job.heartbeat_at is not None and job.heartbeat_at > now - timedelta(seconds=stale_after_s)
+    if job.status == "running" and alive:
+        return None  # a second delivery while its worker is alive
+    if job.attempts >= max_attempts:
+        # A worker killed mid-run (say, by the kernel's OOM killer) has its job delivered
+        # again; after this many starts it fails instead of killing workers forever.
+        _close(session, job, "failed", _worn_out(job))
+        return None
+    if job.attempts:
         emit(session, job.id, "restarted", f"the previous worker stopped mid-run; attempt {job.attempts + 1}")
     if job.cancel_requested:
         _close(session, job, "cancelled", "cancelled by the user")
@@ -152,6 +145,50 @@ def start(session: Session, job_id: str, *, stale_after_s: float) -> RunSpec | N
         evaluate=dict(job.evaluate) if job.evaluate else None,
         attempt=job.attempts,
         dataset={"id": dataset.id, "name": dataset.name, "version": dataset.version, "kind": dataset.kind},
+    )
+
+
+def reap(session: Session, *, stale_after_s: float, max_attempts: int) -> list[str]:
+    """Running jobs whose worker stopped heartbeating (killed, or its host is gone): each is
+    queued again, to resume from its last checkpoint, and its id returned for the caller to
+    enqueue; one that has used its attempts, or was asked to cancel, is closed instead.
+
+    The broker would redeliver such a job by itself only after its visibility timeout (an
+    hour on Redis), and never if the message went down with the broker."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    quiet = or_(TrainingJob.heartbeat_at < cutoff, TrainingJob.heartbeat_at.is_(None))
+    stale = session.scalars(
+        select(TrainingJob)
+        .where(TrainingJob.status == "running", quiet)
+        .order_by(TrainingJob.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    requeued = []
+    for job in stale:
+        silent = f"its training worker stopped sending heartbeats at step {job.step}"
+        if job.cancel_requested:
+            _close(session, job, "cancelled", f"cancelled by the user; {silent}")
+        elif job.attempts >= max_attempts:
+            _close(session, job, "failed", _worn_out(job))
+        else:
+            job.status = "queued"
+            emit(
+                session,
+                job.id,
+                "requeued",
+                f"{silent} (killed, or its host is gone); queued again to resume from its last checkpoint,"
+                f" attempt {job.attempts + 1} of {max_attempts}",
+                level="warning",
+                step=job.step,
+            )
+            requeued.append(job.id)
+    return requeued
+
+
+def _worn_out(job: TrainingJob) -> str:
+    return (
+        f"the training worker died {job.attempts} times while running this job, the last time at step {job.step}"
+        " (killed for memory, or its host went down?); try a smaller batch_size or max_seq_length"
     )
 
 

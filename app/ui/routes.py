@@ -16,13 +16,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from app.api.deps import Offset
+from app.api.deps import Offset, ResourceId
 from app.datasets import versions
 from app.datasets.exporters import EXPORTERS
 from app.db.session import unit_of_work
 from app.errors import NotFound
 from app.jobs import queries
 from app.schemas.datasets import FileFormat
+from app.training import queries as training_queries
 from app.ui import browse
 from app.ui.session import COOKIE, MAX_AGE_S, UiTenant, seal, signed_in_tenant, tenant_of_key
 
@@ -101,7 +102,7 @@ def jobs_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTMLRes
 @router.get("/jobs/{job_id}")
 def job_page(
     request: Request,
-    job_id: str,
+    job_id: ResourceId,
     tenant: UiTenant,
     status: Literal["", "accepted", "rejected", "failed"] = "",
     reason: SearchText = None,
@@ -129,7 +130,7 @@ def datasets_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTM
 
 
 @router.get("/datasets/{dataset_id}")
-def dataset_page(request: Request, dataset_id: str, tenant: UiTenant) -> HTMLResponse:
+def dataset_page(request: Request, dataset_id: ResourceId, tenant: UiTenant) -> HTMLResponse:
     try:
         with unit_of_work() as session:
             dataset = versions.to_out(versions.get(session, tenant, dataset_id))
@@ -144,6 +145,12 @@ def training_page(request: Request) -> HTMLResponse:
     return _render(request, "training.html", {})
 
 
-@router.get("/training/{training_job_id}", dependencies=signed_in)
-def training_job_page(request: Request, training_job_id: str) -> HTMLResponse:
+@router.get("/training/{training_job_id}")
+def training_job_page(request: Request, training_job_id: ResourceId, tenant: UiTenant) -> HTMLResponse:
+    # The page's data comes through the API bridge; this read only says whether it exists.
+    try:
+        with unit_of_work() as session:
+            training_queries.get(session, tenant, training_job_id)
+    except NotFound as exc:
+        return _missing(request, exc)
     return _render(request, "training_job.html", {"training_job_id": training_job_id})

@@ -1,5 +1,5 @@
 """A worker killed mid-job: the lease reaper re-dispatches its items and the job completes
-with every item done exactly once."""
+with every item done exactly once, and no reply the service stored is paid for twice."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from tests.support.stack import arithmetic_seeds
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
+
+
+def paid_requests(job_id: str) -> list[str]:
+    """The request hashes of the job's ledger entries for replies it paid for (not cached)."""
+    from sqlalchemy import select
+
+    from app.db.models import Usage
+    from app.db.session import unit_of_work
+
+    with unit_of_work() as session:
+        return list(session.scalars(select(Usage.request_hash).where(Usage.job_id == job_id, ~Usage.cached)))
 
 
 def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, worker, start_simulator):
@@ -36,6 +47,12 @@ def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, wor
     # the cache or were never repeated.
     assert stats["duplicate_requests"] <= 8
     assert stats["completions"] <= 40 + 8
+    # Nothing the service stored was paid twice: its ledger holds each paid request once,
+    # and every reply the teacher served again is one that never reached the ledger (lost
+    # in flight with the killed processes).
+    paid = paid_requests(job["id"])
+    assert len(paid) == len(set(paid)) == 40
+    assert stats["repeated_replies"] <= stats["completions"] - len(paid)
     events = [e["type"] for e in api.events(job["id"])]
     assert events[-1] == "succeeded"
 

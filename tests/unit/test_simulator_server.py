@@ -97,6 +97,22 @@ def test_injected_errors_are_random_per_request_so_a_retry_can_succeed() -> None
     assert len({r.json()["choices"][0]["message"]["content"] for r in ok}) == 1
 
 
+def test_throttle_rate_one_refuses_every_request_with_a_short_retry_after() -> None:
+    http = client(throttle_rate=1.0, throttle_retry_after_s=0.25)
+    response = post(http, chat_body())
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    assert response.headers["retry-after-ms"] == "250"
+    assert http.get("/sim/stats").json()["completions"] == 0
+
+
+def test_a_hung_request_whose_client_waits_is_answered_and_counted() -> None:
+    http = client(hang_rate=1.0, hang_s=0.05)
+    assert post(http, chat_body()).status_code == 200
+    stats = http.get("/sim/stats").json()
+    assert stats["hung"] == stats["completions"] == 1
+
+
 def test_stats_count_replies_served_twice_for_the_same_request() -> None:
     http = client()
     post(http, chat_body())

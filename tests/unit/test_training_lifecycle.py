@@ -20,6 +20,8 @@ from app.schemas.training import TrainingJobCreate
 from app.training import lifecycle
 from tests.support.training_data import arithmetic, make_dataset, preferences
 
+ATTEMPTS = 3
+
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[Session]:
@@ -76,38 +78,64 @@ def test_a_dataset_of_the_wrong_kind_is_refused(session, model_dir):
 
 def test_a_worker_claims_a_job_once_while_it_is_alive(session, model_dir):
     job = create(session, model_dir)
-    spec = lifecycle.start(session, job.id, stale_after_s=60)
+    spec = lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS)
     assert spec is not None and spec.attempt == 1 and spec.dataset["kind"] == "sft"
     assert job.status == "running"
     # The broker delivers the message again (e.g. its visibility timeout passed): dropped.
-    assert lifecycle.start(session, job.id, stale_after_s=60) is None
+    assert lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS) is None
     assert job.attempts == 1
 
 
 def test_a_job_whose_worker_died_restarts_then_fails_after_its_attempts(session, model_dir):
     job = create(session, model_dir)
-    for attempt in range(1, lifecycle.MAX_ATTEMPTS + 1):
-        spec = lifecycle.start(session, job.id, stale_after_s=60)
+    for attempt in range(1, ATTEMPTS + 1):
+        spec = lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS)
         assert spec is not None and spec.attempt == attempt
         job.heartbeat_at = utcnow() - timedelta(seconds=61)  # the worker was killed
-    assert lifecycle.start(session, job.id, stale_after_s=60) is None
+    assert lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS) is None
     assert job.status == "failed"
-    assert f"died {lifecycle.MAX_ATTEMPTS} times" in (job.error or "")
-    assert kinds(session, job.id).count("restarted") == lifecycle.MAX_ATTEMPTS - 1
+    assert f"died {ATTEMPTS} times" in (job.error or "")
+    assert kinds(session, job.id).count("restarted") == ATTEMPTS - 1
+
+
+def test_the_reaper_queues_a_silent_job_again_until_its_attempts_are_used_then_fails_it(session, model_dir):
+    job, alive = create(session, model_dir), create(session, model_dir)
+    lifecycle.start(session, alive.id, stale_after_s=60, max_attempts=ATTEMPTS)
+    for attempt in range(1, ATTEMPTS + 1):
+        assert lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS) is not None
+        job.step = 10 * attempt
+        assert lifecycle.reap(session, stale_after_s=60, max_attempts=ATTEMPTS) == []  # heartbeat fresh
+        job.heartbeat_at = utcnow() - timedelta(seconds=61)  # the worker was killed
+        requeued = lifecycle.reap(session, stale_after_s=60, max_attempts=ATTEMPTS)
+        if attempt < ATTEMPTS:
+            assert requeued == [job.id] and job.status == "queued"
+    assert requeued == [] and job.status == "failed"
+    assert job.error is not None and f"died {ATTEMPTS} times" in job.error and "at step 30" in job.error
+    assert kinds(session, job.id).count("requeued") == ATTEMPTS - 1
+    assert alive.status == "running"
+
+
+def test_the_reaper_closes_a_silent_job_the_user_asked_to_cancel(session, model_dir):
+    job = create(session, model_dir)
+    lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS)
+    lifecycle.cancel(session, "t1", job.id)
+    job.heartbeat_at = utcnow() - timedelta(seconds=61)
+    assert lifecycle.reap(session, stale_after_s=60, max_attempts=ATTEMPTS) == []
+    assert job.status == "cancelled"
 
 
 def test_cancelling_a_queued_job_ends_it_and_the_worker_skips_it(session, model_dir):
     job = create(session, model_dir)
     lifecycle.cancel(session, "t1", job.id)
     assert job.status == "cancelled" and job.finished_at is not None
-    assert lifecycle.start(session, job.id, stale_after_s=60) is None
+    assert lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS) is None
     with pytest.raises(Conflict):
         lifecycle.cancel(session, "t1", job.id)
 
 
 def test_cancelling_a_running_job_asks_the_worker_at_its_next_heartbeat(session, model_dir):
     job = create(session, model_dir)
-    lifecycle.start(session, job.id, stale_after_s=60)
+    lifecycle.start(session, job.id, stale_after_s=60, max_attempts=ATTEMPTS)
     assert lifecycle.heartbeat(session, job.id, 3, 10) is False
     lifecycle.cancel(session, "t1", job.id)
     assert job.status == "running" and job.cancel_requested

@@ -9,7 +9,8 @@ Invariants:
   one, so a cancel from the API is seen at the next step.
 - Whatever ends a run (success, cancel, an error, a bad model or dataset, out of memory)
   closes the job with a readable message; only a killed process leaves it running, and
-  the broker's redelivery then restarts it from its last checkpoint.
+  the training reaper (or the broker's redelivery) then restarts it from its last
+  checkpoint, which is on this host's disk: a job resumed on another host starts over.
 """
 
 import os

@@ -35,7 +35,12 @@ class ModelError(Exception):
 def run(job_id: str) -> None:
     settings = get_settings()
     with unit_of_work() as session:
-        spec = lifecycle.start(session, job_id, stale_after_s=settings.lease_seconds)
+        spec = lifecycle.start(
+            session,
+            job_id,
+            stale_after_s=settings.training_heartbeat_timeout_s,
+            max_attempts=settings.training_max_attempts,
+        )
     if spec is None:
         return
     scratch = settings.data_dir.resolve() / "training" / job_id

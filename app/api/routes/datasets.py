@@ -5,14 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.api.deps import Limit, Offset, Tenant
+from app.api.deps import Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.datasets import card, download, uploads, versions
 from app.datasets.exporters import EXPORTERS, ExportOptions
 from app.datasets.splits import Split
 from app.datasets.writers import WRITERS
 from app.db.session import unit_of_work
-from app.errors import InvalidSpec, PayloadTooLarge
+from app.errors import InvalidSpec
 from app.schemas.base import Name, Page
 from app.schemas.datasets import (
     DatasetCreate,
@@ -23,7 +23,6 @@ from app.schemas.datasets import (
     RejectionOut,
     UploadPurpose,
 )
-from app.settings import get_settings
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -34,7 +33,7 @@ def list_datasets(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page
         return Page.of(versions.list_all(session, tenant, limit, offset), limit, offset)
 
 
-@router.post("", status_code=201, response_model=DatasetOut, responses=errors())
+@router.post("", status_code=201, response_model=DatasetOut, responses=errors(body=True))
 def create_dataset(body: DatasetCreate, tenant: Tenant) -> DatasetOut:
     """Merge jobs' datasets and dataset versions (of one kind) into a new version, filtered
     and curated."""
@@ -42,35 +41,34 @@ def create_dataset(body: DatasetCreate, tenant: Tenant) -> DatasetOut:
         return versions.to_out(versions.merge(session, tenant, body))
 
 
-@router.post("/upload", status_code=201, response_model=DatasetOut, responses=errors(413))
+@router.post("/upload", status_code=201, response_model=DatasetOut, responses=errors(body=True))
 def upload_dataset(
     tenant: Tenant,
     file: Annotated[UploadFile, File(description="JSONL: one object per line")],
     purpose: Annotated[UploadPurpose, Form(description="seeds, eval (for decontamination) or candidates")],
     name: Annotated[Name, Form()],
 ) -> DatasetOut:
-    limit = get_settings().max_upload_mb * 1024 * 1024
-    if file.size is not None and file.size > limit:
-        raise PayloadTooLarge(f"the file is over {get_settings().max_upload_mb} MB")
     with unit_of_work() as session:
         return versions.to_out(uploads.upload(session, tenant, name, purpose, file.file))
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=errors(404))
-def get_dataset(dataset_id: str, tenant: Tenant) -> DatasetOut:
+def get_dataset(dataset_id: ResourceId, tenant: Tenant) -> DatasetOut:
     with unit_of_work() as session:
         return versions.to_out(versions.get(session, tenant, dataset_id))
 
 
-@router.post("/{dataset_id}/curate", status_code=201, response_model=DatasetOut, responses=errors(404))
-def curate_dataset(dataset_id: str, body: DatasetCurate, tenant: Tenant) -> DatasetOut:
+@router.post("/{dataset_id}/curate", status_code=201, response_model=DatasetOut, responses=errors(404, body=True))
+def curate_dataset(dataset_id: ResourceId, body: DatasetCurate, tenant: Tenant) -> DatasetOut:
     """A new version of the dataset: its records through the curation passes again."""
     with unit_of_work() as session:
         return versions.to_out(versions.recurate(session, tenant, dataset_id, body))
 
 
 @router.get("/{dataset_id}/rejections", response_model=Page[RejectionOut], responses=errors(404))
-def dataset_rejections(dataset_id: str, tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> Page[RejectionOut]:
+def dataset_rejections(
+    dataset_id: ResourceId, tenant: Tenant, limit: Limit = 100, offset: Offset = 0
+) -> Page[RejectionOut]:
     """The records curation kept out of this version, each with its pass and reason."""
     with unit_of_work() as session:
         return Page.of(versions.rejections(session, tenant, dataset_id, limit, offset), limit, offset)
@@ -78,10 +76,14 @@ def dataset_rejections(dataset_id: str, tenant: Tenant, limit: Limit = 100, offs
 
 @router.get(
     "/{dataset_id}/card",
-    response_class=PlainTextResponse,
-    responses={**errors(404), 200: {"content": {"text/markdown": {}}, "description": "README.md"}},
+    # A bare Response class, so the error entries stay application/json in the document.
+    response_class=Response,
+    responses={
+        **errors(404),
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}, "description": "README.md"},
+    },
 )
-def dataset_card(dataset_id: str, tenant: Tenant) -> PlainTextResponse:
+def dataset_card(dataset_id: ResourceId, tenant: Tenant) -> PlainTextResponse:
     """The version's dataset card (README.md, Hugging Face convention)."""
     with unit_of_work() as session:
         text = card.render(versions.get(session, tenant, dataset_id))
@@ -94,13 +96,13 @@ def dataset_card(dataset_id: str, tenant: Tenant) -> PlainTextResponse:
     "/{dataset_id}/download",
     response_class=StreamingResponse,
     responses={
-        **errors(404, 422),
+        **errors(404),
         200: {"content": {media: {} for _, media in WRITERS.values()}, "description": "the dataset, streamed"},
         304: {"description": "the client's copy (If-None-Match) is current"},
     },
 )
 def download_dataset(
-    dataset_id: str,
+    dataset_id: ResourceId,
     tenant: Tenant,
     format: ExportFormat = "openai-chat",
     file: FileFormat = "jsonl",

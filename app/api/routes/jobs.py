@@ -4,21 +4,24 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import Limit, Offset, Tenant
+from app.api.deps import NUL_FREE, Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.db.session import unit_of_work
 from app.jobs import lifecycle, queries
 from app.queue import enqueue
 from app.schemas.base import Page
 from app.schemas.jobs import EventOut, JobCreate, JobOut, RecordOut
+from app.settings import get_settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-@router.post("", status_code=202, response_model=JobOut, responses=errors())
+@router.post("", status_code=202, response_model=JobOut, responses=errors(body=True))
 def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
-        job = queries.to_out(session, lifecycle.create(session, tenant, body))
+        job = queries.to_out(
+            session, lifecycle.create(session, tenant, body, max_active=get_settings().tenant_max_active_jobs)
+        )
     enqueue("distillery.synthesis.plan_job", job.id)
     return job
 
@@ -30,30 +33,32 @@ def list_jobs(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page[Job
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=errors(404))
-def get_job(job_id: str, tenant: Tenant) -> JobOut:
+def get_job(job_id: ResourceId, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
         return queries.get(session, tenant, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=errors(404, 409))
-def cancel_job(job_id: str, tenant: Tenant) -> JobOut:
+def cancel_job(job_id: ResourceId, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
         return queries.to_out(session, lifecycle.cancel(session, tenant, job_id))
 
 
 @router.get("/{job_id}/events", response_model=Page[EventOut], responses=errors(404))
-def job_events(job_id: str, tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> Page[EventOut]:
+def job_events(job_id: ResourceId, tenant: Tenant, limit: Limit = 100, offset: Offset = 0) -> Page[EventOut]:
     with unit_of_work() as session:
         return Page.of(queries.events(session, tenant, job_id, limit, offset), limit, offset)
 
 
 @router.get("/{job_id}/records", response_model=Page[RecordOut], responses=errors(404))
 def job_records(
-    job_id: str,
+    job_id: ResourceId,
     tenant: Tenant,
     status: Literal["accepted", "rejected", "failed"] | None = None,
-    reason: Annotated[str | None, Query(max_length=200, description="a reject reason")] = None,
-    q: Annotated[str | None, Query(max_length=500, description="text the record contains (any case)")] = None,
+    reason: Annotated[str | None, Query(max_length=200, pattern=NUL_FREE, description="a reject reason")] = None,
+    q: Annotated[
+        str | None, Query(max_length=500, pattern=NUL_FREE, description="text the record contains (any case)")
+    ] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[RecordOut]:

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import Limit, Offset, Tenant
+from app.api.deps import Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.db.session import unit_of_work
 from app.queue import TRAINING, enqueue
@@ -16,11 +16,8 @@ from app.training import artifacts, lifecycle, queries
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
 
-# Ids are ours (`train_<hex>`): anything else, a NUL byte included, is refused before a query.
-JobId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 
-
-@router.post("", status_code=202, response_model=TrainingJobOut, responses=errors())
+@router.post("", status_code=202, response_model=TrainingJobOut, responses=errors(body=True))
 def create_training_job(body: TrainingJobCreate, tenant: Tenant) -> TrainingJobOut:
     with unit_of_work() as session:
         job = queries.to_out(lifecycle.create(session, tenant, body, hub_cache=get_settings().hf_hub_cache))
@@ -35,13 +32,13 @@ def list_training_jobs(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) ->
 
 
 @router.get("/{job_id}", response_model=TrainingJobOut, responses=errors(404))
-def get_training_job(job_id: JobId, tenant: Tenant) -> TrainingJobOut:
+def get_training_job(job_id: ResourceId, tenant: Tenant) -> TrainingJobOut:
     with unit_of_work() as session:
         return queries.get(session, tenant, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=TrainingJobOut, responses=errors(404, 409))
-def cancel_training_job(job_id: JobId, tenant: Tenant) -> TrainingJobOut:
+def cancel_training_job(job_id: ResourceId, tenant: Tenant) -> TrainingJobOut:
     """A queued job is cancelled at once; a running one stops at its next step and keeps
     the model as trained so far."""
     with unit_of_work() as session:
@@ -50,7 +47,7 @@ def cancel_training_job(job_id: JobId, tenant: Tenant) -> TrainingJobOut:
 
 @router.get("/{job_id}/events", response_model=Page[TrainingEventOut], responses=errors(404))
 def training_job_events(
-    job_id: JobId, tenant: Tenant, limit: Limit = 100, offset: Offset = 0
+    job_id: ResourceId, tenant: Tenant, limit: Limit = 100, offset: Offset = 0
 ) -> Page[TrainingEventOut]:
     with unit_of_work() as session:
         return Page.of(queries.events(session, tenant, job_id, limit, offset), limit, offset)
@@ -58,7 +55,7 @@ def training_job_events(
 
 @router.get("/{job_id}/metrics", response_model=Page[StepMetricOut], responses=errors(404))
 def training_job_metrics(
-    job_id: JobId,
+    job_id: ResourceId,
     tenant: Tenant,
     since_step: Annotated[int, Query(ge=0, le=2**31 - 1, description="only steps from this one on")] = 0,
     limit: Limit = 500,
@@ -70,7 +67,7 @@ def training_job_metrics(
 
 
 @router.get("/{job_id}/artifacts", response_model=Page[ArtifactOut], responses=errors(404))
-def training_job_artifacts(job_id: JobId, tenant: Tenant) -> Page[ArtifactOut]:
+def training_job_artifacts(job_id: ResourceId, tenant: Tenant) -> Page[ArtifactOut]:
     """The adapter (or full model), its tokenizer and run_card.json, once saved."""
     with unit_of_work() as session:
         return Page(data=artifacts.listing(session, tenant, job_id))
@@ -81,7 +78,7 @@ def training_job_artifacts(job_id: JobId, tenant: Tenant) -> Page[ArtifactOut]:
     response_class=StreamingResponse,
     responses={**errors(404, 409), 200: {"content": {"application/x-tar": {}}}},
 )
-def download_training_artifacts(job_id: JobId, tenant: Tenant) -> StreamingResponse:
+def download_training_artifacts(job_id: ResourceId, tenant: Tenant) -> StreamingResponse:
     with unit_of_work() as session:
         uri = artifacts.published(session, tenant, job_id)
     return StreamingResponse(

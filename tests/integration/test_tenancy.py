@@ -1,0 +1,240 @@
+"""Tenancy: another tenant's ids are "not found" on every route, revoked keys stop working,
+and each tenant has its own limits on concurrent jobs and request rate."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from tests.support.settings import overridden
+from tests.support.stack import Api, arithmetic_seeds
+
+pytestmark = pytest.mark.integration
+
+# Routes without ids in their path, and how the walk covers each: a list shows only the
+# caller's own resources; a create that names resources in its body is a 422 naming the
+# field; the rest hold no tenant data.
+LISTS = {
+    "/v1/teachers",
+    "/v1/jobs",
+    "/v1/datasets",
+    "/v1/training-jobs",
+    "/ui/jobs",
+    "/ui/datasets",
+}
+NO_TENANT_DATA = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/ui",
+    "/ui/login",
+    "/ui/logout",
+    "/ui/training",
+    # Creates that name no other resource.
+    "/v1/teachers:POST",
+    "/v1/datasets/upload:POST",
+}
+
+
+def _path_id(path: str, param: str, ids: dict[str, str]) -> str:
+    if param == "job_id":
+        return ids["training_job"] if path.startswith("/v1/training-jobs") else ids["job"]
+    return ids[{"teacher_id": "teacher", "dataset_id": "dataset", "training_job_id": "training_job"}[param]]
+
+
+def _body_cases(ids: dict[str, str], own_teacher: str) -> dict[str, list[tuple[dict[str, Any], str]]]:
+    """Per create route: bodies naming the owner's resources, and the field each 422 names."""
+    job = {
+        "name": "intruder",
+        "method": "label",
+        "skill": {"name": "arithmetic"},
+        "seeds": [{"instruction": "What is 1 + 1?"}],
+    }
+    return {
+        "/v1/jobs:POST": [
+            ({**job, "teacher": ids["teacher"]}, "teacher"),
+            ({**job, "teacher": own_teacher, "judge_teacher": ids["teacher"]}, "judge_teacher"),
+            ({**job, "teacher": own_teacher, "seeds": [], "source_dataset": ids["dataset"]}, "source_dataset"),
+            (
+                {**job, "teacher": own_teacher, "curation": {"decontaminate": {"datasets": [ids["dataset"]]}}},
+                "curation.decontaminate.datasets.0",
+            ),
+        ],
+        "/v1/datasets:POST": [
+            ({"name": "stolen", "sources": [{"job": ids["job"]}]}, "sources.0.job"),
+            ({"name": "stolen", "sources": [{"dataset": ids["dataset"]}]}, "sources.0.dataset"),
+        ],
+        "/v1/training-jobs:POST": [
+            ({"dataset_id": ids["dataset"], "method": "sft", "base_model": ids["base_model"]}, "dataset_id"),
+        ],
+    }
+
+
+def _ui_cookie(api: Api) -> dict[str, str]:
+    """Sign `api`'s tenant in to the dashboard; the session cookie, sent per request."""
+    from app.ui.session import COOKIE
+
+    response = api.client.post("/ui/login", data={"key": api.key}, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    cookie = response.cookies[COOKIE]
+    api.client.cookies.clear()  # the shared test client must not stay signed in
+    return {"Cookie": f"{COOKIE}={cookie}"}
+
+
+@pytest.fixture
+def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
+    """One of each resource, owned by `api`'s tenant: a teacher, a job, its dataset and a
+    (queued) training job."""
+    teacher = api.add_teacher(start_simulator())
+    job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"])
+    assert job["status"] == "succeeded", job
+    # Creating a training job only checks that the base model is a directory with a config.
+    model = tmp_path / "student"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    body = {"dataset_id": job["dataset_id"], "method": "sft", "base_model": str(model)}
+    training = api.post("/v1/training-jobs", json=body)
+    assert training.status_code == 202, training.text
+    return {
+        "teacher": teacher["id"],
+        "job": job["id"],
+        "dataset": job["dataset_id"],
+        "training_job": training.json()["id"],
+        "base_model": str(model),
+    }
+
+
+def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, owned, start_simulator):
+    own_teacher = other_api.add_teacher(start_simulator())["name"]
+    body_cases = _body_cases(owned, own_teacher)
+    ui = _ui_cookie(other_api)
+    owner_ids = [owned[k] for k in ("teacher", "job", "dataset", "training_job")]
+    walked: set[str] = set()
+
+    # Every route as the app serves it (FastAPI's view, the one its OpenAPI document uses).
+    for route in iter_route_contexts(api.client.app.routes):
+        if route.methods is None:
+            continue  # the dashboard's static files
+        params = re.findall(r"{(\w+)}", route.path)
+        headers = ui if route.path.startswith("/ui") else {}
+        for method in sorted(route.methods - {"HEAD"}):
+            key = f"{route.path}:{method}"
+            if params:
+                path = route.path.format(**{p: _path_id(route.path, p, owned) for p in params})
+                body = {"curation": {}} if route.path.endswith("/curate") else None
+                response = other_api.request(method, path, json=body, headers=headers)
+                assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text[:200]}"
+                if not route.path.startswith("/ui"):
+                    assert response.json()["error"]["type"] == "not_found"
+            elif key in body_cases:
+                for body, field in body_cases[key]:
+                    response = other_api.request(method, route.path, json=body)
+                    assert response.status_code == 422, f"{key} naming {field}: {response.text[:300]}"
+                    assert field in [d["field"] for d in response.json()["error"]["details"]], response.text
+            elif route.path in LISTS and method == "GET":
+                text = other_api.get(route.path, headers=headers).text
+                assert not [i for i in owner_ids if i in text], f"{route.path} lists another tenant's resources"
+            else:
+                assert route.path in NO_TENANT_DATA or key in NO_TENANT_DATA, f"the tenancy walk misses {key}"
+            walked.add(key)
+
+    # The dashboard's bridge to the API answers the same.
+    bridged = other_api.client.get(f"/ui/api/jobs/{owned['job']}", headers=ui)
+    assert bridged.status_code == 404
+    assert {"/v1/jobs/{job_id}/records:GET", "/ui/training/{training_job_id}:GET"} <= walked
+    # And the owner still sees all of it.
+    for path in (f"/v1/jobs/{owned['job']}", f"/v1/training-jobs/{owned['training_job']}"):
+        assert api.get(path).status_code == 200
+
+
+@pytest.fixture
+def two_active_jobs_at_most() -> Iterator[None]:
+    with overridden(tenant_max_active_jobs=2):
+        yield
+
+
+def test_a_revoked_key_is_refused(other_api):
+    api = other_api
+    assert api.get("/v1/jobs").status_code == 200
+    revoked = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "revoke", api.key[:8]],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert revoked.returncode == 0 and "revoked 1" in revoked.stdout, revoked.stderr
+    response = api.get("/v1/jobs")
+    assert response.status_code == 401 and response.json()["error"]["type"] == "unauthenticated"
+
+
+@pytest.mark.usefixtures("two_active_jobs_at_most")
+def test_a_tenant_over_its_active_job_limit_gets_a_429_until_one_finishes(api, other_api, start_simulator):
+    # A slow teacher keeps the first two jobs running.
+    teacher = api.add_teacher(start_simulator(latency_ms=300), max_concurrency=1)
+    first = api.submit_label_job(teacher, arithmetic_seeds(6))
+    second = api.submit_label_job(teacher, arithmetic_seeds(6, offset=6))
+
+    refused = api.post("/v1/jobs", json=_label_body(teacher["name"]))
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["type"] == "too_many_active_jobs"
+    assert int(refused.headers["Retry-After"]) > 0
+    # Another tenant is not held back by this one's jobs.
+    other_teacher = other_api.add_teacher(start_simulator())
+    assert other_api.post("/v1/jobs", json=_label_body(other_teacher["name"])).status_code == 202
+
+    assert api.post(f"/v1/jobs/{first['id']}/cancel").status_code == 200
+    third = api.post("/v1/jobs", json=_label_body(teacher["name"]))
+    assert third.status_code == 202, third.text
+    for job_id in (second["id"], third.json()["id"]):
+        api.post(f"/v1/jobs/{job_id}/cancel")
+
+
+def _label_body(teacher: str) -> dict[str, Any]:
+    return {
+        "name": "one-more",
+        "teacher": teacher,
+        "method": "label",
+        "skill": {"name": "arithmetic"},
+        "seeds": [{"instruction": "What is 2 + 2?"}],
+    }
+
+
+def test_a_tenant_over_its_request_rate_gets_a_429_with_retry_after(stack_env, logs):
+    """Against a real server with a rate of 2 requests per second and a burst of 5."""
+    import httpx
+
+    from app.db.session import unit_of_work
+    from app.security.api_keys import create_key
+    from tests.support.server import api_server
+
+    with unit_of_work() as session:
+        key, other_key = create_key(session, "rate-a"), create_key(session, "rate-b")
+    env = {**stack_env, "DISTILLERY_TENANT_RPS": "2", "DISTILLERY_TENANT_BURST": "5"}
+    with api_server(env, logs) as url, httpx.Client(base_url=url, timeout=30) as client:
+        responses = []
+        # A burst passes; a tight loop soon outruns 2 per second (unless each request
+        # took over half a second).
+        while len(responses) < 50 and (not responses or responses[-1].status_code == 200):
+            responses.append(client.get("/v1/jobs", headers={"Authorization": f"Bearer {key}"}))
+        assert [r.status_code for r in responses[:5]] == [200] * 5
+        limited = responses[-1]
+        assert limited.status_code == 429, [r.status_code for r in responses]
+        error = limited.json()["error"]
+        assert error["type"] == "rate_limited" and "2 requests per second" in error["message"]
+        # A refused request does not count: the next slot is at most half a second away.
+        assert limited.headers["Retry-After"] == "1"
+        # The limit is per tenant.
+        assert client.get("/v1/jobs", headers={"Authorization": f"Bearer {other_key}"}).status_code == 200
