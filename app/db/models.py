@@ -82,7 +82,11 @@ class Job(Base):
     rejected: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
+    # Paid teacher requests. Reserved ones not yet paid or given back are `in_flight_requests`:
+    # a killed worker's reservations are left there, never counted as paid, and the lease
+    # reaper clears them once no item of the job is held.
     requests: Mapped[int] = mapped_column(default=0)
+    in_flight_requests: Mapped[int] = mapped_column(default=0)
     cached_requests: Mapped[int] = mapped_column(default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

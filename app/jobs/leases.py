@@ -73,6 +73,15 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
     for ids in by_job.values():
         # Back to pending, so the re-dispatched chunk can claim them.
         session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(status="pending", leased_until=until))
+    # A dead worker's reservations were never paid: once no live worker holds an item of
+    # the job, nothing of it is in flight.
+    held = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status == "running")
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(list(by_job)), Job.in_flight_requests > 0, ~held.exists())
+        .values(in_flight_requests=0)
+        .execution_options(synchronize_session=False)
+    )
     return {job_id: chunked(ids, chunk_size) for job_id, ids in by_job.items()}
 
 

@@ -52,6 +52,8 @@ def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, wor
     # in flight with the killed processes).
     paid = paid_requests(job["id"])
     assert len(paid) == len(set(paid)) == 40
+    # The usage the job reports is what it paid: the killed worker's reservations are not.
+    assert job["usage"]["requests"] == len(paid)
     assert stats["repeated_replies"] <= stats["completions"] - len(paid)
     events = [e["type"] for e in api.events(job["id"])]
     assert events[-1] == "succeeded"
