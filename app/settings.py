@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # checkpoint save or model load on the training hosts, or a live run is restarted.
     training_heartbeat_timeout_s: float = 600.0
     training_max_attempts: int = 3
+    # How long a training job waits for its judge comparison (a feedback job run by the
+    # synthesis workers) before it reports the comparison as unfinished.
+    training_judge_timeout_s: float = 1800.0
     chunk_size: int = 50
     # Uploaded JSONL files (seeds, eval sets, candidates) larger than this are refused (413).
     max_upload_mb: int = 512

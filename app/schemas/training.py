@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.schemas.base import InputModel, OutputModel, Text
+from app.schemas.base import InputModel, Name, OutputModel, Text
 from app.schemas.jobs import JobStatus
 
 TrainingMethod = Literal["sft", "dpo"]
@@ -48,6 +48,9 @@ class Evaluate(InputModel):
     # Held-out prompts (from the eval split) the student answers after training.
     n: int = Field(ge=1, le=10_000)
     max_new_tokens: int = Field(256, ge=1, le=8192)
+    # Teacher id or name: compares the student's and the teacher's answers where the records
+    # carry no final answer (a pairwise `feedback` job, both orders) and reports win/tie/loss.
+    judge_teacher: Name | None = None
 
 
 class TrainingJobCreate(InputModel):

@@ -21,6 +21,7 @@ from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound
 from app.schemas.jobs import TERMINAL_STATUSES
 from app.schemas.training import TrainingJobCreate
+from app.teachers import registry
 from app.training.base_models import locate
 from app.training.events import emit
 
@@ -45,6 +46,12 @@ def create(session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cac
     if dataset.record_count == 0:
         raise InvalidSpec("dataset_id", f"dataset '{dataset.id}' has no records")
     base_model = locate(spec.base_model, hub_cache)
+    evaluate = spec.evaluate.model_dump() if spec.evaluate else None
+    if evaluate and evaluate["judge_teacher"]:
+        # Stored by id, as synthesis jobs store theirs: a later rename does not change the job.
+        evaluate["judge_teacher"] = registry.resolve(
+            session, tenant_id, evaluate["judge_teacher"], "evaluate.judge_teacher"
+        ).id
     hyperparameters = spec.hyperparameters.model_dump()
     if hyperparameters["learning_rate"] is None:
         hyperparameters["learning_rate"] = DEFAULT_LEARNING_RATE[(spec.method, spec.lora is not None)]
@@ -59,7 +66,7 @@ def create(session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cac
         hyperparameters=hyperparameters,
         lora=spec.lora.model_dump() if spec.lora else None,
         eval_split=spec.eval_split,
-        evaluate=spec.evaluate.model_dump() if spec.evaluate else None,
+        evaluate=evaluate,
         metrics={},
     )
     session.add(job)
@@ -93,6 +100,7 @@ class RunSpec:
     """What a training worker needs to run a job: a snapshot, not the ORM row."""
 
     job_id: str
+    tenant_id: str
     dataset_id: str
     method: str
     base_model: str
@@ -136,6 +144,7 @@ def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: 
         emit(session, job.id, "started", "a training worker picked the job up")
     return RunSpec(
         job_id=job.id,
+        tenant_id=job.tenant_id,
         dataset_id=job.dataset_id,
         method=job.method,
         base_model=job.base_model,

@@ -173,6 +173,53 @@ def test_sft_lora_job_overfits_evaluates_and_its_adapter_loads_and_generates(tra
     assert tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
+def free_form(count: int) -> list[Example]:
+    """Answers with no final answer to match (several lines, no rationale kept apart)."""
+    return [
+        Example(f"What is {a} + {a + 3}?", f"{a} plus {a + 3} makes {2 * a + 3}.\nAnswer: {2 * a + 3}")
+        for a in range(count)
+    ]
+
+
+def test_free_form_answers_are_judged_against_the_teachers_by_a_pairwise_feedback_job(
+    trainer: Api, worker: Any, student: Path, start_simulator: Any, tmp_path: Path
+):
+    judge = trainer.add_teacher(start_simulator())
+    ds = dataset(trainer, free_form(24))
+    job = submit(
+        trainer,
+        dataset_id=ds,
+        method="sft",
+        base_model=str(student),
+        hyperparameters={**FAST, "epochs": 1},
+        lora=LORA,
+        eval_split=0.25,
+        evaluate={"n": 4, "max_new_tokens": 16, "judge_teacher": judge["name"]},
+    )
+    # Stored by id, as synthesis jobs store their teachers.
+    assert job["evaluate"]["judge_teacher"] == judge["id"]
+
+    done = wait_for(trainer, job["id"], timeout_s=240)
+    assert done["status"] == "succeeded", done["error"]
+    evaluation = done["metrics"]["evaluation"]
+    assert evaluation["prompts"] == 4 and evaluation["with_final_answer"] == 0
+    assert evaluation["exact_match"] is None
+    verdict = evaluation["judge"]
+    assert "error" not in verdict, verdict
+    assert verdict["win"] + verdict["tie"] + verdict["loss"] == 4 and verdict["unjudged"] == 0
+    assert verdict["win_rate"] == round(verdict["win"] / 4, 4)
+
+    judge_job = trainer.get(f"/v1/jobs/{verdict['job_id']}").json()
+    assert judge_job["status"] == "succeeded" and judge_job["method"] == "feedback"
+    assert judge_job["usage"]["requests"] > 0
+    kinds = [e["type"] for e in events(trainer, job["id"])]
+    assert kinds[-5:] == ["judging_started", "judged", "evaluated", "artifacts_saved", "succeeded"]
+    import json
+
+    card = json.loads((unpack(trainer, job["id"], tmp_path) / "run_card.json").read_text())
+    assert card["metrics"]["evaluation"]["judge"] == verdict
+
+
 def test_dpo_full_fine_tune_raises_the_chosen_answers_reward(trainer: Api, student: Path, tmp_path):
     ds = dataset(trainer, preferences(24), kind="preference")
     job = submit(
@@ -282,6 +329,7 @@ def test_wrong_inputs_are_422s_that_name_the_field(tenant: Api, other_api: Api, 
         ({**base, "hyperparameters": {"epochs": 1, "optimizer": "sgd"}}, "hyperparameters.optimizer"),
         ({**base, "lora": {"r": 0}}, "lora.r"),
         ({**base, "eval_split": 0, "evaluate": {"n": 5}}, "evaluate"),
+        ({**base, "evaluate": {"n": 5, "judge_teacher": "no-such-teacher"}}, "evaluate.judge_teacher"),
         ({**base, "base_model": "model\x00"}, "base_model"),
     ]
     for body, field in cases:

@@ -1,9 +1,11 @@
 """After training, the student answers held-out prompts (the eval split, never trained on).
 
 Where the records carry a final answer, the score is exact match of the student's final
-answer against the teacher's, normalised as the labeler compares answers. A judge-teacher
-comparison for free-form answers is not run here: those prompts are answered and counted,
-with a few samples kept for a person to read."""
+answer against the teacher's, normalised as the labeler compares answers. Where they carry
+free-form answers and the job names `evaluate.judge_teacher`, that teacher compares the
+student's answer with the teacher's in both orders (workers/training/judge.py) and the
+result is win / tie / loss from the student's side. A few samples are kept for a person
+to read."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 import torch
 
 from app.curation.normalize import normalize
+from workers.training.judge import Comparison
 from workers.training.materialize import EvalPrompt
 
 BATCH = 16
@@ -49,17 +52,25 @@ def evaluate(
     n: int,
     max_new_tokens: int,
     progress: Callable[[int], bool],
+    judge: Callable[[list[Comparison]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     chosen = prompts[:n]
     model.eval()
     replies: list[str] = []
+    cancelled = False
     for start in range(0, len(chosen), BATCH):
         batch = chosen[start : start + BATCH]
         replies += generate(model, tokenizer, [p.messages for p in batch], max_new_tokens)
-        if progress(len(replies)):
-            break  # cancelled: score what was answered
+        if cancelled := progress(len(replies)):
+            break  # score what was answered
     checked = [(p, r) for p, r in zip(chosen, replies, strict=False) if p.final_answer]
     matches = sum(normalize(final_answer(r)) == normalize(p.reference) for p, r in checked)
+    free_form = [
+        Comparison(p.messages[-1]["content"], r, p.reference)
+        for p, r in zip(chosen, replies, strict=False)
+        if not p.final_answer
+    ]
+    judged = {"judge": judge(free_form)} if judge and free_form and not cancelled else {}
     return {
         "prompts": len(replies),
         "with_final_answer": len(checked),
@@ -68,4 +79,5 @@ def evaluate(
             {"prompt": p.messages[-1]["content"], "reference": p.reference, "student": r}
             for p, r in zip(chosen[:SAMPLES], replies, strict=False)
         ],
+        **judged,
     }

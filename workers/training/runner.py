@@ -23,6 +23,7 @@ from app.training.lifecycle import RunSpec
 from workers.training.artifacts import publish, run_card
 from workers.training.callbacks import RunReporter
 from workers.training.evaluate import evaluate
+from workers.training.judge import Comparison, compare
 from workers.training.materialize import DataError, Materialized, materialize
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,9 @@ def failure_message(exc: BaseException) -> str:
     return f"training failed: {type(exc).__name__}: {str(exc)[:1000]}"
 
 
-def _event(job_id: str, type: str, message: str, **data: Any) -> None:
+def _event(job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
     with unit_of_work() as session:
-        emit(session, job_id, type, message, **data)
+        emit(session, job_id, type, message, level=level, **data)
 
 
 def _run(spec: RunSpec, scratch: Path) -> None:
@@ -213,6 +214,23 @@ def _evaluate(spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialize
     assert spec.evaluate is not None
     n = min(spec.evaluate["n"], len(data.eval_prompts))
     _event(spec.job_id, "evaluation_started", f"the student answers {n} held-out prompts")
+    judge_teacher = spec.evaluate.get("judge_teacher")
+
+    def judge(comparisons: list[Comparison]) -> dict[str, Any]:
+        assert judge_teacher is not None
+        _event(spec.job_id, "judging_started", f"the judge teacher compares {len(comparisons)} free-form answers")
+        # Each poll is a heartbeat too: the wait can outlast the reaper's timeout.
+        result = compare(spec.tenant_id, judge_teacher, comparisons, lambda: reporter.beat(trainer.state))
+        # No job when every student answer equalled the teacher's: all ties, nothing to ask.
+        by = f"judge job {result['job_id']}" if result["job_id"] else "no judge needed (identical answers)"
+        outcome = (
+            f"{by}: {result['win']} wins, {result['tie']} ties, {result['loss']} losses"
+            if "error" not in result
+            else f"judge comparison not finished: {result['error']}"
+        )
+        _event(spec.job_id, "judged", outcome, level="info" if "error" not in result else "warning", judge=result)
+        return result
+
     result = evaluate(
         trainer.model,
         tokenizer,
@@ -220,6 +238,7 @@ def _evaluate(spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialize
         n,
         spec.evaluate["max_new_tokens"],
         lambda done: reporter.beat(trainer.state),
+        judge if judge_teacher else None,
     )
     score = f"exact match {result['exact_match']:.1%}" if result["exact_match"] is not None else "no exact answers"
     _event(
