@@ -9,8 +9,8 @@ the LSH's false positives cost time, never precision. Texts are taken in order; 
 matching one kept earlier is a duplicate of it, so the earliest of a group is kept and
 every other one names it.
 
-Instructions are short: word unigrams (and bigrams) or character 5-grams catch a copy with
-a few words changed, where the 5-word shingles of web-scale dedup would not (METHODS.md).
+Instructions are short: word unigrams+bigrams or character 5-grams catch a copy with a
+word or two changed, where the 5-word shingles of web-scale dedup would not (METHODS.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ _WORD = re.compile(r"\w+")
 class Shingling:
     unit: Literal["word", "char"] = "word"
     # Words: every k-gram for k = 1..n. Characters: n-grams.
-    n: int = 1
+    n: int = 2
 
     def of(self, text: str) -> set[str]:
         text = normalize(text)

@@ -53,6 +53,11 @@ def test_near_duplicates_keep_the_earliest_and_leave_different_texts():
     assert near_duplicates(texts, threshold=0.95) == []
 
 
+def test_questions_about_different_things_are_not_near_duplicates():
+    texts = ["What is the capital of France?", "What is the capital of Spain?", "What is the capital of France"]
+    assert [(d.index, d.kept) for d in near_duplicates(texts)] == [(2, 0)]
+
+
 def test_heuristics_name_each_problem():
     rules = Heuristics(min_response_words=2, max_response_words=50, max_prompt_words=10)
     cases = {
