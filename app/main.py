@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,9 +17,19 @@ from app.settings import get_settings
 from app.ui import install as install_dashboard
 
 
+def tune_gc() -> None:
+    """A streamed export makes a few containers per record; at CPython's default thresholds
+    the cyclic collector then runs thousands of times, its older passes walking every object
+    the app loaded at start-up. Those live as long as the process: freeze them, and collect
+    the young generation less often (bench/curation.py: exports about 1.6x faster)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(warm_up)
+    tune_gc()
     yield
 
 
