@@ -58,3 +58,16 @@ def test_publishing_again_replaces_what_an_earlier_attempt_left(tmp_path, artifa
     assert [a.path for a in files(uri)] == ["adapter/adapter_model.safetensors", "run_card.json"]
     assert uri == f"{artifacts_dir}/training/train_1"
     assert json.loads((artifacts_dir / "training" / "train_1" / "run_card.json").read_text()) == {"status": "succeeded"}
+
+
+def test_a_resumed_run_skips_a_checkpoint_its_killed_worker_did_not_finish(tmp_path):
+    from workers.training.runner import last_complete_checkpoint
+
+    assert last_complete_checkpoint(tmp_path / "none-yet") is None
+    for step, state in ((4, '{"global_step": 4}'), (8, None), (12, '{"global_')):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"weights")
+        if state is not None:
+            (folder / "trainer_state.json").write_text(state)
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-4"

@@ -4,6 +4,7 @@ ends the job as failed with a reason a user can act on."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 import torch
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, Trainer
-from transformers.trainer_utils import get_last_checkpoint
 from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
 from app.db.session import unit_of_work
@@ -55,6 +55,25 @@ def run(job_id: str) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint a killed worker finished writing. The Trainer writes
+    trainer_state.json after the weights, optimizer and RNG state, and deletes the older
+    checkpoint only after that: a worker killed mid-save leaves a newer, partial folder
+    beside the last complete one."""
+    found = []
+    for path in folder.glob("checkpoint-*"):
+        step = path.name.removeprefix("checkpoint-")
+        if step.isdigit() and path.is_dir():
+            found.append((int(step), path))
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return path
+    return None
+
+
 def failure_message(exc: BaseException) -> str:
     if isinstance(exc, ModelError | DataError):
         return str(exc)
@@ -85,8 +104,8 @@ def _run(spec: RunSpec, scratch: Path) -> None:
     tokenizer, model = load_model(spec)
     reporter = RunReporter(spec.job_id)
     trainer = build_trainer(spec, model, tokenizer, data, scratch / "checkpoints", reporter)
-    checkpoint = get_last_checkpoint(str(scratch / "checkpoints")) if (scratch / "checkpoints").is_dir() else None
-    trainer.train(resume_from_checkpoint=checkpoint)
+    checkpoint = last_complete_checkpoint(scratch / "checkpoints")
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     metrics = summary(reporter, trainer, rows)
     if spec.evaluate and not reporter.cancelled:
