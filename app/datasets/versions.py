@@ -148,9 +148,10 @@ def _build(
     parent_id: str | None = None,
     rejected_before: Sequence[Rejection] = (),
 ) -> tuple[Dataset, list[Rejection]]:
-    rejected = pipeline.run(_distinct(candidates), curation, context)
+    distinct = _distinct(candidates)
+    rejected = pipeline.run(distinct, curation, context)
     gone = {r.record_id for r in rejected} | {r.record_id for r in rejected_before}
-    kept = [c.id for c in _distinct(candidates) if c.id not in gone]
+    kept = [c.id for c in distinct if c.id not in gone]
     dataset = new_version(session, tenant_id, name, kind, sources, job_id=job_id, parent_id=parent_id)
     dataset.curation = curation.model_dump(mode="json")
     add_records(session, dataset, kept)
