@@ -84,6 +84,15 @@ class BudgetExhausted(Exception):
     or it was cancelled or stopped meanwhile."""
 
 
+class TeacherRefused(Exception):
+    """Raised inside a job when its teacher refuses every call (a wrong key, no access, an
+    unknown model: HTTP 401, 403, 404): the job stops with the reason."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
 class InvalidUpload(DistilleryError):
     """An uploaded file with bad lines: each named by number, nothing imported."""
 

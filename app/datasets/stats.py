@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.datasets.splits import split_of
-from app.db.models import Dataset, DatasetRecord, DatasetRejection, Job, Record
+from app.db.models import Dataset, DatasetRecord, DatasetRejection, Record
+from app.jobs import counters
 
 _WORD = re.compile(r"\w+")
 # Word-count histogram edges: short instructions to long CoT answers.
@@ -103,8 +104,9 @@ def compute(session: Session, dataset: Dataset) -> dict[str, Any]:
         reasons = Counter()
         for _, reason, n in rejected:
             reasons[reason] += n
-    cost = session.scalar(select(func.sum(Job.cost_usd)).where(Job.id.in_(jobs))) if jobs else Decimal(0)
-    requests = session.scalar(select(func.sum(Job.requests)).where(Job.id.in_(jobs))) if jobs else 0
+    spent = counters.totals(session, list(jobs))
+    cost = sum((c.cost_usd for c in spent.values()), Decimal(0))
+    requests = sum(c.requests for c in spent.values())
     return {
         "records": dataset.record_count,
         "reject_reasons": {reason or "unknown": n for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])},

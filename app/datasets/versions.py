@@ -23,6 +23,8 @@ from app.db.base import new_id
 from app.db.models import Dataset, DatasetRecord, DatasetRejection, Job, Record, Seed
 from app.db.scoping import get_owned, owned_by
 from app.errors import InvalidSpec, NotFound
+from app.jobs import counters
+from app.jobs.counters import Counts
 from app.jobs.events import emit
 from app.schemas.curation import Curation
 from app.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, RejectionOut
@@ -68,8 +70,7 @@ def create_from_job(session: Session, job: Job, kind: str) -> Dataset:
                 for r in rejected
             ],
         )
-        job.accepted -= len(rejected)
-        job.rejected += len(rejected)
+        counters.add(session, [(job.id, Counts(accepted=-len(rejected), rejected=len(rejected)))])
         by_pass = Counter(f"{r.pass_name}/{r.reason}" for r in rejected)
         summary = ", ".join(f"{n} {key}" for key, n in by_pass.most_common())
         emit(session, job.id, "curated", f"curation rejected {len(rejected)}: {summary}", rejected=dict(by_pass))

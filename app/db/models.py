@@ -77,20 +77,13 @@ class Job(Base):
     spec: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     total: Mapped[int] = mapped_column(default=0)
-    completed: Mapped[int] = mapped_column(default=0)
-    accepted: Mapped[int] = mapped_column(default=0)
-    rejected: Mapped[int] = mapped_column(default=0)
-    failed: Mapped[int] = mapped_column(default=0)
     skipped: Mapped[int] = mapped_column(default=0)
-    # Paid teacher requests. Reserved ones not yet paid or given back are `in_flight_requests`:
-    # a killed worker's reservations are left there, never counted as paid, and the lease
-    # reaper clears them once no item of the job is held.
-    requests: Mapped[int] = mapped_column(default=0)
+    # Progress and usage live in `job_counters` (summed over shards). Here: the budget's
+    # reservations of calls in flight, held only for jobs with a budget. A killed worker's
+    # reservations are left here, never counted as paid, and the lease reaper clears them
+    # once no item of the job is held.
     in_flight_requests: Mapped[int] = mapped_column(default=0)
-    cached_requests: Mapped[int] = mapped_column(default=0)
-    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    in_flight_cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     max_requests: Mapped[int | None]
     max_cost_usd: Mapped[Decimal | None] = mapped_column(Money)
     stop_reason: Mapped[str | None] = mapped_column(Text)
@@ -99,6 +92,25 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class JobCounter(Base):
+    """One shard of a job's progress and usage counters (see app/jobs/counters.py)."""
+
+    __tablename__ = "job_counters"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    completed: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    sent_requests: Mapped[int] = mapped_column(default=0)
+    requests: Mapped[int] = mapped_column(default=0)
+    failed_requests: Mapped[int] = mapped_column(default=0)
+    cached_requests: Mapped[int] = mapped_column(default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
 
 
 class Seed(Base):

@@ -20,7 +20,8 @@ def owned_by(model: type[Row], tenant_id: str) -> Select[tuple[Row]]:
 def get_owned(session: Session, model: type[Row], tenant_id: str, ident: str, kind: str, **lock: Any) -> Row:
     stmt = owned_by(model, tenant_id).where(model.id == ident)  # type: ignore[attr-defined]
     if lock.get("for_update"):
-        stmt = stmt.with_for_update()
+        # FOR NO KEY UPDATE: a row lock that does not wait for inserts referencing the row.
+        stmt = stmt.with_for_update(key_share=True)
     row = session.scalar(stmt)
     if row is None:
         raise NotFound(kind, ident)

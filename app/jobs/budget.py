@@ -1,23 +1,44 @@
-"""Budget and usage accounting, in SQL under the job's row lock so concurrent workers
-never overspend a count. Each function takes a batch (see app/db/batching.py).
+"""Budget reservations and the cost ledger.
 
-`max_requests` is exact: a call reserves a request (`in_flight_requests`) before it is
-sent, and the reservation becomes a paid request when its reply is charged, or is given back.
-`max_cost_usd` is checked before each call against what has been charged so far, so calls
-already in flight may exceed it by at most their own cost.
+A call reserves its worst case before it is sent: one request and the cost of its
+estimated prompt plus `max_tokens` at the teacher's prices. The reservation is held in the
+job's row (`in_flight_requests`, `in_flight_cost_usd`) and given back once the reply is
+charged (the spend is committed first, so a reader never sees neither) or the call failed.
+So `max_requests` is exact and `max_cost_usd` is exceeded by at most one request's worst
+case: a call whose worst case does not fit waits while others are in flight, and goes
+alone only when nothing else is.
+
+Only jobs with a budget hold reservations; for the others a reservation is a check that
+the job still takes work. Reservations lock the job's row (FOR NO KEY UPDATE, which never
+conflicts with the key-share locks that inserts of records and usage take) in short
+transactions of their own, apart from the group commit: see app/jobs/execution.py.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Usage
+from app.jobs import counters
+from app.jobs.counters import Counts
+from app.schemas.jobs import ACTIVE_STATUSES
+
+# held: reserved in the job's row, to be released; free: the job has no budget to hold it;
+# wait: it would not fit beside the calls in flight, ask again when they are settled;
+# exhausted: the budget is spent; closed: the job takes no more work.
+Verdict = Literal["held", "free", "wait", "exhausted", "closed"]
+
+
+@dataclass(frozen=True)
+class Reservation:
+    job_id: str
+    cost_usd: Decimal  # the call's worst case
 
 
 @dataclass(frozen=True)
@@ -31,77 +52,121 @@ class Charge:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    # HTTP attempts it took, and how many of them got an error.
+    attempts: int = 0
+    errors: int = 0
 
 
-def reserve_requests(session: Session, job_ids: list[str]) -> list[bool]:
-    """Reserve one paid request per entry; False where the job's budget is spent or the
-    job no longer accepts work (cancelled, stopped)."""
-    grants: dict[str, int] = {}
-    for job_id, wanted in Counter(job_ids).items():
-        job = session.execute(
-            select(
-                Job.status,
-                Job.stop_reason,
-                Job.requests,
-                Job.in_flight_requests,
-                Job.max_requests,
-                Job.cost_usd,
-                Job.max_cost_usd,
-            )
-            .where(Job.id == job_id)
-            .with_for_update()
-        ).one_or_none()
-        open_ = job is not None and job.status == "running" and job.stop_reason is None
-        granted = 0
-        if open_ and (job.max_cost_usd is None or job.cost_usd < job.max_cost_usd):
-            left = None if job.max_requests is None else job.max_requests - job.requests - job.in_flight_requests
-            granted = wanted if left is None else max(0, min(wanted, left))
-        if granted:
-            session.execute(
-                update(Job).where(Job.id == job_id).values(in_flight_requests=Job.in_flight_requests + granted)
-            )
-        grants[job_id] = granted
-    results = []
-    for job_id in job_ids:
-        results.append(grants[job_id] > 0)
-        grants[job_id] -= 1
-    return results
+def reserve(session: Session, asks: list[Reservation]) -> list[Verdict]:
+    by_job: dict[str, list[int]] = defaultdict(list)
+    for i, ask in enumerate(asks):
+        by_job[ask.job_id].append(i)
+    verdicts: list[Verdict] = ["closed"] * len(asks)
+    for job_id in sorted(by_job):  # one lock order
+        positions = by_job[job_id]
+        for i, verdict in zip(positions, _reserve(session, job_id, [asks[i] for i in positions]), strict=True):
+            verdicts[i] = verdict
+    return verdicts
 
 
-def release_requests(session: Session, job_ids: list[str]) -> list[None]:
-    """Give back reservations whose calls were never paid (they failed for good)."""
-    for job_id, n in Counter(job_ids).items():
-        session.execute(update(Job).where(Job.id == job_id).values(in_flight_requests=_less(n)))
-    return [None] * len(job_ids)
+def _reserve(session: Session, job_id: str, asks: list[Reservation]) -> list[Verdict]:
+    columns = (Job.status, Job.stop_reason, Job.max_requests, Job.max_cost_usd)
+    job = session.execute(select(*columns).where(Job.id == job_id)).one_or_none()
+    if job is None or job.status not in ACTIVE_STATUSES or job.stop_reason is not None:
+        return ["closed"] * len(asks)
+    if job.max_requests is None and job.max_cost_usd is None:
+        return ["free"] * len(asks)
+    # Lock first, then read the spend in a statement of its own: its snapshot then holds
+    # every charge whose reservation was given back before this lock was granted.
+    job = session.execute(
+        select(*columns, Job.in_flight_requests, Job.in_flight_cost_usd)
+        .where(Job.id == job_id)
+        .with_for_update(key_share=True)
+    ).one()
+    if job.status not in ACTIVE_STATUSES or job.stop_reason is not None:
+        return ["closed"] * len(asks)
+    spent = counters.of(session, job_id)
+    in_flight, in_flight_cost = job.in_flight_requests, job.in_flight_cost_usd
+    verdicts: list[Verdict] = []
+    for ask in asks:
+        max_requests, max_cost = job.max_requests, job.max_cost_usd
+        if (max_requests is not None and spent.requests >= max_requests) or (
+            max_cost is not None and spent.cost_usd >= max_cost
+        ):
+            verdicts.append("exhausted")
+            continue
+        requests_fit = max_requests is None or spent.requests + in_flight < max_requests
+        cost_fits = max_cost is None or spent.cost_usd + in_flight_cost + ask.cost_usd <= max_cost
+        if requests_fit and (cost_fits or in_flight == 0):
+            in_flight, in_flight_cost = in_flight + 1, in_flight_cost + ask.cost_usd
+            verdicts.append("held")
+        else:
+            verdicts.append("wait")
+    if in_flight != job.in_flight_requests:
+        session.execute(
+            update(Job).where(Job.id == job_id).values(in_flight_requests=in_flight, in_flight_cost_usd=in_flight_cost)
+        )
+    return verdicts
 
 
-def _less(n: int) -> Any:
-    # Never below zero: the reaper may already have cleared a dead worker's reservations.
-    return case((Job.in_flight_requests > n, Job.in_flight_requests - n), else_=0)
-
-
-def charge(session: Session, charges: list[Charge]) -> list[None]:
-    session.execute(insert(Usage), [asdict(c) for c in charges])
-    totals: dict[str, list[int | Decimal]] = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
-    for c in charges:
-        t = totals[c.job_id]
-        t[0] += not c.cached
-        t[1] += c.cached
-        t[2] += c.prompt_tokens
-        t[3] += c.completion_tokens
-        t[4] += c.cost_usd
-    for job_id, (paid, cached, prompt, completion, cost) in totals.items():
+def release(session: Session, holds: list[Reservation]) -> list[None]:
+    """Give back held reservations: their calls were charged, or failed for good."""
+    totals: dict[str, list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for hold in holds:
+        totals[hold.job_id][0] += 1
+        totals[hold.job_id][1] += hold.cost_usd
+    for job_id, (n, cost) in sorted(totals.items()):
         session.execute(
             update(Job)
             .where(Job.id == job_id)
             .values(
-                # A paid reply turns its reservation into a paid request.
-                requests=Job.requests + paid,
-                in_flight_requests=_less(int(paid)),
-                cached_requests=Job.cached_requests + cached,
-                prompt_tokens=Job.prompt_tokens + prompt,
-                completion_tokens=Job.completion_tokens + completion,
-                cost_usd=Job.cost_usd + cost,
+                in_flight_requests=_less(Job.in_flight_requests, n),
+                in_flight_cost_usd=_less(Job.in_flight_cost_usd, cost),
             )
         )
+    return [None] * len(holds)
+
+
+def _less(column: Any, n: int | Decimal) -> Any:
+    # Never below zero: the reaper may already have cleared a dead worker's reservations.
+    return case((column > n, column - n), else_=0)
+
+
+def charge(session: Session, charges: list[Charge]) -> list[None]:
+    """Write calls to the usage ledger and the job's counters."""
+    session.execute(
+        insert(Usage),
+        [
+            {
+                "job_id": c.job_id,
+                "teacher_id": c.teacher_id,
+                "request_hash": c.request_hash,
+                "cached": c.cached,
+                "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens,
+                "cost_usd": c.cost_usd,
+            }
+            for c in charges
+        ],
+    )
+    counters.add(session, ((c.job_id, _counts(c)) for c in charges))
     return [None] * len(charges)
+
+
+def _counts(c: Charge) -> Counts:
+    if c.cached:
+        return Counts(cached_requests=1)
+    return Counts(
+        sent_requests=c.attempts,
+        requests=1,
+        failed_requests=c.errors,
+        prompt_tokens=c.prompt_tokens,
+        completion_tokens=c.completion_tokens,
+        cost_usd=c.cost_usd,
+    )
+
+
+def unpaid(session: Session, calls: list[tuple[str, int]]) -> list[None]:
+    """Count calls that got no usable reply: `(job_id, attempts)`, every attempt an error."""
+    counters.add(session, ((job_id, Counts(sent_requests=n, failed_requests=n)) for job_id, n in calls))
+    return [None] * len(calls)

@@ -18,7 +18,7 @@ from app.db.batching import TransactionBatcher
 from app.db.models import Job
 from app.db.models import Teacher as TeacherRow
 from app.db.session import unit_of_work
-from app.errors import BudgetExhausted
+from app.errors import BudgetExhausted, TeacherRefused
 from app.jobs import leases, lifecycle, progress
 from app.jobs.events import emit
 from app.jobs.progress import Outcome, RecordDraft
@@ -26,6 +26,7 @@ from app.methods import quality
 from app.methods.base import JobContext, Teachers, WorkItemData
 from app.methods.registry import method_for
 from app.observability import teacher_metrics
+from app.schemas.jobs import ACTIVE_STATUSES
 from app.security import teacher_urls
 from app.security.secrets import decrypt
 from app.settings import get_settings
@@ -70,7 +71,7 @@ def _loop() -> asyncio.Runner:
 
 def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherEndpoint]] | None:
     job = session.scalar(select(Job).where(Job.id == job_id))
-    if job is None or job.status != "running" or job.stop_reason is not None:
+    if job is None or job.status not in ACTIVE_STATUSES or job.stop_reason is not None:
         return None
     spec = job.spec
     named = [*spec["teachers"], *([spec["judge_teacher"]] if spec.get("judge_teacher") else [])]
@@ -94,6 +95,7 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherE
         curation=spec.get("curation", {}),
         templates=spec.get("templates") or {},
         judge_id=(spec.get("judge_teacher") or {}).get("id"),
+        budgeted=job.max_requests is not None or job.max_cost_usd is not None,
     )
     return context, {tid: _endpoint(t) for tid, t in teachers.items()}
 
@@ -116,14 +118,34 @@ def _endpoint(teacher: TeacherRow) -> TeacherEndpoint:
     )
 
 
+class _JobEvents:
+    """What the gateways report, written as the job's events and status."""
+
+    def __init__(self, job_id: str, job_row: TransactionBatcher) -> None:
+        self.job_id = job_id
+        self._job_row = job_row
+
+    async def throttled(self, message: str) -> None:
+        await self.notify("throttled", message)
+
+    async def unavailable(self, teacher: str, cause: str) -> None:
+        await self._job_row.run(lifecycle.pause, self.job_id, teacher, cause)
+
+    async def available(self, teacher: str) -> None:
+        await self._job_row.run(lifecycle.resume, self.job_id, teacher)
+
+    async def notify(self, kind: str, message: str) -> None:
+        level = "warning" if kind in ("throttled", "batch_failed") else "info"
+        await self._job_row.run(emit, self.job_id, kind, message, level=level)
+
+
 async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], items: list[WorkItemData]) -> None:
     settings = get_settings()
-
-    db = TransactionBatcher()
-
-    async def notify(kind: str, message: str) -> None:
-        level = "warning" if kind in ("throttled", "batch_failed") else "info"
-        await db.run(emit, job.job_id, kind, message, level=level)
+    # Two lanes of writes: the group commit (records, items, cache, usage, counters) and
+    # short transactions on the job's own row (reservations, status), which then never
+    # hold that row while waiting for anything else.
+    db, job_row = TransactionBatcher(), TransactionBatcher()
+    events = _JobEvents(job.job_id, job_row)
 
     background = [
         asyncio.create_task(_keep_leases(db, items, settings.lease_seconds)),
@@ -135,11 +157,13 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
                 endpoint,
                 job.job_id,
                 db,
+                job_row,
+                events,
+                budgeted=job.budgeted,
                 timeout_s=settings.teacher_timeout_s,
                 max_attempts=settings.teacher_max_attempts,
                 redis_url=settings.pacing_redis_url,
                 data_dir=settings.data_dir,
-                on_throttle=lambda message: notify("throttled", message),
             )
             for teacher_id, endpoint in endpoints.items()
         }
@@ -148,18 +172,21 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
             # go out as one provider batch per round.
             work = []
             for teacher_id in {item.teacher_id for item in items}:
-                batched = BatchGateway(gateways[teacher_id], db, poll_s=settings.batch_poll_s, notify=notify)  # type: ignore[arg-type]
+                batched = BatchGateway(gateways[teacher_id], db, poll_s=settings.batch_poll_s, notify=events.notify)  # type: ignore[arg-type]
                 mine = [item for item in items if item.teacher_id == teacher_id]
                 work.append(
-                    batched.run([_run_item(job, db, _teachers(job, {teacher_id: batched}, i), i) for i in mine])
+                    batched.run(
+                        [_run_item(job, db, job_row, _teachers(job, {teacher_id: batched}, i), i) for i in mine]
+                    )
                 )
             await _all(work)
         else:
-            await _all([_run_item(job, db, _teachers(job, gateways, item), item) for item in items])
+            await _all([_run_item(job, db, job_row, _teachers(job, gateways, item), item) for item in items])
     finally:
         for task in background:
             task.cancel()
         await db.drain()
+        await job_row.drain()
         await asyncio.to_thread(_flush_metrics_now)
 
 
@@ -214,9 +241,11 @@ def _teachers(job: JobContext, gateways: dict[str, Teacher], item: WorkItemData)
     return Teachers(own=own, judge=gateways.get(job.judge_id or "", own), by_id=gateways)
 
 
-async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers, item: WorkItemData) -> None:
+async def _run_item(
+    job: JobContext, db: TransactionBatcher, job_row: TransactionBatcher, teachers: Teachers, item: WorkItemData
+) -> None:
     try:
-        await _finish_item(job, db, teachers, item)
+        await _finish_item(job, db, job_row, teachers, item)
     except TRANSIENT as exc:
         # Not the item's fault, and nothing of it was stored: it stays unfinished under its
         # lease, which the reaper re-runs once it expires (the database or Redis back by
@@ -224,7 +253,9 @@ async def _run_item(job: JobContext, db: TransactionBatcher, teachers: Teachers,
         log.warning("work item %s of job %s left for a retry: %s", item.id, job.job_id, type(exc).__name__)
 
 
-async def _finish_item(job: JobContext, db: TransactionBatcher, teachers: Teachers, item: WorkItemData) -> None:
+async def _finish_item(
+    job: JobContext, db: TransactionBatcher, job_row: TransactionBatcher, teachers: Teachers, item: WorkItemData
+) -> None:
     output = None
     try:
         method = method_for(job.method, job.params)
@@ -233,7 +264,11 @@ async def _finish_item(job: JobContext, db: TransactionBatcher, teachers: Teache
         if job.curation.get("judge") and method.dataset_kind == "sft":
             await quality.score(teachers.judge, job, drafts)
     except BudgetExhausted:
-        await db.run(lifecycle.stop_for_budget, job.job_id)
+        await job_row.run(lifecycle.stop_for_budget, job.job_id)
+        await db.each(leases.release, item.id)
+        return
+    except TeacherRefused as refused:
+        await job_row.run(lifecycle.fail, job.job_id, f"{refused.cause}; fix the teacher, then retry the job")
         await db.each(leases.release, item.id)
         return
     except TRANSIENT:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Job, WorkItem
+from app.schemas.jobs import ACTIVE_STATUSES
 
 
 def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> list[dict[str, Any]]:
@@ -52,14 +53,17 @@ def renew(session: Session, item_ids: list[int], lease_s: int) -> None:
 
 
 def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[list[int]]]:
-    """Items of live jobs whose lease ran out, re-leased for dispatch, as chunks per job."""
+    """Items of live jobs whose lease ran out, re-leased for dispatch, as chunks per job.
+
+    A stopped job's (budget spent) expired items go back to pending without a dispatch:
+    finalizing skips them. Then a dead worker's reservations are cleared from every live
+    job of which no item is held any more, whatever its stop reason, so it can finalize."""
     now = utcnow()
     rows = session.execute(
-        select(WorkItem.job_id, WorkItem.id)
+        select(WorkItem.job_id, WorkItem.id, Job.stop_reason.is_not(None))
         .join(Job, Job.id == WorkItem.job_id)
         .where(
-            Job.status == "running",
-            Job.stop_reason.is_(None),
+            Job.status.in_(ACTIVE_STATUSES),
             WorkItem.status.in_(("pending", "running")),
             WorkItem.leased_until < now,
         )
@@ -67,19 +71,19 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
         .limit(10_000)
     ).all()
     by_job: dict[str, list[int]] = {}
-    for job_id, item_id in rows:
-        by_job.setdefault(job_id, []).append(item_id)
+    for job_id, item_id, stopped in rows:
+        if not stopped:
+            by_job.setdefault(job_id, []).append(item_id)
     until = now + timedelta(seconds=lease_s)
-    for ids in by_job.values():
+    ids = [item_id for _, item_id, _ in rows]
+    if ids:
         # Back to pending, so the re-dispatched chunk can claim them.
         session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(status="pending", leased_until=until))
-    # A dead worker's reservations were never paid: once no live worker holds an item of
-    # the job, nothing of it is in flight.
     held = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status == "running")
     session.execute(
         update(Job)
-        .where(Job.id.in_(list(by_job)), Job.in_flight_requests > 0, ~held.exists())
-        .values(in_flight_requests=0)
+        .where(Job.status.in_(ACTIVE_STATUSES), Job.in_flight_requests > 0, ~held.exists())
+        .values(in_flight_requests=0, in_flight_cost_usd=0)
         .execution_options(synchronize_session=False)
     )
     return {job_id: chunked(ids, chunk_size) for job_id, ids in by_job.items()}
@@ -94,7 +98,7 @@ def stalled_jobs(session: Session, lease_s: int) -> tuple[list[str], list[str]]:
     unfinished = list(
         session.scalars(
             select(Job.id).where(
-                Job.status == "running",
+                Job.status.in_(ACTIVE_STATUSES),
                 Job.started_at < cutoff,
                 or_(Job.stop_reason.is_not(None), ~open_items.exists()),
             )

@@ -7,10 +7,11 @@ the job exactly once.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.datasets import versions
@@ -19,10 +20,11 @@ from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, Tenant, WorkItem
 from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound, TooManyActiveJobs
-from app.jobs import planning
+from app.jobs import counters, leases, planning
+from app.jobs.counters import Counts
 from app.jobs.events import emit
 from app.methods.registry import method_for
-from app.schemas.jobs import TERMINAL_STATUSES, JobCreate
+from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Budget, JobCreate
 from app.teachers import registry
 
 
@@ -83,7 +85,7 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
 def _check_active(session: Session, tenant_id: str, max_active: int) -> None:
     # The tenant's row lock serialises concurrent submissions, so two cannot both take
     # the last free place.
-    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
     active = session.scalar(
         select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status.in_(("queued", "running")))
     )
@@ -125,17 +127,100 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     return job
 
 
+def retry(
+    session: Session, tenant_id: str, job_id: str, budget: Budget | None, *, chunk_size: int, lease_s: int
+) -> tuple[Job, list[list[int]]]:
+    """Run a finished job's failed and skipped items again (replies already paid come from
+    the cache), with a new budget if one is given; returns the chunks to dispatch."""
+    job = get_owned(session, Job, tenant_id, job_id, "job", for_update=True)
+    if job.status not in TERMINAL_STATUSES:
+        raise Conflict(f"job '{job_id}' is {job.status}; only a finished job can be retried")
+    failed_items = select(Record.work_item_id).where(Record.job_id == job_id, Record.status == "failed")
+    # A failed item's records go: its outcome is made again.
+    gone = session.execute(
+        delete(Record)
+        .where(Record.job_id == job_id, Record.work_item_id.in_(failed_items))
+        .returning(Record.status, Record.work_item_id)
+    ).all()
+    undone = Counter(status for status, _ in gone)
+    items = {item_id for _, item_id in gone}
+    counters.add(
+        session,
+        [
+            (
+                job_id,
+                Counts(
+                    completed=-len(items),
+                    accepted=-undone["accepted"],
+                    rejected=-undone["rejected"],
+                    failed=-undone["failed"],
+                ),
+            )
+        ],
+    )
+    leased_until = utcnow() + timedelta(seconds=lease_s)
+    rerun = list(
+        session.scalars(
+            update(WorkItem)
+            .where(WorkItem.job_id == job_id, or_(WorkItem.id.in_(items), WorkItem.status == "skipped"))
+            .values(status="pending", leased_until=leased_until)
+            .returning(WorkItem.id)
+        )
+    )
+    skipped, job.skipped = job.skipped, 0
+    if budget is not None:
+        job.max_requests = budget.max_requests
+        job.max_cost_usd = Decimal(str(budget.max_cost_usd)) if budget.max_cost_usd else None
+        job.spec = {**job.spec, "budget": budget.model_dump(mode="json")}
+    job.status, job.stop_reason, job.error, job.finished_at = "running", None, None, None
+    job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
+    emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
+    return job, leases.chunked(sorted(rerun), job.spec["params"].get("chunk_size") or chunk_size)
+
+
+BUDGET_STOP = "budget exhausted"
+
+
 def stop_for_budget(session: Session, job_id: str) -> None:
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-    if job is None or job.stop_reason is not None or job.status != "running":
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(key_share=True))
+    if job is None or job.stop_reason is not None or job.status not in ACTIVE_STATUSES:
         return
+    job.stop_reason = _budget_stop(job, counters.of(session, job_id))
+    emit(session, job_id, "budget_exhausted", job.stop_reason, level="warning")
+
+
+def _budget_stop(job: Job, spent: Counts) -> str:
     limits = []
     if job.max_requests is not None:
         limits.append(f"max_requests={job.max_requests}")
     if job.max_cost_usd is not None:
         limits.append(f"max_cost_usd={job.max_cost_usd.normalize()}")
-    job.stop_reason = f"budget exhausted ({', '.join(limits)}): spent {job.requests} requests, ${job.cost_usd:.6f}"
-    emit(session, job_id, "budget_exhausted", job.stop_reason, level="warning")
+    return f"{BUDGET_STOP} ({', '.join(limits)}): spent {spent.requests} requests, ${spent.cost_usd:.6f}"
+
+
+def pause(session: Session, job_id: str, teacher: str, cause: str) -> None:
+    """The job's teacher stopped answering (its circuit opened): the job waits for it."""
+    paused = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "running").values(status="paused").returning(Job.id)
+    ).first()
+    if paused:
+        emit(
+            session,
+            job_id,
+            "paused",
+            f"paused: teacher '{teacher}' is not answering ({cause}); its items wait and are retried,"
+            " and the job resumes by itself when the teacher answers again",
+            level="warning",
+            teacher=teacher,
+        )
+
+
+def resume(session: Session, job_id: str, teacher: str) -> None:
+    resumed = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "paused").values(status="running").returning(Job.id)
+    ).first()
+    if resumed:
+        emit(session, job_id, "resumed", f"resumed: teacher '{teacher}' answers again", teacher=teacher)
 
 
 def ready_to_finalize(session: Session, job_id: str) -> bool:
@@ -144,7 +229,7 @@ def ready_to_finalize(session: Session, job_id: str) -> bool:
 
 
 def _ready(session: Session, job: Job) -> bool:
-    if job.status != "running":
+    if job.status not in ACTIVE_STATUSES:
         return False
     # A stopped job waits only for items in flight; a live one for every item.
     open_states = ("running",) if job.stop_reason else ("pending", "running")
@@ -157,7 +242,7 @@ def _ready(session: Session, job: Job) -> bool:
 def finalize(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> list[list[int]]:
     """Once every item is done: the next stage's chunks for a job that works in rounds,
     or else curate, version the dataset and close the job. Idempotent."""
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(key_share=True))
     if job is None or not _ready(session, job):
         return []
     method = method_for(job.method, job.spec["params"])
@@ -174,29 +259,43 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     job_id = job.id
     _skip_pending(session, job)
     job.finished_at = utcnow()
-    if job.accepted == 0 and job.failed > 0:
+    done = counters.of(session, job_id)
+    if job.stop_reason is not None and job.stop_reason.startswith(BUDGET_STOP):
+        job.stop_reason = _budget_stop(job, done)  # the final spend, calls in flight at the stop included
+    failures = _failures(session, job_id) if done.failed else ""
+    if done.accepted == 0 and done.failed > 0:
         job.status = "failed"
-        job.error = f"no record was accepted; {job.failed} items failed, mostly: {_top_failure(session, job_id)}"
+        job.error = f"no record was accepted; {done.failed} items failed: {failures}"
         emit(session, job_id, "failed", job.error, level="error")
         return
+    if done.failed:
+        emit(
+            session,
+            job_id,
+            "items_failed",
+            f"{done.failed} items failed: {failures}; POST /v1/jobs/{job_id}/retry runs them again",
+            level="warning",
+        )
     # Set-level curation runs as the version is made; it marks the records it rejects.
     dataset = versions.create_from_job(session, job, dataset_kind)
     job.dataset_id = dataset.id
     job.status = "succeeded"
+    done = counters.of(session, job_id)  # curation moved records from accepted to rejected
     emit(
         session,
         job_id,
         "succeeded",
         f"dataset {dataset.id} v{dataset.version}: {dataset.record_count} records"
-        f" ({job.rejected} rejected, {job.failed} failed, {job.skipped} skipped)",
+        f" ({done.rejected} rejected, {done.failed} failed, {job.skipped} skipped)",
         dataset_id=dataset.id,
     )
 
 
 def fail(session: Session, job_id: str, error: str) -> None:
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(key_share=True))
     if job is None or job.status in TERMINAL_STATUSES:
         return
+    _skip_pending(session, job)
     job.status = "failed"
     job.error = error
     job.finished_at = utcnow()
@@ -211,15 +310,13 @@ def _skip_pending(session: Session, job: Job) -> int:
     return skipped
 
 
-def _top_failure(session: Session, job_id: str) -> str:
-    reasons = Counter(
-        session.execute(
-            select(Record.reject_reason, Record.reject_detail)
-            .where(Record.job_id == job_id, Record.status == "failed")
-            .limit(1000)
-        ).tuples()
-    )
-    if not reasons:
-        return "unknown"
-    (reason, detail), _ = reasons.most_common(1)[0]
-    return f"{reason} ({detail})" if detail else str(reason)
+def _failures(session: Session, job_id: str) -> str:
+    """The failed records' reasons, most common first: "12 teacher_http_500 (Bad gateway), ..."."""
+    rows = session.execute(
+        select(Record.reject_reason, func.min(Record.reject_detail), func.count())
+        .where(Record.job_id == job_id, Record.status == "failed")
+        .group_by(Record.reject_reason)
+        .order_by(func.count().desc())
+        .limit(5)
+    ).tuples()
+    return ", ".join(f"{n} {reason}" + (f" ({detail})" if detail else "") for reason, detail, n in rows) or "unknown"

@@ -18,7 +18,7 @@ from app.methods.registry import method_for
 def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> list[list[int]]:
     """Queued → running with its first stage's work items; returns the chunks to dispatch
     (none if the job was already planned or is no longer queued)."""
-    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(key_share=True))
     if job is None or job.status != "queued":
         return []
     seeds = [

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, Record, WorkItem
+from app.db.models import Record, WorkItem
 from app.db.upsert import insert_for
+from app.jobs import counters
+from app.jobs.counters import Counts
 
 
 @dataclass
@@ -73,19 +74,19 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
         session.execute(
             insert_for(session, Record).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"]), rows
         )
-    counts: dict[str, Counter[str]] = {}
-    for o in stored:
-        counts.setdefault(o.job_id, Counter(completed=0)).update(completed=1)
-        counts[o.job_id].update(d.status for d in o.drafts)
-    for job_id, c in counts.items():
-        session.execute(
-            update(Job)
-            .where(Job.id == job_id)
-            .values(
-                completed=Job.completed + c["completed"],
-                accepted=Job.accepted + c["accepted"],
-                rejected=Job.rejected + c["rejected"],
-                failed=Job.failed + c["failed"],
+    counters.add(
+        session,
+        (
+            (
+                o.job_id,
+                Counts(
+                    completed=1,
+                    accepted=sum(d.status == "accepted" for d in o.drafts),
+                    rejected=sum(d.status == "rejected" for d in o.drafts),
+                    failed=sum(d.status == "failed" for d in o.drafts),
+                ),
             )
-        )
+            for o in stored
+        ),
+    )
     return [o.item_id in done for o in outcomes]

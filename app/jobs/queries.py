@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Job, JobEvent, Record, Usage
 from app.db.scoping import get_owned, owned_by
+from app.jobs import counters
+from app.jobs.counters import Counts
 from app.schemas.jobs import Budget, EventOut, JobOut, JobTeacher, Progress, RecordOut, TeacherUsage, UsageOut
 
 
@@ -18,11 +20,13 @@ def to_out(session: Session, job: Job) -> JobOut:
 
 
 def _outs(session: Session, jobs: list[Job]) -> list[JobOut]:
-    by_teacher = _usage_by_teacher(session, [j.id for j in jobs])
-    return [_out(job, by_teacher.get(job.id, [])) for job in jobs]
+    ids = [j.id for j in jobs]
+    by_teacher = _usage_by_teacher(session, ids)
+    counts = counters.totals(session, ids)
+    return [_out(job, counts[job.id], by_teacher.get(job.id, [])) for job in jobs]
 
 
-def _out(job: Job, by_teacher: list[tuple[str, dict[str, Any]]]) -> JobOut:
+def _out(job: Job, c: Counts, by_teacher: list[tuple[str, dict[str, Any]]]) -> JobOut:
     teachers = job.spec["teachers"]
     names = {t["id"]: t["name"] for t in teachers}
     judge = job.spec.get("judge_teacher")
@@ -37,18 +41,20 @@ def _out(job: Job, by_teacher: list[tuple[str, dict[str, Any]]]) -> JobOut:
         status=job.status,  # type: ignore[arg-type]
         progress=Progress(
             total=job.total,
-            completed=job.completed,
-            accepted=job.accepted,
-            rejected=job.rejected,
-            failed=job.failed,
+            completed=c.completed,
+            accepted=c.accepted,
+            rejected=c.rejected,
+            failed=c.failed,
             skipped=job.skipped,
         ),
         usage=UsageOut(
-            requests=job.requests,
-            cached_requests=job.cached_requests,
-            prompt_tokens=job.prompt_tokens,
-            completion_tokens=job.completion_tokens,
-            cost_usd=float(job.cost_usd),
+            requests=c.requests,
+            sent_requests=c.sent_requests,
+            failed_requests=c.failed_requests,
+            cached_requests=c.cached_requests,
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens,
+            cost_usd=float(c.cost_usd),
             by_teacher=[
                 TeacherUsage(teacher_id=tid, teacher_name=names.get(tid), **totals) for tid, totals in by_teacher
             ],

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from app.curation.similarity import SimilarityIndex
 from app.db.models import Job, Record, Seed, WorkItem
 from app.db.models import Teacher as TeacherRow
+from app.jobs import counters
+from app.jobs.counters import Counts
 from app.jobs.events import emit
 from app.methods.base import NewItem
 from app.methods.expand import propose_items, requests_for
@@ -131,4 +133,4 @@ def _store(session: Session, job: Job, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         row["teacher_name"], row["model"] = teachers.get(row["teacher_id"]), models.get(row["teacher_id"])
     session.execute(insert(Record), rows)
-    job.rejected += len(rows)
+    counters.add(session, [(job.id, Counts(rejected=len(rows)))])

@@ -25,6 +25,8 @@ class JobContext:
     # The job's own text for any template, by template name.
     templates: dict[str, str] = field(default_factory=dict)
     judge_id: str | None = None
+    # The job has a budget (its calls hold reservations).
+    budgeted: bool = False
 
     def prompt(self, name: str, **context: Any) -> Prompt:
         return render(name, self.templates, **context)

@@ -10,8 +10,11 @@ from app.prompts.render import check_override
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
 from app.schemas.curation import Curation
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# paused: running, but waiting for a teacher that stopped answering (its circuit is open).
+JobStatus = Literal["queued", "running", "paused", "succeeded", "failed", "cancelled"]
 TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
+# Statuses in which workers run a job's items.
+ACTIVE_STATUSES = ("running", "paused")
 
 
 class Skill(InputModel):
@@ -115,6 +118,10 @@ class Params(InputModel):
 class Budget(InputModel):
     max_cost_usd: float | None = Field(default=None, gt=0, le=1_000_000)
     max_requests: int | None = Field(default=None, ge=1, le=100_000_000)
+
+
+class JobRetry(InputModel):
+    budget: Budget | None = Field(default=None, description="a new budget (e.g. raised after a budget stop)")
 
 
 class TeacherShare(InputModel):
@@ -230,7 +237,9 @@ class TeacherUsage(OutputModel):
 
 
 class UsageOut(OutputModel):
-    requests: int
+    requests: int = Field(description="requests paid for: a reply came back and was charged")
+    sent_requests: int = Field(description="HTTP requests sent to teachers, retries included")
+    failed_requests: int = Field(description="requests sent that got an error or no answer (not paid)")
     cached_requests: int
     prompt_tokens: int
     completion_tokens: int

@@ -92,7 +92,10 @@ class BatchGateway:
     async def _send(self, calls: dict[str, tuple[Call, list[asyncio.Future[Completion]]]]) -> None:
         job_id, ep = self.online.job_id, self.endpoint
         batch_id = "bat_" + hashlib.sha256("\n".join(sorted(calls)).encode()).hexdigest()[:24]
-        row = await self._db.run(_open, batch_id, job_id, ep.id, list(calls))
+        asks = [
+            budget.Reservation(job_id, self.online.worst_cost(c) * ep.batch_price_factor) for c, _ in calls.values()
+        ]
+        row = await self.online.job_row.run(_open, batch_id, ep.id, asks, list(calls))
         reserved = set(row.request_hashes)
         answered: dict[str, Completion] = {}
         if reserved:
@@ -110,14 +113,12 @@ class BatchGateway:
         self, call: Call, replies: list[asyncio.Future[Completion]], answered: dict[str, Completion], *, reserved: bool
     ) -> None:
         try:
-            if call.key in answered:
-                completion = answered[call.key]
-            elif not reserved:
+            if not reserved:
                 raise BudgetExhausted(self.online.job_id)
-            elif (hit := await self.online.cached(call)) is not None:
-                completion = hit  # stored before the batch broke off: paid, keep the reservation
-            else:
-                await self.online.release()
+            # Paid in the batch (or before it broke off) and charged: the reservation goes.
+            completion = answered.get(call.key) or await self.online.cached(call)
+            await self.online.release(self._hold(call))
+            if completion is None:
                 completion = await self.online.online(call)
         except BaseException as exc:
             for reply in replies:
@@ -125,6 +126,12 @@ class BatchGateway:
             return
         for reply in replies:
             reply.set_result(completion)
+
+    def _hold(self, call: Call) -> budget.Reservation | None:
+        """The reservation `_open` made for a line, when the job has a budget to hold it."""
+        if not self.online.budgeted:
+            return None
+        return budget.Reservation(self.online.job_id, self.online.worst_cost(call) * self.endpoint.batch_price_factor)
 
     async def _batch(self, row: TeacherBatch, calls: list[Call]) -> dict[str, Completion]:
         """Submit the batch of `calls` (unless an earlier worker did), wait for it, and
@@ -202,15 +209,17 @@ class BatchGateway:
         return bodies
 
 
-def _open(session: Session, batch_id: str, job_id: str, teacher_id: str, keys: list[str]) -> TeacherBatch:
+def _open(
+    session: Session, batch_id: str, teacher_id: str, asks: list[budget.Reservation], keys: list[str]
+) -> TeacherBatch:
     """The round's batch row: the one an earlier worker made for these calls, or a new
     one holding the calls the job's budget grants, reserved in the same transaction (so a
     crash never leaves reservations without a row that accounts for them)."""
     row = session.get(TeacherBatch, batch_id)
     if row is None:
-        grants = budget.reserve_requests(session, [job_id] * len(keys))
-        granted = [key for key, ok in zip(keys, grants, strict=True) if ok]
-        row = TeacherBatch(id=batch_id, job_id=job_id, teacher_id=teacher_id, request_hashes=granted)
+        verdicts = budget.reserve(session, asks)
+        granted = [key for key, verdict in zip(keys, verdicts, strict=True) if verdict in ("held", "free")]
+        row = TeacherBatch(id=batch_id, job_id=asks[0].job_id, teacher_id=teacher_id, request_hashes=granted)
         session.add(row)
         session.flush()
     session.expunge(row)

@@ -1,15 +1,15 @@
 """The teacher gateway: the only code that talks to teachers (through the openai SDK).
 
-Per call: cache lookup → budget reservation → a slot of the teacher's shared schedule →
+Per call: cache lookup → budget reservation of the call's worst case → the teacher's
+circuit (waits while the teacher is down) → a slot of the teacher's shared schedule →
 the request, retried → the reply and its usage persisted in one transaction before
-anything else awaits.
+anything else awaits → the reservation given back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,16 +20,23 @@ import openai
 from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
-from app.errors import BudgetExhausted
+from app.errors import BudgetExhausted, TeacherRefused
 from app.jobs import budget
 from app.observability import teacher_metrics
 from app.teachers import cache, clients
+from app.teachers.circuit import Refused, make_breaker
 from app.teachers.limiter import Limits, make_limiter
 from app.teachers.pricing import cost_usd
-from app.teachers.retries import TeacherFailed, as_failure, outcome, policy, retry_after
+from app.teachers.retries import GiveUp, TeacherFailed, as_failure, outcome, policy, retry_after, retryable
 
-# Rough tokens per character, for the pre-call estimate the TPM schedule needs.
-CHARS_PER_TOKEN = 4
+# Tokens per character, on the safe side (English runs about 4), and per message: the
+# pre-call estimate that the TPM schedule paces and a budget reserves.
+CHARS_PER_TOKEN = 3
+TOKENS_PER_MESSAGE = 4
+# While a call's worst case does not fit in the budget beside calls in flight, it asks
+# again this often, and gives up (the budget is spent) after BUDGET_PATIENCE_S.
+BUDGET_POLL_S = 0.2
+BUDGET_PATIENCE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -84,38 +91,71 @@ class Teacher(Protocol):
     ) -> Completion: ...
 
 
+@dataclass
+class Attempts:
+    """HTTP requests one call sent (all but the last that answered got an error)."""
+
+    sent: int = 0
+
+
+# A wrong key, no access, an unknown model: no retry, and no other call, can help.
+REFUSALS = (401, 403, 404)
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"]) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE for m in messages)
+
+
 def _header_limit(headers: httpx.Headers, name: str) -> int | None:
     value = headers.get(f"x-ratelimit-limit-{name}")
     return int(value) if value and value.isdigit() and int(value) > 0 else None
 
 
-class TeacherGateway:
-    """One per (job, teacher, event loop): its client, semaphore and batcher belong to
-    that loop.
+class Events(Protocol):
+    """What a gateway tells its job about its teacher."""
 
-    `on_throttle(message)` is awaited when a 429 made the shared schedule slow down.
-    """
+    async def throttled(self, message: str) -> None:
+        """A 429 made the shared schedule slow down."""
+
+    async def unavailable(self, teacher: str, cause: str) -> None:
+        """The teacher's circuit is open: the job's calls wait for it."""
+
+    async def available(self, teacher: str) -> None:
+        """The teacher answers again."""
+
+
+class TeacherGateway:
+    """One per (job, teacher, event loop): its client, semaphore and batchers belong to
+    that loop. `db` is the group commit; `job_row` the lane of short transactions on the
+    job's own row (budget reservations), kept apart so they never wait in a cycle."""
 
     def __init__(
         self,
         endpoint: TeacherEndpoint,
         job_id: str,
         db: TransactionBatcher,
+        job_row: TransactionBatcher,
+        events: Events,
         *,
+        budgeted: bool,
         timeout_s: float,
         max_attempts: int,
         redis_url: str | None,
         data_dir: Path,
-        on_throttle: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.job_id = job_id
-        self._db = db
+        self.db = db
+        self.job_row = job_row
+        self._events = events
+        self.budgeted = budgeted
         self.max_attempts = max_attempts
         self.client = clients.openai_client(endpoint.base_url, endpoint.api_key, timeout_s)
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
         self._limiter = make_limiter(redis_url, data_dir, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
-        self._on_throttle = on_throttle
+        # A probe may take every attempt's timeout before another caller may probe.
+        self._breaker = make_breaker(redis_url, data_dir, endpoint.id, probe_s=timeout_s + 5)
+        self._paused = False
 
     def call(
         self,
@@ -142,30 +182,64 @@ class TeacherGateway:
 
     async def cached(self, call: Call) -> Completion | None:
         """The cached reply to `call` (charged to the job as a free, cached request)."""
-        return await self._db.each(self._take_cached, call.key)
+        return await self.db.each(self._take_cached, call.key)
 
     async def online(self, call: Call) -> Completion:
         """Ask the teacher now, paced and retried; the reply is persisted before returning."""
-        # The slot is taken before the budget is reserved: a job's budget is checked
-        # against what calls in flight have charged, so waiting calls must not pre-pass.
+        # The slot is taken before the budget is reserved: waiting calls must not hold
+        # reservations that calls in flight could have used.
         async with self._slots:
-            if not await self._db.each(budget.reserve_requests, self.job_id):
-                raise BudgetExhausted(self.job_id)
+            hold = await self.reserve(self.worst_cost(call))
             try:
-                response = await self._request(call.messages, call.params)
-            except BaseException:
-                await self.release()
-                raise
-            return await self.store(call, response)
+                attempts = Attempts()
+                try:
+                    response = await self._request(call.messages, call.params, attempts)
+                except TeacherFailed:
+                    await self.db.each(budget.unpaid, (self.job_id, attempts.sent))
+                    raise
+                return await self.store(call, response, attempts=attempts)
+            finally:
+                await self.release(hold)
 
-    async def release(self) -> None:
-        """Give back a reserved request that will not be paid for."""
-        await self._db.each(budget.release_requests, self.job_id)
+    def worst_cost(self, call: Call) -> Decimal:
+        """What `call` can cost at most: its estimated prompt and all of `max_tokens`."""
+        ep = self.endpoint
+        return cost_usd(
+            estimate_tokens(call.messages), call.params["max_tokens"], ep.input_price_per_mtok, ep.output_price_per_mtok
+        )
 
-    async def store(self, call: Call, response: dict[str, Any], price_factor: Decimal = Decimal(1)) -> Completion:
+    async def reserve(self, worst_cost: Decimal) -> budget.Reservation | None:
+        """Reserve a call in the job's budget (None: the job has none to hold it in);
+        waits while the call does not fit beside calls in flight. Raises BudgetExhausted."""
+        ask = budget.Reservation(self.job_id, worst_cost)
+        deadline = time.monotonic() + BUDGET_PATIENCE_S
+        while True:
+            verdict = await self.job_row.each(budget.reserve, ask)
+            if verdict == "held":
+                return ask
+            if verdict == "free":
+                return None
+            if verdict != "wait" or time.monotonic() > deadline:
+                raise BudgetExhausted(self.job_id)
+            await asyncio.sleep(BUDGET_POLL_S)
+
+    async def release(self, hold: budget.Reservation | None) -> None:
+        """Give back a reservation: its call was charged, or will never be."""
+        if hold is not None:
+            await self.job_row.each(budget.release, hold)
+
+    async def store(
+        self,
+        call: Call,
+        response: dict[str, Any],
+        price_factor: Decimal = Decimal(1),
+        *,
+        attempts: Attempts | None = None,
+    ) -> Completion:
         """Cache a paid reply and charge it (at `price_factor` of the online price)."""
         completion = self._completion(response, call.key, cached=False)
-        await self._db.each(self._persist, (call.key, response, completion, price_factor))
+        tried = attempts or Attempts(sent=1)
+        await self.db.each(self._persist, (call.key, response, completion, price_factor, tried))
         teacher_metrics.record_usage(
             self.endpoint.id,
             completion.prompt_tokens,
@@ -174,13 +248,18 @@ class TeacherGateway:
         )
         return completion
 
-    async def _request(self, messages: list[dict[str, str]], params: dict[str, Any]) -> dict[str, Any]:
-        estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + params["max_tokens"]
+    async def _request(
+        self, messages: list[dict[str, str]], params: dict[str, Any], attempts: Attempts
+    ) -> dict[str, Any]:
+        estimate = estimate_tokens(messages) + params["max_tokens"]
+        give_up = GiveUp(self.max_attempts)
         try:
-            async for attempt in policy(self.max_attempts):
+            async for attempt in policy(give_up):
                 with attempt:
+                    down = await self._admit()
                     await self._limiter.acquire(estimate)
                     started = time.monotonic()
+                    attempts.sent += 1
                     try:
                         raw = await self.client.chat.completions.with_raw_response.create(
                             model=self.endpoint.model,
@@ -191,10 +270,15 @@ class TeacherGateway:
                         teacher_metrics.record_request(self.endpoint.id, outcome(exc), time.monotonic() - started)
                         if isinstance(exc, openai.RateLimitError):
                             await self._throttled(retry_after(exc))
+                        if await self._failed(exc) or down:
+                            give_up.excuse()  # the teacher is down: waiting for it is no failure of the call
                         raise
                     teacher_metrics.record_request(self.endpoint.id, "ok", time.monotonic() - started)
+                    await self._answered()
         except openai.OpenAIError as exc:
-            raise as_failure(exc) from None
+            raise self._scrubbed(as_failure(exc)) from None
+        except Refused as refused:
+            raise TeacherRefused(f"teacher '{self.endpoint.name}' {refused.cause}") from None
         reply = raw.parse()
         if not reply.choices:
             raise TeacherFailed("teacher_bad_reply", "the reply has no choices")
@@ -203,14 +287,52 @@ class TeacherGateway:
         await self._limiter.succeeded(estimate - used, learned)
         return reply.model_dump(mode="json")
 
+    async def _admit(self) -> bool:
+        """Wait for the teacher's circuit; True when it was open (the teacher was down)."""
+        circuit = await self._breaker.admit()
+        if circuit.state == "open" and not self._paused:
+            self._paused = True
+            await self._events.unavailable(self.endpoint.name, circuit.cause)
+        return circuit.state == "open"
+
+    async def _answered(self) -> None:
+        await self._breaker.succeeded()
+        if self._paused:
+            self._paused = False
+            await self._events.available(self.endpoint.name)
+
+    async def _failed(self, exc: openai.OpenAIError) -> bool:
+        """Tell the circuit how the teacher failed; True unless it is closed (the teacher is
+        down, or has yet to answer: the attempt is not the call's fault). A refusal (401,
+        403, 404) is final for every caller; any other answer, a 429 or a 400, shows the
+        teacher up."""
+        if isinstance(exc, openai.APIStatusError) and exc.status_code in REFUSALS:
+            failure = self._scrubbed(as_failure(exc))
+            await self._breaker.failed(f"{failure.reason}: {failure.detail}", transient=False)
+            raise Refused(f"refused the requests (HTTP {exc.status_code}: {failure.detail})")
+        if retryable(exc) and not isinstance(exc, openai.RateLimitError):
+            failure = self._scrubbed(as_failure(exc))
+            circuit = await self._breaker.failed(f"{failure.reason}: {failure.detail}", transient=True)
+            return circuit.state != "closed"
+        await self._answered()
+        return False
+
+    def _scrubbed(self, failure: TeacherFailed) -> TeacherFailed:
+        """The provider's words without the key, which some echo back ("Incorrect API key
+        provided: sk-...")."""
+        key = self.endpoint.api_key
+        if key and key in failure.detail:
+            return type(failure)(failure.reason, failure.detail.replace(key, "[redacted]"))
+        return failure
+
     async def _throttled(self, retry_after_s: float | None) -> None:
         factor = await self._limiter.rate_limited(retry_after_s)
-        if factor is None or self._on_throttle is None:
+        if factor is None:
             return
         ep = self.endpoint
         pace = f"{factor * ep.rpm:.0f} rpm" if ep.rpm else f"{factor:.0%} of its limit"
         wait = f", waiting {retry_after_s:.1f}s as asked" if retry_after_s else ""
-        await self._on_throttle(f"rate limited by teacher '{ep.name}'{wait}; pacing at {pace}")
+        await self._events.throttled(f"rate limited by teacher '{ep.name}'{wait}; pacing at {pace}")
 
     def _completion(self, response: dict[str, Any], key: str, *, cached: bool) -> Completion:
         choice = response["choices"][0]
@@ -239,7 +361,9 @@ class TeacherGateway:
             budget.charge(session, charges)
         return hits
 
-    def _persist(self, session: Session, replies: list[tuple[str, dict[str, Any], Completion, Decimal]]) -> list[None]:
+    def _persist(
+        self, session: Session, replies: list[tuple[str, dict[str, Any], Completion, Decimal, Attempts]]
+    ) -> list[None]:
         ep = self.endpoint
         cache.store(
             session,
@@ -252,7 +376,7 @@ class TeacherGateway:
                     "prompt_tokens": c.prompt_tokens,
                     "completion_tokens": c.completion_tokens,
                 }
-                for key, response, c, _ in replies
+                for key, response, c, _, _ in replies
             ],
         )
         charges = [
@@ -264,7 +388,9 @@ class TeacherGateway:
                 prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
                 cost_usd=self._cost(c, factor),
+                attempts=tried.sent,
+                errors=tried.sent - 1,
             )
-            for key, _, c, factor in replies
+            for key, _, c, factor, tried in replies
         ]
         return budget.charge(session, charges)

@@ -64,23 +64,29 @@ class Wait:
 
 class GiveUp:
     """Stop after `max_attempts` failures; a 429 is pacing, not failure, so rate-limited
-    attempts count only once they outlast RATE_LIMIT_PATIENCE_S."""
+    attempts count only once they outlast RATE_LIMIT_PATIENCE_S; an attempt excused
+    (made while the teacher was down, see circuit.py) does not count at all."""
 
     def __init__(self, max_attempts: int) -> None:
         self.max_attempts = max_attempts
         self.rate_limited = 0
+        self.excused = 0
+
+    def excuse(self) -> None:
+        self.excused += 1
 
     def __call__(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, openai.RateLimitError):
             self.rate_limited += 1
             return state.seconds_since_start > RATE_LIMIT_PATIENCE_S
-        return state.attempt_number - self.rate_limited >= self.max_attempts
+        return state.attempt_number - self.rate_limited - self.excused >= self.max_attempts
 
 
-def policy(max_attempts: int) -> AsyncRetrying:
+def policy(give_up: GiveUp | int) -> AsyncRetrying:
     """The retry policy of every teacher API call (fresh per call: GiveUp counts)."""
-    return AsyncRetrying(stop=GiveUp(max_attempts), wait=Wait(), retry=retry_if_exception(retryable), reraise=True)
+    stop = give_up if isinstance(give_up, GiveUp) else GiveUp(give_up)
+    return AsyncRetrying(stop=stop, wait=Wait(), retry=retry_if_exception(retryable), reraise=True)
 
 
 def outcome(exc: BaseException | None) -> str:

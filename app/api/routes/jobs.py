@@ -10,7 +10,7 @@ from app.db.session import unit_of_work
 from app.jobs import lifecycle, queries
 from app.queue import enqueue
 from app.schemas.base import Page
-from app.schemas.jobs import EventOut, JobCreate, JobOut, RecordOut
+from app.schemas.jobs import EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from app.settings import get_settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -42,6 +42,27 @@ def get_job(job_id: ResourceId, tenant: Tenant) -> JobOut:
 def cancel_job(job_id: ResourceId, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
         return queries.to_out(session, lifecycle.cancel(session, tenant, job_id))
+
+
+@router.post("/{job_id}/retry", status_code=202, response_model=JobOut, responses=errors(404, 409, body=True))
+def retry_job(job_id: ResourceId, tenant: Tenant, body: JobRetry | None = None) -> JobOut:
+    """Run the job's failed and skipped items again; replies already paid for come from the cache."""
+    settings = get_settings()
+    with unit_of_work() as session:
+        job, chunks = lifecycle.retry(
+            session,
+            tenant,
+            job_id,
+            body.budget if body else None,
+            chunk_size=settings.chunk_size,
+            lease_s=settings.lease_seconds,
+        )
+        out = queries.to_out(session, job)
+    for chunk in chunks:
+        enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+    if not chunks:
+        enqueue("distillery.synthesis.finalize_job", job_id)
+    return out
 
 
 @router.get("/{job_id}/events", response_model=Page[EventOut], responses=errors(404))
