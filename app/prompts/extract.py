@@ -284,7 +284,8 @@ _OTHER_LABEL = re.compile(rf"^{_LIST_MARK}[*_]*\s*(?:output|answer|response)[*_ 
 _ITEM = re.compile(r"^[ ]{0,3}(?:\d+[.)]|[-*•+])[ \t]+(?P<value>\S.*)$", re.M)
 # "**Task 3:** Explain..." / "Task 3 - Explain" inside an item: the label is not the task.
 _ITEM_LABEL = re.compile(r"^(?:task|prompt|question)\s*\d*\s*[:.\-]\s*", re.I)
-_NONE = "none n/a na empty - no input"
+# What a task with no input says in its Input line (Alpaca writes "<noinput>").
+_NONE = frozenset({"", "none", "n/a", "na", "empty", "-", "no input", "noinput"})
 # Lines between tasks that are not part of one: "### Task 2", "**Task 2:**", "---".
 _NOISE = re.compile(r"^\s*(?:#{1,6}\s.*|[-*_]{3,}|[*_]*\s*(?:task|example)\s*\d*\s*[:.]?\s*[*_]*:?)\s*$", re.I)
 
@@ -341,7 +342,7 @@ def _labelled_tasks(text: str) -> list[dict[str, str]]:
             others = [m.start() for m in _OTHER_LABEL.finditer(rest)]
             rest = rest[: min(others)] if others else rest
             given = _MARKUP.sub("", " ".join([found.group("value"), *_content_lines(rest)])).strip()
-            given = "" if given.lower().strip(" .()<>\"'") in _NONE.split() or given.lower() in _NONE else given
+            given = "" if given.lower().strip(" .()<>\"'") in _NONE else given
         if instruction:
             tasks.append({"instruction": instruction, "input": given})
     return tasks
