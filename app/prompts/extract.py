@@ -46,7 +46,9 @@ _SENTENCE_END = re.compile(r"(?<!\d)\.(?=\s|$)|\.(?=\s+[A-Z])|[!?](?=\s|$)")
 _BARE_WORDS = 4
 _MARKUP = re.compile(r"(?<!\\)(?:\*\*|__|\*|`+|~~)")
 _LATEX_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mathit|operatorname|mbox)\s*\{([^{}]*)\}")
-_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+# One level of nested braces: \frac{\sqrt{2}}{2}.
+_GROUP = r"\{((?:[^{}]|\{[^{}]*\})*)\}"
+_FRAC = re.compile(rf"\\[dt]?frac\s*{_GROUP}\s*{_GROUP}")
 _THOUSANDS = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+)(?![\d,]|\.\d*,)")
 _TRAILING = ".,;:!"
 _FENCE = re.compile(r"```[ \t]*(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)```", re.S)
