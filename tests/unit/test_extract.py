@@ -29,7 +29,7 @@ REPLIES = [
     ("We need the nested value.\n\\boxed{\\frac{\\sqrt{2}}{2}}", "\\sqrt{2}/2", "nested value."),
     ("The cost is 5 * 250 = 1250 dollars.\n\\boxed{\\$1,250}", "$1250", "dollars."),
     ("The word is a colour.\n\\boxed{\\text{blue}}", "blue", "colour."),
-    ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nAltogether 48+24 = <<48+24=72>>72 clips.\n#### 72", "72", "clips."),
+    ("Natalia sold 48/2 = <<48/2=24>>24 clips.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72", "72", "clips."),
     ("She pays 3 * 4 = 12 dollars.\n#### 1,200", "1200", "dollars."),
     ("#### Step 1: Multiply\n6 * 7 = 42\n\n#### Step 2: Check\n42 / 7 = 6\n\nAnswer: 42", "42", "= 6"),
     ("## Step 1\nAdd 2 and 3.\n\n### Final Answer\n5", "5", "Add 2 and 3."),
@@ -111,19 +111,21 @@ SCHEMA = {"type": "object", "required": ["label"], "properties": {"label": {"enu
 )
 def test_json_answers_are_found_in_fences_and_prose_and_checked_against_the_schema(reply):
     assert parse_reply(reply, reasoning="none", output_format="json", output_schema=SCHEMA).value == {"label": "pos"}
-    reasoned = parse_reply(f"The review is warm.\n\n{reply}", reasoning="cot", output_format="json", output_schema=SCHEMA)
+    text = f"The review is warm.\n\n{reply}"
+    reasoned = parse_reply(text, reasoning="cot", output_format="json", output_schema=SCHEMA)
     assert reasoned.value == {"label": "pos"} and reasoned.rationale.startswith("The review is warm.")
 
 
 def test_json_that_fits_the_schema_is_preferred_and_failures_name_the_format():
     reply = 'An example shape: {"label": "maybe"}.\n\nAnswer: {"label": "neg"}'
     assert parse_reply(reply, reasoning="cot", output_format="json", output_schema=SCHEMA).value == {"label": "neg"}
-    for text, reason in [('{"label": "meh"}', "schema_mismatch"), ("{label: pos}", "invalid_json"), ("", "empty_reply")]:
+    unusable = [('{"label": "meh"}', "schema_mismatch"), ("{label: pos}", "invalid_json"), ("", "empty_reply")]
+    for text, reason in unusable:
         with pytest.raises(ParseFailure) as failure:
             parse_reply(text, reasoning="none", output_format="json", output_schema=SCHEMA)
         assert failure.value.reason == reason
         assert "Reply with only a JSON value matching this JSON Schema" in failure.value.expected
-    assert find_json("Numbers [1, 2] then {\"a\": [3]} end", dict) == {"a": [3]}
+    assert find_json('Numbers [1, 2] then {"a": [3]} end', dict) == {"a": [3]}
 
 
 @pytest.mark.parametrize(
