@@ -6,10 +6,13 @@ reason `gold_mismatch`; `keep` only the score `matches_gold: false`; `rationaliz
 request with the gold answer as a hint (STaR, Zelikman et al. 2022), whose rationale is
 kept, marked `parsed.rationalized`, only when it reaches the gold answer without naming
 the hint. The record's prompt stays the hint-free one, so a student never sees the hint.
+A plain gold answer against a JSON object answer (or the reverse) cannot be compared: it
+is scored, never filtered.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from app.jobs.progress import RecordDraft
@@ -29,7 +32,8 @@ async def check_gold(
     """Score `draft` against `gold` and apply `curation.gold` to an accepted mismatch."""
     matches = answers_match(gold, draft.answer)
     draft.scores["matches_gold"] = matches
-    if matches or draft.status != "accepted":
+    if matches or draft.status != "accepted" or _structured(gold) != _structured(draft.answer or ""):
+        # A plain gold answer ("21") says nothing about a JSON object answer: scored, never filtered.
         return
     mode = job.curation.get("gold", "reject")
     if mode == "keep":
@@ -89,3 +93,14 @@ def _parse(job: JobContext, text: str) -> Parsed:
     return parse_reply(
         text, reasoning="cot", output_format=skill["output_format"], output_schema=skill.get("output_schema")
     )
+
+
+def _structured(text: str) -> bool:
+    """Whether an answer is a JSON object or array."""
+    text = text.strip()
+    if text[:1] not in ("{", "["):
+        return False
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except ValueError:
+        return False
