@@ -122,6 +122,9 @@ def simulate_teacher(
     hang_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="share of requests held --hang-s before an answer"),
     hang_s: float = typer.Option(30.0, min=0.0),
     batch_delay_s: float = typer.Option(1.0, min=0.0, help="seconds a batch waits in_progress before it is answered"),
+    reply_styles: str = typer.Option(
+        "project", help="project: 'Answer: X' and bare JSON; mixed: the answer styles real teachers use"
+    ),
     seed: int = 0,
     model: str = "sim-teacher-1",
 ) -> None:
@@ -145,6 +148,7 @@ def simulate_teacher(
         hang_rate=hang_rate,
         hang_s=hang_s,
         batch_delay_s=batch_delay_s,
+        reply_styles=reply_styles,
         seed=seed,
         model=model,
     )

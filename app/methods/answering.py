@@ -2,7 +2,8 @@
 where the teacher has them), repaired once, and self-consistent when sampled.
 
 Self-consistency (Wang et al. 2023): with `params.samples_per_item: k > 1`, k sampled
-answers vote on the parsed final answer; the first winning sample's rationale is kept and
+answers vote on the parsed final answer (compared as app/prompts/matching.py compares:
+42, "42.0" and "42 apples" are one vote); the first winning sample's rationale is kept and
 the share of samples that agree is the record's `agreement` score, rejected below
 `curation.min_agreement`.
 """
@@ -15,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from app.curation.heuristics import is_refusal
-from app.curation.normalize import normalize
 from app.jobs.progress import RecordDraft
 from app.methods.asking import Exchange, ask
 from app.methods.base import JobContext
+from app.prompts.matching import answer_key
 from app.prompts.parse import Parsed, parse_reply
 from app.prompts.render import Prompt
 from app.teachers.gateway import Teacher
@@ -84,9 +85,9 @@ async def answer_task(
     parsed = [e for e in exchanges if e.ok and e.value is not None]
     if not parsed:
         return exchanges[0].record(draft)
-    votes = Counter(normalize(e.value.answer) for e in parsed)  # type: ignore[union-attr]
+    votes = Counter(answer_key(e.value.answer) for e in parsed)  # type: ignore[union-attr]
     top, count = votes.most_common(1)[0]
-    winner: Exchange[Parsed] = next(e for e in parsed if normalize(e.value.answer) == top)  # type: ignore[union-attr]
+    winner: Exchange[Parsed] = next(e for e in parsed if answer_key(e.value.answer) == top)  # type: ignore[union-attr]
     winner.record(draft)
     value = winner.value
     assert value is not None
@@ -102,7 +103,7 @@ async def answer_task(
         agreement = count / k
         draft.scores["agreement"] = round(agreement, 4)
         draft.parsed["votes"] = {
-            next(e.value.answer for e in parsed if normalize(e.value.answer) == key): n  # type: ignore[union-attr]
+            next(e.value.answer for e in parsed if answer_key(e.value.answer) == key): n  # type: ignore[union-attr]
             for key, n in votes.most_common()
         }
         floor = job.curation.get("min_agreement", 0.6)

@@ -95,7 +95,7 @@ async def ask(
         except ParseFailure as failure:
             exchange.failure = ("rejected", failure.reason, failure.detail)
             if attempt == 0:
-                repair = job.prompt("repair", error=failure.detail).messages[-1]
+                repair = job.prompt("repair", error=failure.detail, expected=failure.expected).messages[-1]
                 messages = [*messages, {"role": "assistant", "content": reply.content}, repair]
                 exchange.repaired = True
     return exchange

@@ -10,7 +10,6 @@ supported by it; unsupported answers are rejected. Records keep document id and 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any
 
@@ -19,6 +18,7 @@ from app.methods.answering import answer_task
 from app.methods.asking import ask, note_template
 from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData
 from app.methods.dialogue import converse
+from app.prompts.extract import find_json, task_list, verdict_line
 from app.prompts.parse import ParseFailure
 
 _BREAK = re.compile(r"\n\s*\n|(?<=[.!?])\s+")
@@ -70,37 +70,46 @@ def plan(job_id: str, spec: dict[str, Any], seeds: list[tuple[str, dict[str, Any
     return items
 
 
+STRINGS_FORMAT = 'Reply with only a JSON list of strings: ["...", "..."].'
+PAIRS_FORMAT = 'Reply with only a JSON list of question-answer pairs: [{"question": "...", "answer": "..."}].'
+
+
 def parse_strings(text: str) -> list[str]:
-    start, end = text.find("["), text.rfind("]")
-    try:
-        value = json.loads(text[start : end + 1]) if 0 <= start < end else None
-    except json.JSONDecodeError as exc:
-        raise ParseFailure("invalid_json", f"the list is not valid JSON ({exc.msg})") from None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ParseFailure("schema_mismatch", "the reply must be a JSON list of non-empty strings")
-    return [v.strip() for v in value]
+    """A list of strings: JSON (fenced, after a preamble) or a markdown list."""
+    listed = find_json(text, list)
+    if listed is None:
+        listed = [t["instruction"] for t in task_list(text)] or None
+    if listed is None:
+        raise ParseFailure("invalid_json", "the reply holds no list", STRINGS_FORMAT)
+    if not listed or not all(isinstance(v, str) and v.strip() for v in listed):
+        raise ParseFailure("schema_mismatch", "the reply must be a JSON list of non-empty strings", STRINGS_FORMAT)
+    return [v.strip() for v in listed]
 
 
 def parse_pairs(text: str) -> list[dict[str, str]]:
-    start, end = text.find("["), text.rfind("]")
-    try:
-        value = json.loads(text[start : end + 1]) if 0 <= start < end else None
-    except json.JSONDecodeError as exc:
-        raise ParseFailure("invalid_json", f"the pairs are not valid JSON ({exc.msg})") from None
-    if not isinstance(value, list) or not all(
+    value = find_json(text, list)
+    if value is None:
+        raise ParseFailure("invalid_json", "the reply holds no JSON list of pairs", PAIRS_FORMAT)
+    if not all(
         isinstance(v, dict) and isinstance(v.get("question"), str) and isinstance(v.get("answer"), str) for v in value
     ):
-        raise ParseFailure("schema_mismatch", 'the reply must be a JSON list of {"question", "answer"} objects')
+        raise ParseFailure(
+            "schema_mismatch", 'the reply must be a JSON list of {"question", "answer"} objects', PAIRS_FORMAT
+        )
     return [{"question": v["question"].strip(), "answer": v["answer"].strip()} for v in value]
 
 
 def parse_support(text: str) -> bool:
-    first = text.strip().splitlines()[0].strip(" .*:").upper() if text.strip() else ""
-    if first.startswith("SUPPORTED"):
+    verdict = verdict_line(text).upper()
+    if verdict.startswith("SUPPORTED"):
         return True
-    if first.startswith("UNSUPPORTED"):
+    if verdict.startswith("UNSUPPORTED"):
         return False
-    raise ParseFailure("unclear_verdict", "the grounding check must start with SUPPORTED or UNSUPPORTED")
+    raise ParseFailure(
+        "unclear_verdict",
+        "the grounding check must start with SUPPORTED or UNSUPPORTED",
+        "Reply with SUPPORTED or UNSUPPORTED on the first line, then one sentence of justification.",
+    )
 
 
 async def curate(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:

@@ -15,6 +15,7 @@ from app.jobs.progress import RecordDraft
 from app.methods.answering import answer_task
 from app.methods.asking import ask, note_template
 from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData
+from app.prompts.extract import verdict_line
 from app.prompts.parse import ParseFailure
 
 # The rewriting prompt's own words, which an evolved instruction must not repeat.
@@ -29,11 +30,16 @@ def _rewrite(text: str) -> str:
 
 
 def parse_verdict(text: str) -> bool:
-    """True for "Equal", False for "Not Equal": the first line, exactly."""
-    first = text.strip().splitlines()[0].strip(" .*\"'").lower() if text.strip() else ""
+    """True for "Equal", False for "Not Equal": the first line (markup and a "Verdict:"
+    label aside), exactly."""
+    first = verdict_line(text).lower()
     if first in ("equal", "not equal"):
         return first == "equal"
-    raise ParseFailure("unclear_verdict", 'the equality check must answer "Equal" or "Not Equal"')
+    raise ParseFailure(
+        "unclear_verdict",
+        'the equality check must answer "Equal" or "Not Equal"',
+        'Reply with exactly "Equal" or exactly "Not Equal" and nothing else.',
+    )
 
 
 async def evolve(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:

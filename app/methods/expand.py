@@ -1,14 +1,14 @@
 """`expand` by Self-Instruct (Wang et al. 2023): rounds of new tasks from in-context examples.
 
 A `propose` item shows the teacher 6 seed tasks and 2 generated ones and asks for new tasks
-as a JSON list. Tasks failing a per-task rule are rejected here with their reason; the
-rest go to the round's end (app/jobs/rounds.py), where each is compared with the whole
-pool (ROUGE-L) and the survivors become `label` items, until `target_count` is reached.
+as a JSON list (read from JSON or markdown lists alike). Tasks failing a per-task rule are
+rejected here with their reason; the rest go to the round's end (app/jobs/rounds.py),
+where each is compared with the whole pool (ROUGE-L) and the survivors become `label`
+items, until `target_count` is reached.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from typing import Any
@@ -17,6 +17,7 @@ from app.jobs.progress import RecordDraft
 from app.methods.asking import ask
 from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData
 from app.methods.label import label
+from app.prompts.extract import task_list
 from app.prompts.parse import ParseFailure
 
 # Self-Instruct samples its tasks at temperature 0.7.
@@ -27,27 +28,16 @@ _UNSUPPORTED = re.compile(
     r"\b(?:images?|pictures?|graphs?|files?|maps?|draw|plot|go to|video|audio|music|flowchart|diagram)\b", re.I
 )
 _PROGRAM = re.compile(r"^\s*write a program\b", re.I)
+TASKS_FORMAT = 'Reply with only a JSON list of tasks: [{"instruction": "...", "input": "..."}].'
 
 
 def parse_tasks(text: str) -> list[dict[str, str]]:
-    """A JSON list of {"instruction", "input"} objects (or of plain strings)."""
-    start, end = text.find("["), text.rfind("]")
-    try:
-        value = json.loads(text[start : end + 1]) if 0 <= start < end else None
-    except json.JSONDecodeError as exc:
-        raise ParseFailure("invalid_json", f"the task list is not valid JSON ({exc.msg})") from None
-    if not isinstance(value, list):
-        raise ParseFailure("invalid_json", "the reply holds no JSON list of tasks")
-    tasks = []
-    for entry in value:
-        if isinstance(entry, str):
-            entry = {"instruction": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("instruction"), str):
-            raise ParseFailure("schema_mismatch", 'each task must be an object with a string "instruction"')
-        given = entry.get("input")
-        tasks.append(
-            {"instruction": entry["instruction"].strip(), "input": given.strip() if isinstance(given, str) else ""}
-        )
+    """The reply's tasks: a JSON list (fenced or not), "Instruction:/Input:" blocks or a
+    markdown list (app/prompts/extract.py). A reply with none is a ParseFailure."""
+    tasks = task_list(text)
+    if not tasks:
+        reason = "empty_reply" if not text.strip() else "invalid_json"
+        raise ParseFailure(reason, "the reply holds no list of tasks", TASKS_FORMAT)
     return tasks
 
 

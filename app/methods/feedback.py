@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import random
 from statistics import mean
 from typing import Any
@@ -22,25 +21,26 @@ from app.jobs.progress import RecordDraft
 from app.methods.answering import label_prompt
 from app.methods.asking import Exchange, ask, note_template
 from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData
+from app.prompts.extract import find_json
 from app.prompts.parse import ParseFailure
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
+RATINGS_FORMAT = (
+    'Reply with only a JSON object: {"instruction_following": {"rating": 1-5, "rationale": "..."}, '
+    '"honesty": {...}, "truthfulness": {...}, "helpfulness": {...}}.'
+)
 
 
 def parse_ratings(text: str) -> dict[str, dict[str, Any]]:
-    start, end = text.find("{"), text.rfind("}")
-    try:
-        value = json.loads(text[start : end + 1]) if 0 <= start < end else None
-    except json.JSONDecodeError as exc:
-        raise ParseFailure("invalid_json", f"the ratings are not valid JSON ({exc.msg})") from None
+    value = find_json(text, dict)
     if not isinstance(value, dict):
-        raise ParseFailure("invalid_json", "the reply holds no JSON object of ratings")
+        raise ParseFailure("invalid_json", "the reply holds no JSON object of ratings", RATINGS_FORMAT)
     ratings = {}
     for aspect in ASPECTS:
         entry = value.get(aspect)
         rating = entry.get("rating") if isinstance(entry, dict) else None
         if isinstance(rating, bool) or not isinstance(rating, int | float) or not 1 <= rating <= 5:
-            raise ParseFailure("schema_mismatch", f'"{aspect}" needs a "rating" from 1 to 5')
+            raise ParseFailure("schema_mismatch", f'"{aspect}" needs a "rating" from 1 to 5', RATINGS_FORMAT)
         ratings[aspect] = {"rating": rating, "rationale": str(entry.get("rationale", ""))}
     return ratings
 
@@ -49,7 +49,11 @@ def parse_preference(text: str) -> str:
     """ "A", "B" or "C" (tie) from the last verdict in the reply."""
     verdicts = [v for v in ("[[A]]", "[[B]]", "[[C]]") if v in text]
     if not verdicts:
-        raise ParseFailure("unclear_verdict", "the comparison must end with [[A]], [[B]] or [[C]]")
+        raise ParseFailure(
+            "unclear_verdict",
+            "the comparison must end with [[A]], [[B]] or [[C]]",
+            "Explain briefly, then end with a final line holding exactly one of [[A]], [[B]] or [[C]].",
+        )
     return max(verdicts, key=text.rfind)[2]
 
 

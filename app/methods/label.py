@@ -1,24 +1,31 @@
 """`label`: the teacher answers each seed task (see answering.py), or, with
-`params.turns > 1`, opens a dialogue from it (see dialogue.py)."""
+`params.turns > 1`, opens a dialogue from it (see dialogue.py). A seed's gold `answer` is
+respected per `curation.gold` (see gold.py)."""
 
 from __future__ import annotations
 
-from app.curation.normalize import normalize
 from app.methods.answering import answer_task
 from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData
 from app.methods.dialogue import converse
+from app.methods.gold import check_gold
+from app.prompts.extract import final_answer
+from app.prompts.matching import answers_match
 
 
 async def label(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
     payload = item.payload
+    instruction, input_ = payload["instruction"], payload.get("input", "")
+    gold = payload.get("answer")
     if job.params.get("turns", 1) > 1:
-        draft = await converse(teachers.own, job, payload["instruction"], payload.get("input", ""), item.seed_ids)
+        draft = await converse(teachers.own, job, instruction, input_, item.seed_ids)
+        if gold is not None and draft.answer is not None:
+            # A dialogue's opening reply is free text: its final answer is scored, not filtered.
+            found = final_answer(draft.answer)
+            draft.scores["matches_gold"] = answers_match(gold, found.answer if found else draft.answer)
     else:
-        draft = await answer_task(teachers.own, job, payload["instruction"], payload.get("input", ""), item.seed_ids)
+        draft = await answer_task(teachers.own, job, instruction, input_, item.seed_ids)
+        if gold is not None and draft.answer is not None:
+            await check_gold(teachers.own, job, draft, gold, instruction, input_)
     lineage = {k: payload[k] for k in ("origin", "topic_path", "document_id", "span") if k in payload}
     draft.parsed.update(lineage)
-    gold = payload.get("answer")
-    if gold is not None and draft.answer is not None:
-        # Kept as a score, not a filter: the user decides what a gold mismatch means.
-        draft.scores["matches_gold"] = normalize(gold) == normalize(draft.answer)
     return ItemOutput([draft])

@@ -15,16 +15,17 @@ from app.prompts.parse import ParseFailure
 from app.teachers.gateway import Teacher
 
 # "Score: 9", "**Score:** 9", "score: 9/10 - correct"
+_SCORE_FORMAT = 'Reply with a first line "Score: <1-10>" and then one sentence of rationale.'
 _SCORE = re.compile(r"^\W*score\W*(?P<score>\d+(?:\.\d+)?)\b", re.I | re.M)
 
 
 def parse_score(text: str) -> tuple[float, str]:
     found = _SCORE.search(text)
     if found is None:
-        raise ParseFailure("invalid_score", 'the reply must start with a line "Score: <1-10>"')
+        raise ParseFailure("invalid_score", 'the reply must start with a line "Score: <1-10>"', _SCORE_FORMAT)
     score = float(found["score"])
     if not 1 <= score <= 10:
-        raise ParseFailure("invalid_score", f"the score {score:g} is outside 1-10")
+        raise ParseFailure("invalid_score", f"the score {score:g} is outside 1-10", _SCORE_FORMAT)
     return score, text[found.end() :].strip()
 
 

@@ -57,6 +57,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "instruction": "What is 2 + 3?",
     "input": "",
     "error": "no final 'Answer:' line in the reply",
+    "expected": 'End with one final line of the form "Answer: <final answer>".',
     "examples": [{"instruction": "What is 4 * 5?", "input": ""}],
     "count": 3,
     "operation": "add_constraints",

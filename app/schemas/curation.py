@@ -48,6 +48,11 @@ class Curation(InputModel):
     # Self-Instruct: a new task this close (ROUGE-L F1) to one in the pool is rejected.
     max_similarity: float = Field(default=0.7, gt=0.0, le=1.0)
     judge: Judge | None = Field(default=None, description="the judge teacher rates each record 1-10")
+    gold: Literal["reject", "keep", "rationalize"] = Field(
+        default="reject",
+        description="a final answer unlike the seed's gold answer: rejected (gold_mismatch), kept (a score), "
+        "or rationalized (asked again with the gold answer as a hint, STaR)",
+    )
     # Over the whole set, in this order:
     dedup: bool = Field(default=True, description="remove exact duplicates (normalised text)")
     near_dedup: NearDedup | None = NearDedup()

@@ -16,8 +16,13 @@ Protocol (the templates in app/prompts/templates), told apart by the system prom
   "Rate the response" (feedback_rate), "data quality judge" (quality_rate), "[[A]]"
   (feedback_compare): judging.py.
 - "You play the user" (dialogue_user): dialogue.py.
+- "together with its correct final answer" (rationalize.j2, STaR): a label reply that
+  reaches the hinted answer (an arithmetic one computed, never wrong).
 - A last user message "Your previous reply could not be used:" (repair.j2) is answered as
   the original request, with the draws redrawn.
+
+`reply_styles="mixed"` formats well-formed label, JSON and task-list replies in the real
+styles of styles.py, one per request by its own draw; "project" keeps the protocol above.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from app.simulator import dialogue, judging, tasks, topics
+from app.simulator import dialogue, judging, styles, tasks, topics
 from app.simulator.arithmetic import Evaluation, find_expression, format_number
 from app.simulator.common import STOPWORDS, Chat, Dice, Rates, Reply, keywords, message_text, read_chat
 from app.simulator.structured import json_answer, schema_in
@@ -40,6 +45,9 @@ _COT_MARKER = "step by step"
 _JSON_MARKER = "json value"
 _INPUT_SEPARATOR = "\n\nInput:\n"
 _REPAIR_MARKER = "Your previous reply could not be used:"
+_RATIONALIZE_MARKER = "together with its correct final answer"
+_HINT = re.compile(r"\n\n\(Correct final answer, for you only: (?P<answer>.*)\)\s*$", re.S)
+REPLY_STYLES = ("project", "mixed")
 # Roughly four characters per token for English text: close enough for budgets and limits.
 _CHARS_PER_TOKEN = 4
 # "positive, negative or neutral", "spam or ham": the choices a classification prompt offers.
@@ -103,6 +111,7 @@ def compose_reply(
     refusal_rate: float = 0.0,
     sample: str = "",
     response_format: Any = None,
+    reply_styles: str = "project",
 ) -> Reply:
     """The reply to `messages`. `sample` names one sampled variant ("" for the greedy one)."""
     original = _before_repair(messages)
@@ -116,14 +125,21 @@ def compose_reply(
             refusal_rate=refusal_rate,
             sample=f"{sample}/repair",
             response_format=response_format,
+            reply_styles=reply_styles,
         )
     chat = read_chat(messages)
-    rates = Rates(wrong_rate, malformed_rate, refusal_rate)
+    rates = Rates(wrong_rate, malformed_rate, refusal_rate, mixed_styles=reply_styles == "mixed")
     dice = Dice(seed, f"{chat.key}\x00{sample}")
     system = chat.system.lower()
     for markers, handler in _TYPES:
         if all(marker in system for marker in markers):
             return handler(chat, dice, rates)
+    if _RATIONALIZE_MARKER in system:
+        hint = _HINT.search(chat.user)
+        if hint is not None:
+            user = chat.user[: hint.start()]
+            chat = Chat(chat.messages, chat.system, (*chat.users[:-1], user), chat.key)
+            return _label(chat, dice, rates, response_format, hint=hint.group("answer").strip())
     return _label(chat, dice, rates, response_format)
 
 
@@ -139,12 +155,13 @@ def _before_repair(messages: Sequence[Any]) -> list[Any] | None:
     return before if any(isinstance(m, dict) and m.get("role") == "user" for m in before) else None
 
 
-def _label(chat: Chat, dice: Dice, rates: Rates, response_format: Any) -> Reply:
+def _label(chat: Chat, dice: Dice, rates: Rates, response_format: Any, hint: str | None = None) -> Reply:
     prompt = _read(chat, response_format)
-    if dice.draw("refusal") < rates.refusal:
+    if hint is None and dice.draw("refusal") < rates.refusal:
         multi_turn = dialogue.user_turn_count(chat.messages) > 1
         return Reply(_DIALOGUE_REFUSAL if multi_turn else _REFUSAL, False, False, refused=True)
-    wrong = dice.draw("wrong") < rates.wrong
+    # With the answer as a hint (rationalize.j2) the teacher reaches it: never wrong.
+    wrong = hint is None and dice.draw("wrong") < rates.wrong
     malformed = dice.draw("malformed") < rates.malformed
     evaluation = find_expression(prompt.user)
     if evaluation is not None:
@@ -157,16 +174,31 @@ def _label(chat: Chat, dice: Dice, rates: Rates, response_format: Any) -> Reply:
     else:
         reasoning, answer, paragraph = _prose(prompt, wrong, dice.pick)
         number = None
+        if hint is not None:
+            reasoning[-1] = f"Weighing everything together, {hint} fits best."
+            answer = paragraph = hint
+    # Structured outputs return the bare value, whatever the style: the API enforces it.
+    mixed = rates.mixed_styles and not _structured(response_format)
     if prompt.json_mode:
         answer = paragraph = json_answer(answer, number, prompt.schema)
+        if mixed and not malformed:
+            return Reply(styles.json_value(reasoning if prompt.cot else None, answer, dice), wrong, False)
     if prompt.cot:
-        lines = reasoning if malformed else [*reasoning, f"Answer: {answer}"]
-        return Reply("\n".join(lines), wrong and not malformed, malformed)
+        if malformed:
+            return Reply("\n".join(reasoning), False, True)
+        if mixed and not prompt.json_mode:
+            return Reply(styles.cot(reasoning, answer, dice), wrong, False)
+        return Reply("\n".join([*reasoning, f"Answer: {answer}"]), wrong, False)
     if malformed:
-        # Without an Answer line to leave out, break what the service checks instead.
-        content = f"Sure! Here is my answer: {answer}" if prompt.json_mode else ""
+        # Without an Answer line to leave out, break what the service checks instead: JSON
+        # written with Python's quotes.
+        content = f"Sure! Here is my answer: {answer.replace(chr(34), chr(39))}" if prompt.json_mode else ""
         return Reply(content, False, True)
     return Reply(paragraph, wrong, False)
+
+
+def _structured(response_format: Any) -> bool:
+    return isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema")
 
 
 def _read(chat: Chat, response_format: Any) -> _Prompt:

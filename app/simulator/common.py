@@ -61,6 +61,8 @@ class Rates:
     wrong: float = 0.0
     malformed: float = 0.0
     refusal: float = 0.0
+    # Not a rate: whether well-formed replies take the real styles of styles.py ("mixed").
+    mixed_styles: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,8 @@ def count_in(text: str, pattern: str, default: int = 3, most: int = 100) -> int:
     return min(most, max(1, int(found.group(1)))) if found else default
 
 
-def prose_list(items: Sequence[str], intro: str) -> str:
-    """A numbered list in prose: what a malformed "JSON list" reply looks like. Brackets are
-    softened so the service's search for a JSON list finds none."""
-    lines = [f"{n}. {item.replace('[', '(').replace(']', ')')}" for n, item in enumerate(items, 1)]
-    return "\n".join([intro, *lines])
+def broken_list(items: Sequence[object], intro: str) -> str:
+    """A JSON list cut off in its first item, after an intro: what a malformed "JSON list"
+    reply looks like (a reply stopped mid-stream). Nothing in it is a usable list."""
+    text = json.dumps(list(items), ensure_ascii=False)
+    return f"{intro}\n{text[: len(text) // 2]}"

@@ -31,6 +31,9 @@ class SimulatorConfig:
     hang_s: float = 30.0
     # How long a batch sits in_progress before its lines are answered: a real batch's queue time.
     batch_delay_s: float = 1.0
+    # "project": replies keep to the project's protocol ("Answer: X", bare JSON); "mixed":
+    # each in one of the real styles teachers use (app/simulator/styles.py).
+    reply_styles: str = "project"
     seed: int = 0
     model: str = "sim-teacher-1"
 
@@ -49,5 +52,7 @@ class SimulatorConfig:
             raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")
         if self.hang_s < 0 or self.throttle_retry_after_s < 0:
             raise ValueError("hang_s and throttle_retry_after_s must not be negative")
+        if self.reply_styles not in ("project", "mixed"):
+            raise ValueError(f"reply_styles must be 'project' or 'mixed', got {self.reply_styles!r}")
         if self.batch_delay_s < 0:
             raise ValueError(f"batch_delay_s must not be negative, got {self.batch_delay_s}")

@@ -203,6 +203,7 @@ class _Simulator:
                 refusal_rate=self.config.refusal_rate,
                 sample=self._sample(chat, index),
                 response_format=chat.body.get("response_format"),
+                reply_styles=self.config.reply_styles,
             )
             content, finish_reason = reply.content, "stop"
             if chat.max_tokens is not None and estimate_tokens(content) > chat.max_tokens:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 
+from app.simulator import styles
 from app.simulator.arithmetic import find_expression
-from app.simulator.common import FILLER, Chat, Dice, Rates, Reply, count_in, keywords, prose_list
+from app.simulator.common import FILLER, Chat, Dice, Rates, Reply, broken_list, count_in, keywords
 
 NEAR_COPY_RATE, MODALITY_RATE, SHORT_RATE = 0.10, 0.05, 0.05
 UNCHANGED_RATE, LEAK_RATE = 0.10, 0.05
@@ -207,7 +208,9 @@ def expand(chat: Chat, dice: Dice, rates: Rates) -> Reply:
             task["instruction"] = prose_task(dice, index, topics)
         tasks.append(task)
     if dice.draw("malformed") < rates.malformed:
-        return Reply(prose_list([t["instruction"] for t in tasks], "Here are some new tasks:"), False, True)
+        return Reply(broken_list(tasks, "Here are some new tasks:"), False, True)
+    if rates.mixed_styles:
+        return Reply(styles.task_list(tasks, dice), False, False)
     return Reply(json.dumps(tasks, ensure_ascii=False), False, False)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from app.simulator.common import WORD, Chat, Dice, Rates, Reply, count_in, keywords, prose_list
+from app.simulator.common import WORD, Chat, Dice, Rates, Reply, broken_list, count_in, keywords
 
 # fmt: off
 _FACETS = (
@@ -98,8 +98,7 @@ def _distinct(dice: Dice, salt: str, forms: tuple[str, ...], count: int, frame: 
 
 def _json_or_prose(items: list[object], dice: Dice, rates: Rates, intro: str, wrong: bool = False) -> Reply:
     if dice.draw("malformed") < rates.malformed:
-        shown = [item if isinstance(item, str) else json.dumps(item)[1:-1] for item in items]
-        return Reply(prose_list(shown, intro), False, True)
+        return Reply(broken_list(items, intro), False, True)
     return Reply(json.dumps(items, ensure_ascii=False), wrong, False)
 
 

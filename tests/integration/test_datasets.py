@@ -74,7 +74,8 @@ def test_a_jobs_dataset_loses_near_duplicates_naming_the_record_it_kept(api, lab
 
 def test_the_judge_scores_each_record_and_low_scores_are_rejected(api, start_simulator):
     teacher = api.add_teacher(start_simulator(wrong_rate=0.4))
-    job = _job(api, teacher, arithmetic_seeds(20), curation={"judge": {"min_score": 9}})
+    # gold "keep": wrong answers reach the judge instead of being rejected as gold mismatches.
+    job = _job(api, teacher, arithmetic_seeds(20), curation={"judge": {"min_score": 9}, "gold": "keep"})
     accepted = api.records(job["id"], status="accepted")
     low = [r for r in api.records(job["id"], status="rejected") if r["reject_reason"] == "low_quality"]
     assert accepted and low

@@ -229,7 +229,7 @@ def test_a_template_override_is_used_and_hashed_and_a_bad_one_is_a_422(api, star
 
 def test_feedback_on_a_labelled_dataset_judges_its_answers_against_generated_ones(api, start_simulator):
     teacher = api.add_teacher(start_simulator(wrong_rate=0.5))
-    labelled = _run(api, teacher, arithmetic_seeds(12))
+    labelled = _run(api, teacher, arithmetic_seeds(12), curation={"gold": "keep"})
     answers = {r["instruction"]: r for r in api.records(labelled["id"], status="accepted")}
     generators = [{"teacher": teacher["name"], "temperature": 1.0}]
     job = _run(

@@ -60,12 +60,14 @@ def test_self_instruct_filters_name_their_reason(task, reason):
     assert task_problem(task)[0] == reason
 
 
-def test_a_good_task_passes_and_task_lists_parse_from_json():
+def test_a_good_task_passes_and_task_lists_parse_from_json_or_markdown():
     assert task_problem("Explain why the sky looks blue at noon") is None
     tasks = parse_tasks('Here: [{"instruction": "Sum 2 and 3", "input": ""}, "Name a prime above 10"]')
     assert tasks == [{"instruction": "Sum 2 and 3", "input": ""}, {"instruction": "Name a prime above 10", "input": ""}]
-    with pytest.raises(ParseFailure):
-        parse_tasks("1. Sum 2 and 3\n2. Name a prime")
+    assert [t["instruction"] for t in parse_tasks("1. Sum 2 and 3\n2. Name a prime")] == ["Sum 2 and 3", "Name a prime"]
+    for unusable in ("", "   ", "I have no new ideas right now.", "[]", '[{"instruction": "Sum 2 and'):
+        with pytest.raises(ParseFailure):
+            parse_tasks(unusable)
 
 
 def test_verdict_parsers_accept_exact_words_only():

@@ -267,3 +267,19 @@ def test_config_rejects_rates_outside_zero_to_one() -> None:
         SimulatorConfig(error_rate=1.5)
     with pytest.raises(ValueError, match="rpm"):
         SimulatorConfig(rpm=0)
+
+
+def test_mixed_reply_styles_vary_per_request_repeat_exactly_and_parse_to_the_same_answer() -> None:
+    from app.prompts.matching import answers_match
+
+    contents = []
+    for i in range(60):
+        question, gold = f"What is {i + 3} * {i + 7} + {i}?", str((i + 3) * (i + 7) + i)
+        reply = compose_reply(cot(question), seed=0, reply_styles="mixed")
+        assert reply.content == compose_reply(cot(question), seed=0, reply_styles="mixed").content
+        assert parse_reply(reply.content, reasoning="cot").answer == gold
+        wrong = compose_reply(cot(question), seed=0, wrong_rate=1.0, reply_styles="mixed")
+        assert wrong.wrong and not answers_match(parse_reply(wrong.content, reasoning="cot").answer, gold)
+        contents.append(reply.content)
+    assert sum("Answer: " in c.splitlines()[-1] for c in contents) < 20  # most replies use another style
+    assert any("\\boxed" in c for c in contents) and any("####" in c for c in contents)
