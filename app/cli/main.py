@@ -111,6 +111,7 @@ def simulate_teacher(
     rpm: int | None = typer.Option(None, min=1),
     tpm: int | None = typer.Option(None, min=1),
     error_rate: float = typer.Option(0.0, min=0.0, max=1.0),
+    flagged_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="share of requests refused 400 as flagged"),
     wrong_rate: float = typer.Option(0.0, min=0.0, max=1.0),
     malformed_rate: float = typer.Option(0.0, min=0.0, max=1.0),
     refusal_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="share of answers that are a short refusal"),
@@ -125,6 +126,7 @@ def simulate_teacher(
     reply_styles: str = typer.Option(
         "project", help="project: 'Answer: X' and bare JSON; mixed: the answer styles real teachers use"
     ),
+    api_key: str | None = typer.Option(None, help="the only key accepted; any other gets a 401 quoting it"),
     seed: int = 0,
     model: str = "sim-teacher-1",
 ) -> None:
@@ -137,6 +139,7 @@ def simulate_teacher(
         rpm=rpm,
         tpm=tpm,
         error_rate=error_rate,
+        flagged_rate=flagged_rate,
         wrong_rate=wrong_rate,
         malformed_rate=malformed_rate,
         refusal_rate=refusal_rate,
@@ -149,6 +152,7 @@ def simulate_teacher(
         hang_s=hang_s,
         batch_delay_s=batch_delay_s,
         reply_styles=reply_styles,
+        api_key=api_key,
         seed=seed,
         model=model,
     )

@@ -77,7 +77,6 @@ class Job(Base):
     spec: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     total: Mapped[int] = mapped_column(default=0)
-    skipped: Mapped[int] = mapped_column(default=0)
     # Progress and usage live in `job_counters` (summed over shards). Here: the budget's
     # reservations of calls in flight, held only for jobs with a budget. A killed worker's
     # reservations are left here, never counted as paid, and the lease reaper clears them
@@ -104,6 +103,7 @@ class JobCounter(Base):
     accepted: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
     sent_requests: Mapped[int] = mapped_column(default=0)
     requests: Mapped[int] = mapped_column(default=0)
     failed_requests: Mapped[int] = mapped_column(default=0)

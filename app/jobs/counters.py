@@ -32,6 +32,7 @@ class Counts:
     accepted: int = 0
     rejected: int = 0
     failed: int = 0
+    skipped: int = 0  # items not run: the job was stopped, cancelled or failed first
     # Teacher requests: sent (every HTTP attempt), paid (a usable reply was charged),
     # errored (an attempt that got an error or no answer), and replies from the cache.
     sent_requests: int = 0

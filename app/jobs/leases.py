@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Job, WorkItem
-from app.schemas.jobs import ACTIVE_STATUSES
+from app.jobs import counters
+from app.jobs.counters import Counts
+from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 
 def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> list[dict[str, Any]]:
@@ -33,13 +36,19 @@ def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> l
 
 
 def release(session: Session, item_ids: list[int]) -> list[None]:
-    """Hand unfinished items back (their job stopped); they are not re-dispatched."""
-    session.execute(
+    """Hand unfinished items back: the job stopped taking work. They are not re-dispatched:
+    a stopped job's are skipped when it is finalized, and a closed job's (failed,
+    cancelled) are skipped now, since it was finalized already."""
+    closed = select(Job.id).where(Job.id == WorkItem.job_id, Job.status.in_(TERMINAL_STATUSES))
+    released = session.execute(
         update(WorkItem)
         .where(WorkItem.id.in_(item_ids), WorkItem.status == "running")
-        .values(status="pending", leased_until=None)
+        .values(status=case((closed.exists(), "skipped"), else_="pending"), leased_until=None)
+        .returning(WorkItem.job_id, WorkItem.status)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
+    skipped = Counter(job_id for job_id, status in released if status == "skipped")
+    counters.add(session, ((job_id, Counts(skipped=n)) for job_id, n in skipped.items()))
     return [None] * len(item_ids)
 
 

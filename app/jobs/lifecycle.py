@@ -144,30 +144,22 @@ def retry(
     ).all()
     undone = Counter(status for status, _ in gone)
     items = {item_id for _, item_id in gone}
-    counters.add(
-        session,
-        [
-            (
-                job_id,
-                Counts(
-                    completed=-len(items),
-                    accepted=-undone["accepted"],
-                    rejected=-undone["rejected"],
-                    failed=-undone["failed"],
-                ),
-            )
-        ],
-    )
     leased_until = utcnow() + timedelta(seconds=lease_s)
-    rerun = list(
-        session.scalars(
-            update(WorkItem)
-            .where(WorkItem.job_id == job_id, or_(WorkItem.id.in_(items), WorkItem.status == "skipped"))
-            .values(status="pending", leased_until=leased_until)
-            .returning(WorkItem.id)
-        )
+    rerun = session.execute(
+        update(WorkItem)
+        .where(WorkItem.job_id == job_id, or_(WorkItem.id.in_(items), WorkItem.status.in_(("skipped", "pending"))))
+        .values(status="pending", leased_until=leased_until)
+        .returning(WorkItem.id, WorkItem.status)
+    ).all()
+    skipped = len(rerun) - len(items)
+    undo = Counts(
+        completed=-len(items),
+        accepted=-undone["accepted"],
+        rejected=-undone["rejected"],
+        failed=-undone["failed"],
+        skipped=-counters.of(session, job_id).skipped,
     )
-    skipped, job.skipped = job.skipped, 0
+    counters.add(session, [(job_id, undo)])
     if budget is not None:
         job.max_requests = budget.max_requests
         job.max_cost_usd = Decimal(str(budget.max_cost_usd)) if budget.max_cost_usd else None
@@ -175,7 +167,8 @@ def retry(
     job.status, job.stop_reason, job.error, job.finished_at = "running", None, None, None
     job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
     emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
-    return job, leases.chunked(sorted(rerun), job.spec["params"].get("chunk_size") or chunk_size)
+    ids = sorted(item_id for item_id, _ in rerun)
+    return job, leases.chunked(ids, job.spec["params"].get("chunk_size") or chunk_size)
 
 
 BUDGET_STOP = "budget exhausted"
@@ -286,7 +279,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
         job_id,
         "succeeded",
         f"dataset {dataset.id} v{dataset.version}: {dataset.record_count} records"
-        f" ({done.rejected} rejected, {done.failed} failed, {job.skipped} skipped)",
+        f" ({done.rejected} rejected, {done.failed} failed, {done.skipped} skipped)",
         dataset_id=dataset.id,
     )
 
@@ -303,10 +296,10 @@ def fail(session: Session, job_id: str, error: str) -> None:
 
 
 def _skip_pending(session: Session, job: Job) -> int:
-    skipped = session.execute(
+    skipped: int = session.execute(
         update(WorkItem).where(WorkItem.job_id == job.id, WorkItem.status == "pending").values(status="skipped")
     ).rowcount  # type: ignore[attr-defined]
-    job.skipped += skipped
+    counters.add(session, [(job.id, Counts(skipped=skipped))])
     return skipped
 
 

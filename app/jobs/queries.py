@@ -45,7 +45,7 @@ def _out(job: Job, c: Counts, by_teacher: list[tuple[str, dict[str, Any]]]) -> J
             accepted=c.accepted,
             rejected=c.rejected,
             failed=c.failed,
-            skipped=job.skipped,
+            skipped=c.skipped,
         ),
         usage=UsageOut(
             requests=c.requests,

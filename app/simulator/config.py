@@ -11,6 +11,9 @@ class SimulatorConfig:
     rpm: int | None = None  # requests per minute; None: unlimited
     tpm: int | None = None  # prompt tokens per minute; None: unlimited
     error_rate: float = 0.0  # share of requests answered 500/503, drawn from the app's RNG
+    # Share of requests answered 400 as a content filter does ("the prompt was flagged"):
+    # not retried, a failed item; drawn at random, so a later retry may pass.
+    flagged_rate: float = 0.0
     wrong_rate: float = 0.0  # share of prompts whose final answer is wrong, fixed per prompt
     malformed_rate: float = 0.0  # share of prompts whose reply cannot be parsed, fixed per prompt
     refusal_rate: float = 0.0  # share of answers (label prompts) that are a short refusal, fixed per prompt
@@ -34,11 +37,15 @@ class SimulatorConfig:
     # "project": replies keep to the project's protocol ("Answer: X", bare JSON); "mixed":
     # each in one of the real styles teachers use (app/simulator/styles.py).
     reply_styles: str = "project"
+    # The one key the teacher accepts (None: any). Another gets a 401 whose message
+    # quotes the key it was given, as some providers' do.
+    api_key: str | None = None
     seed: int = 0
     model: str = "sim-teacher-1"
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "wrong_rate", "malformed_rate", "refusal_rate", "throttle_rate", "hang_rate"):
+        rates = ("error_rate", "flagged_rate", "wrong_rate", "malformed_rate", "refusal_rate", "throttle_rate")
+        for name in (*rates, "hang_rate"):
             rate = getattr(self, name)
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")

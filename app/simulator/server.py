@@ -131,6 +131,10 @@ class _Simulator:
 
     async def chat(self, request: Request) -> Response:
         self.counters.record_request()
+        given = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.config.api_key is not None and given != self.config.api_key:
+            message = f"Incorrect API key provided: {given}. You can find your API key in your account settings."
+            return self.answer(401, _error_body(message, "invalid_request_error", code="invalid_api_key"))
         try:
             chat = _parse_chat(_decode_json(await request.body()), self.config.model)
         except _BadRequest as exc:
@@ -185,6 +189,9 @@ class _Simulator:
         return rate > 0 and self.rng.random() < rate
 
     def _injected_error(self) -> tuple[int, dict[str, Any]] | None:
+        if self._drawn(self.config.flagged_rate):
+            message = "The prompt was flagged by the content filter. Please modify your prompt and retry."
+            return 400, _error_body(message, "invalid_request_error", code="content_filter")
         if not self._drawn(self.config.error_rate):
             return None
         # Alternate the two statuses real providers send when they are overloaded.

@@ -39,7 +39,9 @@ FAILING_S = 2.0
 FIRST_CONTACT_S = 20.0
 FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
-REFUSED_S = 30.0
+# Long enough for every waiting caller to hear it; short enough that a fixed key is
+# tried again by the next retry.
+REFUSED_S = 5.0
 # A waiting caller looks again this often; a first call is usually answered quickly.
 POLL_S = 1.0
 FIRST_CONTACT_POLL_S = 0.05

@@ -194,8 +194,9 @@ class TeacherGateway:
                 attempts = Attempts()
                 try:
                     response = await self._request(call.messages, call.params, attempts)
-                except TeacherFailed:
-                    await self.db.each(budget.unpaid, (self.job_id, attempts.sent))
+                except (TeacherFailed, TeacherRefused):
+                    if attempts.sent:
+                        await self.db.each(budget.unpaid, (self.job_id, attempts.sent))
                     raise
                 return await self.store(call, response, attempts=attempts)
             finally:

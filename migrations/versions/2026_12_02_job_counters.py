@@ -16,7 +16,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 Money = sa.Numeric(18, 8)
-COUNTS = ("completed", "accepted", "rejected", "failed", "requests", "cached_requests")
+COUNTS = ("completed", "accepted", "rejected", "failed", "skipped", "requests", "cached_requests")
 TOKENS = ("prompt_tokens", "completion_tokens")
 
 
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("job_id", sa.String(length=40), nullable=False),
         sa.Column("shard", sa.Integer(), autoincrement=False, nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in ("completed", "accepted", "rejected", "failed")),
+        sa.Column("skipped", sa.Integer(), nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in ("sent_requests", "requests", "failed_requests")),
         sa.Column("cached_requests", sa.Integer(), nullable=False),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in TOKENS),

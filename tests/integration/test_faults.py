@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.stack import arithmetic_seeds
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -56,5 +57,7 @@ def test_an_unreachable_teacher_fails_the_job_with_a_readable_error(api, start_s
     assert job["status"] == "failed"
     assert "teacher_unreachable" in job["error"] and "never answered" in job["error"]
     assert job["usage"]["requests"] == 0 and job["usage"]["failed_requests"] >= 1
-    # Nothing was made of the items: they wait, skipped, for a retry once the URL is fixed.
-    assert job["progress"]["skipped"] == 2 and api.records(job["id"], status="failed") == []
+    # Nothing was made of the items: they wait, skipped, for a retry once the URL is fixed
+    # (calls already waiting hear of the failure a moment later).
+    wait_until(lambda: api.job(job["id"])["progress"]["skipped"] == 2, what="both items skipped")
+    assert api.records(job["id"], status="failed") == []

@@ -56,8 +56,9 @@ class Simulator:
 
 
 @contextmanager
-def simulator(env: dict[str, str], logs: Path, **flags: Any) -> Iterator[Simulator]:
-    port = free_port()
+def simulator(env: dict[str, str], logs: Path, port: int | None = None, **flags: Any) -> Iterator[Simulator]:
+    """A simulator subprocess with `flags`, on `port` (a free one if None)."""
+    port = port or free_port()
     args = ["simulate-teacher", "--port", str(port)]
     for name, value in flags.items():
         flag = name.replace("_", "-")
