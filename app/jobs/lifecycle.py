@@ -174,7 +174,9 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     job_id = job.id
     _skip_pending(session, job)
     job.finished_at = utcnow()
-    if job.accepted == 0 and job.failed > 0:
+    duplicate_seeds = planning.link_duplicate_seeds(session, job)
+    # Failed only when every item failed; a job whose records were all rejected has an empty version.
+    if job.accepted == 0 and job.rejected == duplicate_seeds and job.failed > 0:
         job.status = "failed"
         job.error = f"no record was accepted; {job.failed} items failed, mostly: {_top_failure(session, job_id)}"
         emit(session, job_id, "failed", job.error, level="error")
