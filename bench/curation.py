@@ -3,7 +3,10 @@
 1. Near-dedup: 100,000 synthetic instructions, 10% of them planted near-duplicates of
    another record (a word substituted, inserted or dropped, two in a text of 20 words or
    more; case and punctuation changed). Wall time of the near-dedup pass at its defaults, and recall and precision on
-   the planted pairs.
+   the planted pairs. Then templated tasks (one template, different numbers or names, as
+   word problems and "facts about <city>" are) with reworded copies of some: how many
+   distinct tasks are wrongly flagged, and the copies' recall, with and without
+   `same_particulars`.
 2. Export: 1,000,000 chain-of-thought records in one dataset version in Postgres, streamed
    by the download code in a fresh process per file format: MB/s and that process's peak
    RSS.
@@ -52,6 +55,61 @@ def synthetic(n: int, planted_share: float, rng: random.Random) -> tuple[list[st
     return texts, planted
 
 
+CITIES = ["Paris", "Lima", "Tokyo", "Nairobi", "Oslo", "Cairo", "Quito", "Hanoi", "Lagos", "Perth", "Riga", "Dakar"]
+
+
+def templated(families: int, per: int, copy_share: float, rng: random.Random) -> tuple[list[str], dict[int, int]]:
+    """`families` templates of `per` distinct tasks each, differing only in two numbers or
+    in a city; {index of a reworded copy: index of the task it copies}."""
+    vocab = [f"{a}{b}" for a in ("ba", "do", "fe", "gu") for b in range(500)]
+    texts: list[str] = []
+    for family in range(families):
+        words = rng.choices(vocab, k=rng.randint(8, 16))
+        cut = rng.randrange(2, len(words) - 2)
+        head, tail = " ".join(words[:cut]), " ".join(words[cut:])
+        cities = rng.sample(CITIES, per)
+        for k in range(per):
+            if family % 2:  # a word problem: the numbers change
+                texts.append(f"If {rng.choice(OPENERS).lower()} {head} {rng.randint(2, 999)} {tail} {k + 2}?")
+            else:  # facts about a place: the name changes
+                texts.append(f"Tell me about {head} in {cities[k]} and {tail}.")
+    planted = {}
+    for source in rng.sample(range(len(texts)), int(len(texts) * copy_share)):
+        words = texts[source].split()
+        at = rng.randrange(3, len(words) - 2)
+        while words[at][0].isdigit() or words[at][0].isupper():  # a copy keeps the particulars
+            at = rng.randrange(3, len(words) - 2)
+        words[at] = rng.choice(vocab)
+        text = " ".join(words)
+        planted[len(texts)] = source
+        texts.append(text.lower() if rng.random() < 0.2 else text)
+    return texts, planted
+
+
+def bench_templated() -> None:
+    from app.curation.near_dedup import Shingling, near_duplicates
+    from app.schemas.curation import NearDedup
+
+    settings = NearDedup()
+    texts, planted = templated(200, 10, 0.2, random.Random(11))
+    distinct = len(texts) - len(planted)
+    print(f"templated: {distinct:,} distinct tasks in 200 templates, {len(planted):,} reworded copies of them")
+    for same in (False, True):
+        found = near_duplicates(
+            texts,
+            threshold=settings.threshold,
+            num_perm=settings.num_perm,
+            shingling=Shingling(settings.shingle, settings.n),
+            same_particulars=same,
+        )
+        wrong = sum(d.index not in planted for d in found)
+        right = sum(planted.get(d.index) == d.kept for d in found)
+        print(
+            f"  same_particulars={same!s:5}: distinct tasks flagged {wrong:,} of {distinct:,};"
+            f" copies caught {right / len(planted):.4f}"
+        )
+
+
 def bench_near_dedup(n: int) -> None:
     sys.path.insert(0, str(ROOT))
     from app.curation.near_dedup import Shingling, near_duplicates
@@ -79,6 +137,7 @@ def bench_near_dedup(n: int) -> None:
     )
     print(f"  wall time {elapsed:.2f} s ({n / elapsed:,.0f} records/s)")
     print(f"  flagged {len(found):,}; recall {right / len(planted):.4f}; precision {right / max(1, len(found)):.4f}")
+    bench_templated()
 
 
 def _load_records(database_url: str, n: int) -> str:

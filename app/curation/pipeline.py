@@ -24,8 +24,8 @@ Pass = Callable[[Sequence[Candidate]], list[Rejection]]
 class Context:
     # (seed id, seed task) of the jobs the records came from.
     seeds: list[tuple[str, str]] = field(default_factory=list)
-    # (eval item id, text) of the eval sets to decontaminate against.
-    eval_items: list[tuple[str, str]] = field(default_factory=list)
+    # (eval item id, question, answer) of the eval sets to decontaminate against.
+    eval_items: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def run(candidates: Sequence[Candidate], curation: Curation, context: Context) -> list[Rejection]:
@@ -71,6 +71,7 @@ def _near(candidates: Sequence[Candidate], settings: NearDedup) -> list[Rejectio
         threshold=settings.threshold,
         num_perm=settings.num_perm,
         shingling=Shingling(settings.shingle, settings.n),
+        same_particulars=settings.same_particulars,
     )
     return [
         Rejection(

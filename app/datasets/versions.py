@@ -297,7 +297,7 @@ def _context(session: Session, tenant_id: str, job_ids: list[str], curation: Cur
     if curation.max_seed_similarity is not None and job_ids:
         rows = session.execute(select(Seed.external_id, Seed.data).where(Seed.job_id.in_(job_ids)))
         seeds = [(str(external_id), data["instruction"]) for external_id, data in rows]
-    eval_items: list[tuple[str, str]] = []
+    eval_items: list[tuple[str, str, str]] = []
     for eval_set in eval_sets(session, tenant_id, curation):
         rows = session.execute(
             select(Record.id, Record.instruction, Record.input, Record.answer, Record.seed_ids)
@@ -305,7 +305,7 @@ def _context(session: Session, tenant_id: str, job_ids: list[str], curation: Cur
             .where(DatasetRecord.dataset_id == eval_set.id)
         )
         eval_items += [
-            (str(ids[0]) if ids else str(rid), " ".join(filter(None, (text, input_, answer))))
+            (str(ids[0]) if ids else str(rid), " ".join(filter(None, (text, input_))), answer or "")
             for rid, text, input_, answer, ids in rows
         ]
     return pipeline.Context(seeds=seeds, eval_items=eval_items)

@@ -252,11 +252,13 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     job_id = job.id
     _skip_pending(session, job)
     job.finished_at = utcnow()
+    duplicate_seeds = planning.link_duplicate_seeds(session, job)
     done = counters.of(session, job_id)
     if job.stop_reason is not None and job.stop_reason.startswith(BUDGET_STOP):
         job.stop_reason = _budget_stop(job, done)  # the final spend, calls in flight at the stop included
     failures = _failures(session, job_id) if done.failed else ""
-    if done.accepted == 0 and done.failed > 0:
+    # Failed only when every item failed; a job whose records were all rejected has an empty version.
+    if done.accepted == 0 and done.rejected == duplicate_seeds and done.failed > 0:
         job.status = "failed"
         job.error = f"no record was accepted; {done.failed} items failed: {failures}"
         emit(session, job_id, "failed", job.error, level="error")

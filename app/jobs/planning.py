@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.curation.normalize import text_hash
 from app.db.base import utcnow
-from app.db.models import Job, Seed, WorkItem
+from app.db.models import Job, Record, Seed, WorkItem
+from app.jobs import counters
+from app.jobs.counters import Counts
 from app.jobs.events import emit
 from app.jobs.leases import chunked
 from app.methods.base import NewItem
-from app.methods.registry import method_for
+from app.methods.registry import method_for, seed_items
+
+# The step of a record that stands for a duplicate seed: no work item made it.
+DUPLICATE_SEED_STEP = "plan"
 
 
 def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> list[list[int]]:
@@ -27,21 +35,102 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
             select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)
         ).tuples()
     ]
-    new = method_for(job.method, job.spec["params"]).plan(job_id, job.spec, seeds)
+    method = method_for(job.method, job.spec["params"])
+    new = method.plan(job_id, job.spec, seeds)
     job.status = "running"
     job.started_at = utcnow()
     chunks = add_items(session, job, new, stage=0, chunk_size=chunk_size, lease_s=lease_s)
-    duplicates = len(seeds) - len(new) if job.method in ("label", "feedback") else 0
+    # Methods with an item per seed plan a task once; its other copies become rejected records.
+    duplicates = _reject_duplicate_seeds(session, job, seeds, new) if method.plan is seed_items else 0
     emit(
         session,
         job_id,
         "planned",
         f"planned {len(new)} work items in {len(chunks)} chunks"
-        + (f"; {duplicates} duplicate seeds skipped" if duplicates > 0 else ""),
+        + (f"; {duplicates} duplicate seeds rejected as exact_duplicate" if duplicates else ""),
         items=len(new),
-        duplicate_seeds=max(duplicates, 0),
+        duplicate_seeds=duplicates,
     )
     return chunks
+
+
+def duplicate_seeds(seeds: Sequence[tuple[str, dict[str, Any]]], planned: set[str]) -> list[tuple[int, str]]:
+    """(position, id of the planned seed it repeats) of each unplanned seed that asks an
+    earlier planned seed's task (the same instruction and input, normalised)."""
+    first: dict[str, str] = {}
+    found = []
+    for position, (external_id, data) in enumerate(seeds):
+        kept = first.setdefault(text_hash(data["instruction"], data.get("input", "")), external_id)
+        if kept != external_id and kept in planned and external_id not in planned:
+            found.append((position, kept))
+    return found
+
+
+def _reject_duplicate_seeds(
+    session: Session, job: Job, seeds: list[tuple[str, dict[str, Any]]], new: list[NewItem]
+) -> int:
+    planned = {str(item.seed_ids[0]) for item in new if item.seed_ids}
+    found = duplicate_seeds(seeds, planned)
+    if found:
+        session.execute(
+            insert(Record),
+            [
+                {
+                    "job_id": job.id,
+                    "method": job.method,
+                    "step": DUPLICATE_SEED_STEP,
+                    "seed_ids": [seeds[position][0]],
+                    "instruction": seeds[position][1]["instruction"],
+                    "input": seeds[position][1].get("input", ""),
+                    "messages": [],
+                    "parsed": {"duplicate_of_seed": kept},
+                    "scores": {},
+                    "status": "rejected",
+                    "reject_reason": "exact_duplicate",
+                    # duplicate_of is set when the job closes: the kept seed has no record yet.
+                    "reject_detail": f"same task as seed '{kept}'",
+                }
+                for position, kept in found
+            ],
+        )
+        counters.add(session, [(job.id, Counts(rejected=len(found)))])
+    return len(found)
+
+
+def link_duplicate_seeds(session: Session, job: Job) -> int:
+    """Point each duplicate seed's record at the first record made from the seed it repeats;
+    returns how many duplicate seeds the job has."""
+    duplicates = session.execute(
+        select(Record.id, Record.parsed, Record.duplicate_of).where(
+            Record.job_id == job.id, Record.step == DUPLICATE_SEED_STEP
+        )
+    ).all()
+    pending = [(record_id, parsed["duplicate_of_seed"]) for record_id, parsed, linked in duplicates if linked is None]
+    if not pending:
+        return len(duplicates)
+    first_stage = (WorkItem.job_id == job.id, WorkItem.stage == 0)
+    item_of = {
+        str(seed_ids[0]): item_id
+        for item_id, seed_ids in session.execute(select(WorkItem.id, WorkItem.seed_ids).where(*first_stage))
+        if seed_ids
+    }
+    made = {
+        item_id: record_id
+        for item_id, record_id in session.execute(
+            select(Record.work_item_id, func.min(Record.id))
+            .join(WorkItem, WorkItem.id == Record.work_item_id)
+            .where(*first_stage)
+            .group_by(Record.work_item_id)
+        )
+    }
+    links = [
+        {"id": record_id, "duplicate_of": made[item]}
+        for record_id, seed in pending
+        if (item := item_of.get(seed)) is not None and item in made
+    ]
+    if links:
+        session.execute(update(Record), links)  # bulk update by primary key
+    return len(duplicates)
 
 
 def add_items(

@@ -19,6 +19,8 @@ class NearDedup(InputModel):
     n: int = Field(default=2, ge=1, le=16, description="word k-grams for k = 1..n, or character n-grams")
     num_perm: int = Field(default=128, ge=16, le=1024, description="MinHash permutations")
     threshold: float = Field(default=0.7, gt=0.0, le=1.0, description="Jaccard similarity that makes a duplicate")
+    # Templated tasks ("3 apples" / "7 apples", "about Paris" / "about Lima") are not copies.
+    same_particulars: bool = Field(default=True, description="duplicates must also share their numbers and names")
 
 
 class Heuristics(InputModel):

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 def _job(api: Any, teacher: dict[str, Any], seeds: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
     job = api.wait_for_job(api.submit_label_job(teacher, seeds, **spec)["id"], timeout_s=180)
-    assert job["status"] == "succeeded", job
+    assert job["status"] == "succeeded", [e["message"] for e in api.events(job["id"])]
     return job
 
 
@@ -266,3 +266,107 @@ def test_dataset_routes_are_scoped_to_the_tenant(api, other_api, labelled):
     merge = other_api.post("/v1/datasets", json={"name": "x", "sources": [{"dataset": dataset_id}]})
     assert merge.status_code == 422 and merge.json()["error"]["details"][0]["field"] == "sources.0.dataset"
     assert Counter(d["id"] for d in other_api.get("/v1/datasets").json()["data"])[dataset_id] == 0
+
+
+def _word_problems(count: int) -> list[dict[str, str]]:
+    """One template, different numbers: distinct tasks at Jaccard up to 0.9."""
+    return [
+        {
+            "id": f"wp{i}",
+            "instruction": f"A baker fills {i + 2} trays with {3 * i + 4} rolls each and sells {i + 1} rolls."
+            " How many rolls are left?",
+        }
+        for i in range(count)
+    ]
+
+
+def _city_facts() -> list[dict[str, str]]:
+    cities = ["Paris", "Lima", "Tokyo", "Nairobi", "Oslo", "Cairo"]
+    return [
+        {"id": f"city-{c}", "instruction": f"Give me three short facts about the history of {c} for a school quiz."}
+        for c in cities
+    ]
+
+
+def test_default_curation_keeps_templated_tasks_and_removes_a_reworded_copy(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    problems, facts = _word_problems(40), _city_facts()
+    copy = {"id": "copy", "instruction": problems[7]["instruction"].replace("How many", "Then how many")}
+    job = _job(api, teacher, [*problems, *facts, copy])
+    kept = {r["seed_ids"][0] for r in api.records(job["id"], status="accepted")}
+    assert kept >= {s["id"] for s in problems + facts}
+    rejected = api.records(job["id"], status="rejected")
+    assert [r["reject_reason"] for r in rejected] == ["near_duplicate"]
+    twin = next(r for r in api.records(job["id"], status="accepted") if r["id"] == rejected[0]["duplicate_of"])
+    assert {rejected[0]["seed_ids"][0], twin["seed_ids"][0]} == {"copy", "wp7"}
+    assert api.get(f"/v1/datasets/{job['dataset_id']}").json()["record_count"] == 46
+
+
+def test_duplicate_seeds_are_rejected_records_naming_the_record_kept(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    seeds = arithmetic_seeds(5) + [{"id": "again", "instruction": "  what is 3 * 7 + 0 ?"}]  # q0, normalised
+    job = _job(api, teacher, seeds)
+    assert job["progress"]["total"] == 5 and job["progress"]["rejected"] == 1
+    (duplicate,) = api.records(job["id"], status="rejected")
+    assert duplicate["reject_reason"] == "exact_duplicate" and duplicate["seed_ids"] == ["again"]
+    assert "seed 'q0'" in duplicate["reject_detail"]
+    kept = next(r for r in api.records(job["id"], status="accepted") if r["id"] == duplicate["duplicate_of"])
+    assert kept["seed_ids"] == ["q0"]
+    stats = api.get(f"/v1/datasets/{job['dataset_id']}").json()["stats"]
+    assert stats["records"] == 5 and stats["reject_reasons"] == {"exact_duplicate": 1}
+
+
+def test_short_eval_questions_planted_in_a_job_are_caught_three_of_three(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    seeds = arithmetic_seeds(10)
+    planted = [seeds[2], seeds[5], seeds[8]]
+    lines = [json.dumps({"id": f"e{s['id']}", "instruction": s["instruction"], "output": s["answer"]}) for s in planted]
+    eval_set = _upload(api, "short-evals", "eval", lines).json()
+    job = _job(api, teacher, seeds, curation={"decontaminate": {"datasets": [eval_set["id"]]}})
+    rejected = api.records(job["id"], status="rejected")
+    assert sorted((r["reject_reason"], r["seed_ids"][0]) for r in rejected) == [
+        ("contaminated", s["id"]) for s in planted
+    ]
+    assert all(f"eval item e{r['seed_ids'][0]}" in r["reject_detail"] for r in rejected)
+
+
+def _empty_downloads(api: Any, dataset_id: str) -> None:
+    assert _download(api, dataset_id).content == b""
+    assert gzip.decompress(_download(api, dataset_id, file="jsonl.gz").content) == b""
+    assert pq.read_table(io.BytesIO(_download(api, dataset_id, file="parquet").content)).num_rows == 0
+    assert api.get(f"/v1/datasets/{dataset_id}/card").status_code == 200
+
+
+def test_a_job_whose_records_are_all_rejected_succeeds_with_an_empty_version(api, start_simulator):
+    teacher = api.add_teacher(start_simulator(refusal_rate=1.0))
+    job = _job(api, teacher, arithmetic_seeds(5))
+    assert job["progress"]["accepted"] == 0 and job["progress"]["rejected"] == 5
+    dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
+    assert dataset["record_count"] == 0 and sum(dataset["stats"]["reject_reasons"].values()) == 5
+    last = api.events(job["id"])[-1]
+    assert last["type"] == "succeeded" and "0 records (5 rejected" in last["message"]
+    _empty_downloads(api, dataset["id"])
+
+
+def test_merging_or_recurating_to_nothing_gives_an_empty_version(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    job = _job(api, teacher, arithmetic_seeds(4))
+    nothing = {"heuristics": {"min_response_words": 100_000}}
+    recurated = api.post(f"/v1/datasets/{job['dataset_id']}/curate", json={"curation": nothing})
+    assert recurated.status_code == 201, recurated.text
+    assert recurated.json()["record_count"] == 0
+    assert recurated.json()["stats"]["curation"] == {"heuristics": {"too_short": 4}}
+    merged = api.post(
+        "/v1/datasets",
+        json={"name": "none", "sources": [{"job": job["id"]}], "filters": {"methods": ["expand"]}},
+    )
+    assert merged.status_code == 201, merged.text
+    assert merged.json()["record_count"] == 0
+    empty = recurated.json()["id"]
+    for response in (
+        api.post(f"/v1/datasets/{empty}/curate", json={}),
+        api.post("/v1/datasets", json={"name": "none", "sources": [{"dataset": empty}]}),
+    ):
+        assert response.status_code == 201, response.text
+        assert response.json()["record_count"] == 0
+    _empty_downloads(api, empty)

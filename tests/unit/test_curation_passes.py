@@ -58,6 +58,44 @@ def test_questions_about_different_things_are_not_near_duplicates():
     assert [(d.index, d.kept) for d in near_duplicates(texts)] == [(2, 0)]
 
 
+_NAMES = ["Tom", "Maria", "Ahmed", "Lena"]
+
+
+def _word_problems() -> list[str]:
+    """40 tasks of one template, differing only in their numbers (Jaccard up to 0.9)."""
+    return [
+        f"If {_NAMES[0]} has {a} apples and buys {b} more at the market, how many apples does he have in total?"
+        for a, b in [(a, b) for a in range(2, 12) for b in (3, 5, 7, 9)]
+    ]
+
+
+def _city_facts() -> list[str]:
+    cities = ["Paris", "Lima", "Tokyo", "Nairobi", "Oslo", "Cairo", "Quito", "Hanoi"]
+    return [
+        f"Tell me five interesting facts about the history and culture of {city}, in short bullet points."
+        for city in cities
+    ]
+
+
+def test_templated_tasks_that_differ_in_a_number_or_a_name_are_not_near_duplicates():
+    texts = _word_problems() + _city_facts()
+    assert near_duplicates(texts) == []
+    # Without the particulars they would collapse: that is what they are kept from.
+    assert len(near_duplicates(texts, same_particulars=False)) > 40
+
+
+def test_reworded_copies_of_templated_tasks_are_still_near_duplicates():
+    problems, facts = _word_problems(), _city_facts()
+    copies = [
+        problems[13].replace("at the market, ", "at a market ").upper(),  # shouted: its case tells nothing
+        facts[1].replace("five interesting", "five").lower(),  # lowercased: "lima" is still a name
+        problems[27].replace("in total", "altogether"),
+    ]
+    found = near_duplicates(problems + facts + copies)
+    n = len(problems) + len(facts)
+    assert sorted((d.index, d.kept) for d in found) == [(n, 13), (n + 1, 41), (n + 2, 27)]
+
+
 def test_heuristics_name_each_problem():
     rules = Heuristics(min_response_words=2, max_response_words=50, max_prompt_words=10)
     cases = {
@@ -77,7 +115,7 @@ def test_heuristics_name_each_problem():
 
 def test_decontamination_matches_13_grams_and_short_eval_items_whole():
     long_item = "a train leaves the station at noon and travels sixty miles per hour for three hours how far"
-    index = EvalIndex([("gsm-1", long_item), ("short-9", "What is the capital of Peru?")], n=13)
+    index = EvalIndex([("gsm-1", long_item, "180 miles"), ("short-9", "What is the capital of Peru?", "")], n=13)
     found = contaminated(
         [
             _c(1, "Q: " + long_item[:80] + " and more"),  # 16 words of it in a row
@@ -87,6 +125,30 @@ def test_decontamination_matches_13_grams_and_short_eval_items_whole():
         index,
     )
     assert {r.record_id: r.detail.split(":")[0] for r in found} == {1: "eval item gsm-1", 2: "eval item short-9"}
+
+
+def test_decontamination_catches_a_short_eval_question_asked_without_its_answer():
+    index = EvalIndex(
+        [
+            ("mmlu-4", "What is the boiling point of water at sea level?", "100 degrees Celsius"),
+            ("gsm-17", "How many legs do 3 spiders have?", "24"),
+            ("arc-2", "Which planet has the most moons?", "Saturn"),
+            ("tiny-1", "Why?", "Because."),
+        ],
+        n=13,
+    )
+    planted = [
+        _c(1, "Quiz time. What is the boiling point of water at sea level?", "It boils at 100 C."),
+        _c(2, "how many legs do 3 spiders have", "Spiders have eight legs each, so 24."),
+        _c(3, "Answer briefly: Which planet has the most moons? Explain.", "Saturn, with 146 known moons."),
+    ]
+    clean = [_c(4, "Why is the sky blue?", "Rayleigh scattering."), _c(5, "How many legs do ants have?", "Six.")]
+    found = contaminated(planted + clean, index)
+    assert {r.record_id: r.detail.split(":")[0] for r in found} == {
+        1: "eval item mmlu-4",
+        2: "eval item gsm-17",
+        3: "eval item arc-2",
+    }
 
 
 def test_selection_takes_the_best_scores_and_skips_near_copies():
@@ -142,3 +204,27 @@ def test_judge_scores_are_read_from_a_score_line(reply, score):
 def test_a_score_outside_1_to_10_is_a_parse_failure():
     with pytest.raises(ParseFailure, match="outside"):
         parse_score("Score: 11")
+
+
+def test_default_curation_keeps_templated_tasks_and_removes_their_reworded_copies():
+    texts = _word_problems() + _city_facts()
+    candidates = [_c(i, t, f"The answer to task {i}.") for i, t in enumerate(texts)]
+    copy = _c(100, texts[5].replace("how many apples", "how many apples in all"), "The answer.")
+    found = pipeline.run([*candidates, copy], Curation(), pipeline.Context())
+    assert [(r.record_id, r.reason, r.matched_id) for r in found] == [(100, "near_duplicate", 5)]
+
+
+def test_every_pass_takes_an_empty_set():
+    assert exact_duplicates([]) == []
+    assert near_duplicates([]) == []
+    assert near_duplicates(["one text"]) == []
+    assert contaminated([], EvalIndex([("e1", "What is the capital of Peru?", "Lima")], n=13)) == []
+    assert select([], max_records=5, diversity=0.9) == []
+    everything = Curation(
+        judge={"min_score": 8},
+        max_records=10,
+        max_seed_similarity=0.8,
+        decontaminate={"datasets": ["evals"]},
+    )
+    context = pipeline.Context(seeds=[("s1", "Name a planet")], eval_items=[("e1", "Name a planet", "Mars")])
+    assert pipeline.run([], everything, context) == []
