@@ -137,6 +137,22 @@ def jobs_cancel(job_id: str, url: Url = None, api_key: Key = None) -> None:
     console.print(f"job {job.id} is {job.status}")
 
 
+@jobs_app.command("retry")
+def jobs_retry(
+    job_id: str,
+    max_cost_usd: Annotated[float | None, typer.Option(help="a new cost budget")] = None,
+    max_requests: Annotated[int | None, typer.Option(help="a new request budget")] = None,
+    url: Url = None,
+    api_key: Key = None,
+) -> None:
+    """Run a finished job's failed and skipped items again (paid replies come from the cache)."""
+    given = {"max_cost_usd": max_cost_usd, "max_requests": max_requests}
+    budget = {k: v for k, v in given.items() if v is not None} or None
+    with reported(), Client(url, api_key) as client:
+        job = client.retry_job(job_id, budget)
+    console.print(f"job {job.id} is {job.status}")
+
+
 # datasets
 @datasets_app.command("list")
 def datasets_list(url: Url = None, api_key: Key = None, as_json: AsJson = False) -> None:

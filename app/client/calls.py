@@ -16,7 +16,7 @@ from pydantic import BaseModel, SecretStr
 
 from app.schemas.base import Page
 from app.schemas.datasets import DatasetOut, ExportFormat, FileFormat
-from app.schemas.jobs import EventOut, JobCreate, JobOut, RecordOut
+from app.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from app.schemas.teachers import TeacherCreate, TeacherOut
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 
@@ -94,6 +94,11 @@ def get_job(job_id: str) -> Call[JobOut]:
 
 def cancel_job(job_id: str) -> Call[JobOut]:
     return Call("POST", f"/v1/jobs/{job_id}/cancel", _model(JobOut))
+
+
+def retry_job(job_id: str, budget: Budget | Mapping[str, Any] | None = None) -> Call[JobOut]:
+    body = validated(JobRetry, {"budget": budget}) if budget is not None else None
+    return Call("POST", f"/v1/jobs/{job_id}/retry", _model(JobOut), json=body)
 
 
 def job_events(job_id: str, limit: int, offset: int) -> Call[Page[EventOut]]:

@@ -16,7 +16,7 @@ from app.client.errors import ServerUnreachable, WaitTimeout, from_response
 from app.client.polling import TERMINAL, Backoff
 from app.schemas.base import Page
 from app.schemas.datasets import DatasetOut, ExportFormat, FileFormat
-from app.schemas.jobs import EventOut, JobCreate, JobOut, RecordOut
+from app.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from app.schemas.teachers import TeacherCreate, TeacherOut
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 
@@ -109,6 +109,10 @@ class Client:
 
     def cancel_job(self, job_id: str) -> JobOut:
         return self._run(calls.cancel_job(job_id))
+
+    def retry_job(self, job_id: str, budget: Budget | Mapping[str, Any] | None = None) -> JobOut:
+        """Run a finished job's failed and skipped items again, with a new budget if given."""
+        return self._run(calls.retry_job(job_id, budget))
 
     def job_events(self, job_id: str, limit: int = 100, offset: int = 0) -> Page[EventOut]:
         return self._run(calls.job_events(job_id, limit, offset))

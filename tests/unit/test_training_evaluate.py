@@ -16,9 +16,11 @@ from workers.training.materialize import is_final_answer
         ("Answer: 4. No wait.\n\nAnswer: 5", "5"),
         ("  42 ", "42"),
         ("", ""),
+        ("So 6 * 7 = 42.\n\n$\\boxed{42}$", "42"),
+        ("Three packs of 4.\n#### 12", "12"),
     ],
 )
-def test_the_final_answer_is_what_follows_the_last_answer_line(reply, answer):
+def test_the_final_answer_is_found_as_in_a_teachers_reply(reply, answer):
     assert final_answer(reply) == answer
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from app.curation.normalize import normalize
+from app.prompts import extract
+from app.prompts.matching import answers_match
 from workers.training.judge import Comparison
 from workers.training.materialize import EvalPrompt
 
@@ -23,10 +24,10 @@ SAMPLES = 5
 
 
 def final_answer(text: str) -> str:
-    """The student's final answer: what follows its last "Answer:" (the shape it was taught,
-    rationale then answer), else the whole reply."""
-    _, marker, tail = text.rpartition("Answer:")
-    return (tail if marker else text).strip()
+    """The student's final answer, found as in a teacher's reply (an "Answer:" line, a
+    boxed value, ...), else the whole reply."""
+    found = extract.final_answer(text)
+    return found.answer if found else text.strip()
 
 
 def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
@@ -64,7 +65,7 @@ def evaluate(
         if cancelled := progress(len(replies)):
             break  # score what was answered
     checked = [(p, r) for p, r in zip(chosen, replies, strict=False) if p.final_answer]
-    matches = sum(normalize(final_answer(r)) == normalize(p.reference) for p, r in checked)
+    matches = sum(answers_match(final_answer(r), p.reference) for p, r in checked)
     free_form = [
         Comparison(p.messages[-1]["content"], r, p.reference)
         for p, r in zip(chosen, replies, strict=False)
