@@ -14,6 +14,12 @@ def run_migrations() -> None:
     url = context.config.attributes.get("database_url") or get_settings().resolved_database_url
     engine = make_engine(url)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table (copy, drop, rename); with foreign keys on, the drop
+            # would cascade and delete every row that references it (a job's records).
+            # Set on the driver's connection: it must run outside a transaction, and any
+            # statement through SQLAlchemy would begin one first.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,

@@ -98,6 +98,8 @@ class JobCounter(Base):
 
     __tablename__ = "job_counters"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    # The teacher whose usage the row counts; "" for the job's progress.
+    teacher_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     completed: Mapped[int] = mapped_column(default=0)
     accepted: Mapped[int] = mapped_column(default=0)

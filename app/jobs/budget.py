@@ -149,7 +149,7 @@ def charge(session: Session, charges: list[Charge]) -> list[None]:
             for c in charges
         ],
     )
-    counters.add(session, ((c.job_id, _counts(c)) for c in charges))
+    counters.add_usage(session, ((c.job_id, c.teacher_id, _counts(c)) for c in charges))
     return [None] * len(charges)
 
 
@@ -166,7 +166,9 @@ def _counts(c: Charge) -> Counts:
     )
 
 
-def unpaid(session: Session, calls: list[tuple[str, int]]) -> list[None]:
-    """Count calls that got no usable reply: `(job_id, attempts)`, every attempt an error."""
-    counters.add(session, ((job_id, Counts(sent_requests=n, failed_requests=n)) for job_id, n in calls))
+def unpaid(session: Session, calls: list[tuple[str, str, int]]) -> list[None]:
+    """Count calls that got no usable reply: `(job_id, teacher_id, attempts)`, every
+    attempt an error."""
+    deltas = ((job_id, teacher_id, Counts(sent_requests=n, failed_requests=n)) for job_id, teacher_id, n in calls)
+    counters.add_usage(session, deltas)
     return [None] * len(calls)

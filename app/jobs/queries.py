@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobEvent, Record, Usage
+from app.db.models import Job, JobEvent, Record
 from app.db.scoping import get_owned, owned_by
 from app.jobs import counters
 from app.jobs.counters import Counts
@@ -20,24 +19,29 @@ def to_out(session: Session, job: Job) -> JobOut:
 
 
 def _outs(session: Session, jobs: list[Job]) -> list[JobOut]:
-    ids = [j.id for j in jobs]
-    by_teacher = _usage_by_teacher(session, ids)
-    counts = counters.totals(session, ids)
-    return [_out(job, counts[job.id], by_teacher.get(job.id, [])) for job in jobs]
+    rows = counters.by_teacher(session, [j.id for j in jobs])
+    totals: dict[str, Counts] = {}
+    teachers: dict[str, list[tuple[str, Counts]]] = {}
+    for job_id, teacher_id, counts in rows:
+        totals[job_id] = totals.get(job_id, counters.ZERO) + counts
+        if teacher_id != counters.NO_TEACHER:
+            teachers.setdefault(job_id, []).append((teacher_id, counts))
+    return [_out(job, totals.get(job.id, counters.ZERO), teachers.get(job.id, [])) for job in jobs]
 
 
-def _out(job: Job, c: Counts, by_teacher: list[tuple[str, dict[str, Any]]]) -> JobOut:
-    teachers = job.spec["teachers"]
-    names = {t["id"]: t["name"] for t in teachers}
-    judge = job.spec.get("judge_teacher")
+def _out(job: Job, c: Counts, by_teacher: list[tuple[str, Counts]]) -> JobOut:
+    spec = job.spec
+    judge = spec.get("judge_teacher")
+    named = [*spec["teachers"], *([judge] if judge else []), *(spec["params"].get("generators") or [])]
+    names = {t["id"]: t["name"] for t in named}
     return JobOut(
         id=job.id,
         name=job.name,
         method=job.method,
         teacher_id=job.teacher_id,
-        teachers=[JobTeacher(teacher_id=t["id"], name=t["name"], weight=t["weight"]) for t in teachers],
+        teachers=[JobTeacher(teacher_id=t["id"], name=t["name"], weight=t["weight"]) for t in spec["teachers"]],
         judge_teacher_id=judge["id"] if judge else None,
-        mode=job.spec["params"]["mode"],
+        mode=spec["params"]["mode"],
         status=job.status,  # type: ignore[arg-type]
         progress=Progress(
             total=job.total,
@@ -56,10 +60,19 @@ def _out(job: Job, c: Counts, by_teacher: list[tuple[str, dict[str, Any]]]) -> J
             completion_tokens=c.completion_tokens,
             cost_usd=float(c.cost_usd),
             by_teacher=[
-                TeacherUsage(teacher_id=tid, teacher_name=names.get(tid), **totals) for tid, totals in by_teacher
+                TeacherUsage(
+                    teacher_id=tid,
+                    teacher_name=names.get(tid),
+                    requests=t.requests,
+                    cached_requests=t.cached_requests,
+                    prompt_tokens=t.prompt_tokens,
+                    completion_tokens=t.completion_tokens,
+                    cost_usd=float(t.cost_usd),
+                )
+                for tid, t in by_teacher
             ],
         ),
-        budget=Budget.model_validate(job.spec.get("budget", {})),
+        budget=Budget.model_validate(spec.get("budget", {})),
         dataset_id=job.dataset_id,
         stop_reason=job.stop_reason,
         error=job.error,
@@ -67,36 +80,6 @@ def _out(job: Job, c: Counts, by_teacher: list[tuple[str, dict[str, Any]]]) -> J
         started_at=job.started_at,
         finished_at=job.finished_at,
     )
-
-
-def _usage_by_teacher(session: Session, job_ids: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """The usage ledger summed per job and teacher: what each teacher was paid."""
-    paid = case((Usage.cached.is_(False), 1), else_=0)
-    rows = session.execute(
-        select(
-            Usage.job_id,
-            Usage.teacher_id,
-            func.sum(paid),
-            func.count() - func.sum(paid),
-            func.sum(Usage.prompt_tokens),
-            func.sum(Usage.completion_tokens),
-            func.sum(Usage.cost_usd),
-        )
-        .where(Usage.job_id.in_(job_ids), Usage.teacher_id.is_not(None))
-        .group_by(Usage.job_id, Usage.teacher_id)
-        .order_by(Usage.job_id, Usage.teacher_id)
-    )
-    out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for job_id, teacher_id, requests, cached, prompt, completion, cost in rows:
-        totals = {
-            "requests": requests,
-            "cached_requests": cached,
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "cost_usd": float(cost),
-        }
-        out.setdefault(job_id, []).append((teacher_id, totals))
-    return out
 
 
 def get(session: Session, tenant_id: str, job_id: str) -> JobOut:

@@ -196,7 +196,7 @@ class TeacherGateway:
                     response = await self._request(call.messages, call.params, attempts)
                 except (TeacherFailed, TeacherRefused):
                     if attempts.sent:
-                        await self.db.each(budget.unpaid, (self.job_id, attempts.sent))
+                        await self.db.each(budget.unpaid, (self.job_id, self.endpoint.id, attempts.sent))
                     raise
                 return await self.store(call, response, attempts=attempts)
             finally:
