@@ -1,0 +1,80 @@
+"""The teacher's circuit: one first call, refusals for everyone, outages opened only when
+sustained, one probe at a time with backoff, closed by the first answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.teachers.circuit import FAILING_S, FAILURES, FIRST_CONTACT_S, REFUSED_S, Circuit, Refused
+
+PROBE_S = 35.0
+
+
+def answered() -> Circuit:
+    circuit = Circuit()
+    assert circuit.admit(0.0, PROBE_S) == 0  # the first call goes
+    circuit.succeeded()
+    return circuit
+
+
+def test_a_new_teacher_lets_one_call_go_first_and_the_rest_wait_for_its_answer():
+    circuit = Circuit()
+    assert circuit.admit(0.0, PROBE_S) == 0
+    assert circuit.admit(0.01, PROBE_S) > 0  # waits for the first call's answer
+    circuit.succeeded()
+    assert circuit.state == "closed" and circuit.admit(0.02, PROBE_S) == 0
+
+
+def test_a_refusal_reaches_every_caller_and_is_forgotten_after_a_while():
+    circuit = Circuit()
+    circuit.admit(0.0, PROBE_S)
+    circuit.failed(1.0, "refused the requests (HTTP 401: bad key)", transient=False)
+    with pytest.raises(Refused, match="HTTP 401"):
+        circuit.admit(1.1, PROBE_S)
+    assert circuit.admit(1.0 + REFUSED_S, PROBE_S) == 0  # a fixed key gets its chance
+
+
+def test_scattered_server_errors_do_not_open_the_circuit():
+    circuit = answered()
+    for t in range(100):
+        circuit.failed(float(t), "teacher_http_500: boom", transient=True)
+        if t % 3 == 0:
+            circuit.succeeded()
+    assert circuit.state == "closed"
+
+
+def test_failures_in_a_burst_under_the_time_span_do_not_open_it_either():
+    circuit = answered()
+    for n in range(FAILURES * 3):
+        circuit.failed(10.0 + n * (FAILING_S / (FAILURES * 4)), "teacher_timeout: slow", transient=True)
+    assert circuit.state == "closed"
+
+
+def test_a_sustained_outage_opens_it_and_one_probe_at_a_time_goes_with_backoff():
+    circuit = answered()
+    t = 100.0
+    for _ in range(FAILURES):
+        circuit.failed(t, "teacher_unreachable: could not connect", transient=True)
+        t += FAILING_S / (FAILURES - 1)
+    assert circuit.state == "open" and "teacher_unreachable" in circuit.cause
+    assert circuit.admit(t, PROBE_S) > 0  # nobody before the first backoff
+    first = circuit.probe_at
+    assert circuit.admit(first, PROBE_S) == 0  # the probe
+    assert circuit.admit(first + 0.1, PROBE_S) > 0  # one probe at a time
+    circuit.failed(first + 0.2, "teacher_unreachable: could not connect", transient=True)
+    assert circuit.probe_at - (first + 0.2) > first - t  # the backoff grew
+    assert circuit.admit(circuit.probe_at, PROBE_S) == 0
+    circuit.succeeded()
+    assert circuit.state == "closed" and circuit.admit(circuit.probe_at + 1, PROBE_S) == 0
+
+
+def test_a_teacher_that_never_answers_is_refused_rather_than_waited_for():
+    circuit = Circuit()
+    t = 0.0
+    while t <= FIRST_CONTACT_S + 1:
+        if circuit.state == "refused":
+            break
+        circuit.failed(t, "teacher_unreachable: could not connect", transient=True)
+        t += 1.0
+    with pytest.raises(Refused, match="never answered"):
+        circuit.admit(t, PROBE_S)
