@@ -53,9 +53,16 @@ class Stack:
     client: httpx.Client  # the API, with a tenant's key
     simulator_url: str  # ends in /v1
     workers: list[Worker]
+    api: subprocess.Popen[bytes]
+    database: str  # the database's name, for pg_stat_database
+    key: str  # the tenant's API key
 
     def simulator_stats(self) -> dict:
         return httpx.get(self.simulator_url.removesuffix("/v1") + "/sim/stats").json()
+
+    def reset_simulator(self) -> None:
+        """Zero the simulator's counters and refill its rate limiter: a fresh teacher for the next run."""
+        httpx.post(self.simulator_url.removesuffix("/v1") + "/sim/reset").raise_for_status()
 
 
 def fresh_database(name: str) -> str:
@@ -73,15 +80,18 @@ def running_stack(
     database: str = "distillery_bench",
     broker_url: str | None = None,
     workers: int = 1,
+    api_workers: int = 1,
     env_extra: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """The stack with `workers` worker processes (the first runs the reapers' beat), on the
-    shared Redis' db 12 (flushed first) or on `broker_url`, a broker of the caller's own."""
+    """The stack with `workers` worker processes (the first runs the reapers' beat) and an API
+    of `api_workers` uvicorn processes, on the shared Redis' db $BENCH_REDIS_DB (12 unless
+    set; flushed first) or on `broker_url`, a broker of the caller's own."""
     import redis
 
+    redis_db = int(os.environ.get("BENCH_REDIS_DB", "12"))
     env = {
         "DISTILLERY_DATABASE_URL": fresh_database(database),
-        "DISTILLERY_BROKER_URL": broker_url or "redis://127.0.0.1:6379/12",
+        "DISTILLERY_BROKER_URL": broker_url or f"redis://127.0.0.1:6379/{redis_db}",
         "DISTILLERY_DATA_DIR": tempfile.mkdtemp(prefix="distillery-bench-"),
         "DISTILLERY_SECRET_KEY": secrets.token_urlsafe(32),
         **{k: v for k, v in os.environ.items() if k == "DISTILLERY_CHUNK_SIZE"},
@@ -112,10 +122,12 @@ def running_stack(
         for worker in pool:
             worker.start()
             stack.callback(worker.stop)
-        api = stack.enter_context(process(["serve", "--port", str(api_port)], env, logs / "api.log"))
+        api = stack.enter_context(
+            process(["serve", "--port", str(api_port), "--workers", str(api_workers)], env, logs / "api.log")
+        )
         wait_http(f"http://127.0.0.1:{sim_port}/healthz", proc=sim)
         wait_http(f"http://127.0.0.1:{api_port}/healthz", proc=api)
         client = httpx.Client(
             base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {key}"}, timeout=60
         )
-        yield Stack(client, f"http://127.0.0.1:{sim_port}/v1", pool)
+        yield Stack(client, f"http://127.0.0.1:{sim_port}/v1", pool, api, database, key)

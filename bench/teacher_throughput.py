@@ -1,89 +1,232 @@
-"""Teacher throughput through the real stack: API (HTTP) → Postgres → Redis → 2 worker
-processes → simulator. Prints figures; asserts nothing.
+"""Teacher throughput through the real stack: API (HTTP) → Postgres → Redis → worker
+processes → simulator, timed from job creation to the finished dataset. Each scenario also
+runs the ideal pacer (and, with --peers, other distillation tools) against the same
+simulator in the same run, and prints Distillery's rate as a ratio to each. Prints
+figures; asserts nothing.
 
-    python bench/teacher_throughput.py [--items 2000] [--skip-unthrottled]
+    python bench/teacher_throughput.py [--items 1000] [--workers 2|4] [--peers] [--rpm-set]
+        [--reply-styles mixed] [--skip-limited] [--skip-unthrottled]
+    python bench/teacher_throughput.py --items 100000 --skip-limited   # seeds from an upload
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from stack import running_stack
+import peer_runs
+from pacer import pace
+from probes import ProgressTrace, deadlocks, rss_mb
+from stack import Stack, running_stack
+
+LIMIT_RPM = 3000
+UNTHROTTLED_RPM_SET = 1_000_000
+CONCURRENCY = 64  # the teacher's max_concurrency, and every peer's concurrency limit
+SETTLE_S = 5.0  # the workers finish booting before anything is timed (2 cores are shared)
+UPLOAD_ABOVE = 10_000  # more items than this: the seeds come from an uploaded dataset
 
 
-def run(label: str, items: int, sim_flags: list[str], rpm: int | None, logs: Path) -> None:
-    with running_stack(sim_flags, logs) as stack:
-        client = stack.client
-        teacher: dict[str, Any] = {
-            "name": "sim",
-            "base_url": stack.simulator_url,
-            "model": "sim-teacher-1",
-            "max_concurrency": 64,
-        }
-        if rpm:
-            teacher["rpm"] = rpm
-        client.post("/v1/teachers", json=teacher).raise_for_status()
-        seeds = [{"instruction": f"What is {i} * 7 + {i % 13}?"} for i in range(items)]
-        started = time.monotonic()
-        job = client.post(
-            "/v1/jobs",
-            json={
-                "name": "bench",
-                "teacher": "sim",
-                "method": "label",
-                "skill": {"name": "arithmetic", "reasoning": "cot"},
-                "seeds": seeds,
-            },
-        ).json()
-        while job["status"] not in ("succeeded", "failed", "cancelled"):
-            time.sleep(0.1)
-            job = client.get(f"/v1/jobs/{job['id']}").json()
-        elapsed = time.monotonic() - started
-        stats = stack.simulator_stats()
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    sim_flags: list[str]
+    teacher_rpm: int | None  # what Distillery, the pacer and the peers are told
+    limited: bool  # the simulator enforces LIMIT_RPM
+    latency_s: float
+
+
+@dataclass(frozen=True)
+class Rate:
+    name: str
+    items: int
+    seconds: float
+    too_many: int  # 429s the simulator answered
+    note: str = ""
+
+    @property
+    def per_s(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else 0.0
+
+
+def prompts(items: int) -> list[str]:
+    return [f"What is {i} * 7 + {i % 13}?" for i in range(items)]
+
+
+def upload_seeds(stack: Stack, items: int) -> str:
+    lines = "".join(json.dumps({"id": f"s{i}", "instruction": p}) + "\n" for i, p in enumerate(prompts(items)))
+    response = stack.client.post(
+        "/v1/datasets/upload",
+        files={"file": ("seeds.jsonl", lines.encode(), "application/jsonl")},
+        data={"purpose": "seeds", "name": "bench-seeds"},
+        timeout=600,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def run_distillery(stack: Stack, scenario: Scenario, items: int, name: str) -> Rate:
+    client = stack.client
+    stack.reset_simulator()
+    teacher: dict[str, Any] = {
+        "name": name,
+        "base_url": stack.simulator_url,
+        "model": "sim-teacher-1",
+        "max_concurrency": CONCURRENCY,
+    }
+    if scenario.teacher_rpm:
+        teacher["rpm"] = scenario.teacher_rpm
+    client.post("/v1/teachers", json=teacher).raise_for_status()
+    spec: dict[str, Any] = {
+        "name": name,
+        "teacher": name,
+        "method": "label",
+        "skill": {"name": "arithmetic", "reasoning": "cot"},
+    }
+    if items > UPLOAD_ABOVE:
+        spec["source_dataset"] = upload_seeds(stack, items)
+    else:
+        spec["seeds"] = [{"instruction": p} for p in prompts(items)]
+    rss_start = {"workers": sum(rss_mb(w.proc.pid) for w in stack.workers if w.proc), "api": rss_mb(stack.api.pid)}
+    deadlocks_before = deadlocks(stack.database)
+    trace = ProgressTrace(items)
+    started = time.monotonic()
+    job = client.post("/v1/jobs", json=spec, timeout=600).json()
+    if "id" not in job:
+        raise RuntimeError(f"the job was not created: {job}")
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        time.sleep(0.1)
+        job = client.get(f"/v1/jobs/{job['id']}").json()
+        trace.add(job["progress"]["completed"])
+    elapsed = time.monotonic() - started
+    rss_end = {"workers": sum(rss_mb(w.proc.pid) for w in stack.workers if w.proc), "api": rss_mb(stack.api.pid)}
+    stats = stack.simulator_stats()
+    time.sleep(1.0)  # pg_stat_database lags up to a second
+    found_deadlocks = deadlocks(stack.database) - deadlocks_before
 
     progress = job["progress"]
-    rate = progress["completed"] / elapsed
-    too_many = stats["status_counts"].get("429", 0)
-    print(f"\n== {label}")
-    print(f"job {job['status']}: {progress['completed']}/{items} items completed in {elapsed:.1f}s")
-    print(f"  records/s end to end:        {rate:.1f}")
-    stamps = {k: datetime.fromisoformat(job[k]) for k in ("created_at", "started_at", "finished_at")}
+    stamps = {k: datetime.fromisoformat(job[k]) for k in ("created_at", "started_at", "finished_at") if job[k]}
+    print(f"  Distillery job {job['status']}: {progress['completed']}/{items} completed in {elapsed:.1f}s")
+    if len(stamps) == 3:
+        print(
+            f"    created→planned {(stamps['started_at'] - stamps['created_at']).total_seconds():.2f}s,"
+            f" planned→finished {(stamps['finished_at'] - stamps['started_at']).total_seconds():.2f}s"
+        )
+    first, last = trace.first_tenth_rate(), trace.last_tenth_rate()
     print(
-        f"  time: created→planned {(stamps['started_at'] - stamps['created_at']).total_seconds():.2f}s,"
-        f" planned→finished {(stamps['finished_at'] - stamps['started_at']).total_seconds():.2f}s"
-    )
-    if rpm:
-        print(f"  share of the rate limit:     {100 * rate / (rpm / 60):.1f}%  (limit {rpm} rpm)")
-    print(f"  429s per 100 requests:       {100 * too_many / max(stats['requests'], 1):.2f}")
-    print(
-        f"  teacher requests per item:   {stats['completions'] / max(progress['accepted'], 1):.2f} paid,"
-        f" {stats['requests'] / max(progress['completed'], 1):.2f} sent"
+        "    records/s in the first 10%: "
+        + (f"{first:.1f}" if first else "n/a (within one poll)")
+        + ", in the last 10%: "
+        + (f"{last:.1f}" if last else "n/a (within one poll)")
     )
     print(
-        f"  items completed:             {100 * progress['completed'] / items:.1f}%"
-        f"  (accepted {progress['accepted']}, rejected {progress['rejected']}, failed {progress['failed']})"
+        f"    memory (PSS) MiB: workers {rss_start['workers']:.0f} → {rss_end['workers']:.0f},"
+        f" API {rss_start['api']:.0f} → {rss_end['api']:.0f}"
     )
+    print(
+        f"    teacher requests per item: {stats['completions'] / max(progress['accepted'], 1):.2f} paid,"
+        f" {stats['requests'] / max(progress['completed'], 1):.2f} sent;"
+        f" accepted {progress['accepted']}, rejected {progress['rejected']}, failed {progress['failed']}"
+    )
+    print(f"    Postgres deadlocks during the run: {found_deadlocks}")
+    too_many = int(stats["status_counts"].get("429", 0))
+    return Rate("Distillery", progress["completed"], elapsed, too_many, f"{found_deadlocks} deadlocks")
+
+
+def run_pacer(stack: Stack, scenario: Scenario, items: int) -> Rate:
+    stack.reset_simulator()
+    result = pace(stack.simulator_url, prompts(items), scenario.teacher_rpm, CONCURRENCY)
+    too_many = int(stack.simulator_stats()["status_counts"].get("429", 0))
+    return Rate("ideal pacer", result.items, result.seconds, too_many, f"{result.requests} requests")
+
+
+def run_peer(stack: Stack, scenario: Scenario, items: int, peer: str, logs: Path) -> Rate | str:
+    stack.reset_simulator()
+    outcome = peer_runs.run(
+        peer, stack.simulator_url, prompts(items), scenario.teacher_rpm, CONCURRENCY, scenario.latency_s, logs
+    )
+    if isinstance(outcome, str):
+        return outcome
+    too_many = int(stack.simulator_stats()["status_counts"].get("429", 0))
+    return Rate(peer, outcome.items, outcome.seconds, too_many, outcome.note)
+
+
+def run_scenario(scenario: Scenario, args: argparse.Namespace, logs: Path) -> None:
+    print(f"\n== {scenario.label}: {args.items} items, {args.workers} workers", flush=True)
+    sim_flags = [*scenario.sim_flags, "--reply-styles", args.reply_styles]
+    rates: list[Rate] = []
+    failed: dict[str, str] = {}
+    with running_stack(sim_flags, logs, database=args.database, workers=args.workers) as stack:
+        time.sleep(SETTLE_S)
+        if scenario.limited or not args.skip_pacer:
+            rates.append(run_pacer(stack, scenario, args.items))
+        for peer in args.peers:
+            outcome = run_peer(stack, scenario, args.items, peer, logs)
+            if isinstance(outcome, str):
+                failed[peer] = outcome
+            else:
+                rates.append(outcome)
+        ours = run_distillery(stack, scenario, args.items, f"sim-{len(rates)}")
+    print(f"  {'':<14}{'items/s':>9}{'429s':>7}  {'Distillery ÷ it':>15}  note")
+    for rate in [*rates, ours]:
+        ratio = f"{ours.per_s / rate.per_s:.3f}" if rate is not ours and rate.per_s else ""
+        print(f"  {rate.name:<14}{rate.per_s:>9.1f}{rate.too_many:>7}  {ratio:>15}  {rate.note}")
+    if scenario.limited:
+        print(f"  the limit       {LIMIT_RPM / 60:>7.1f}/s        {ours.per_s / (LIMIT_RPM / 60):>15.3f}")
+    for peer, reason in failed.items():
+        print(f"  {peer}: did not run: {reason}")
+
+
+def scenarios(args: argparse.Namespace) -> list[Scenario]:
+    found: list[Scenario] = []
+    if not args.skip_limited:
+        limited = ["--latency-ms", "200", "--rpm", str(LIMIT_RPM)]
+        found.append(Scenario(f"rate-limited: 200 ms latency, {LIMIT_RPM} rpm", limited, LIMIT_RPM, True, 0.2))
+        found.append(
+            Scenario("rate-limited with 5% injected 5xx", [*limited, "--error-rate", "0.05"], LIMIT_RPM, True, 0.2)
+        )
+    if not args.skip_unthrottled:
+        found.append(Scenario("unthrottled: 50 ms latency, no rpm", ["--latency-ms", "50"], None, False, 0.05))
+        if args.rpm_set:
+            label = f"unthrottled: 50 ms latency, teacher rpm set to {UNTHROTTLED_RPM_SET:,}"
+            found.append(Scenario(label, ["--latency-ms", "50"], UNTHROTTLED_RPM_SET, False, 0.05))
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--items", type=int, default=2000)
+    parser.add_argument("--items", type=int, default=1000, help=f"above {UPLOAD_ABOVE:,} the seeds are uploaded")
+    parser.add_argument("--workers", type=int, default=2, help="`distillery worker` processes")
+    parser.add_argument(
+        "--peers",
+        nargs="*",
+        choices=sorted(peer_runs.PEERS),
+        help="also run these tools (all when the flag has no names), each in a virtualenv of its own",
+    )
+    parser.add_argument(
+        "--rpm-set", action="store_true", help=f"also unthrottled with the rpm set to {UNTHROTTLED_RPM_SET:,}"
+    )
+    parser.add_argument("--reply-styles", choices=["project", "mixed"], default="project")
     parser.add_argument("--skip-limited", action="store_true")
     parser.add_argument("--skip-unthrottled", action="store_true")
+    parser.add_argument("--skip-pacer", action="store_true", help="no pacer in the unthrottled scenarios")
+    parser.add_argument("--database", default="distillery_bench_throughput")
     args = parser.parse_args()
+    if args.peers is None:
+        args.peers = []
+    elif not args.peers:
+        args.peers = sorted(peer_runs.PEERS)
     logs = Path(tempfile.mkdtemp(prefix="distillery-bench-logs-"))
     print(f"logs in {logs}")
-    if not args.skip_limited:
-        limited = ["--latency-ms", "200", "--rpm", "3000"]
-        run("rate-limited: 200 ms latency, 3000 rpm", args.items, limited, 3000, logs)
-        run("rate-limited with 5% injected 5xx", args.items, [*limited, "--error-rate", "0.05"], 3000, logs)
-    if not args.skip_unthrottled:
-        run("unthrottled: 50 ms latency, no limit", args.items, ["--latency-ms", "50"], None, logs)
+    for peer in args.peers:
+        peer_runs.ensure(peer, logs)
+    for scenario in scenarios(args):
+        run_scenario(scenario, args, logs)
 
 
 if __name__ == "__main__":
