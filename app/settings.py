@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -30,10 +31,14 @@ class Settings(BaseSettings):
     # How often a job in batch mode asks the provider whether its batch is done.
     batch_poll_s: float = 10.0
     # Where a training job's `base_model` given as a hub name must already be: the Hugging
-    # Face cache (HF_HUB_CACHE, as the libraries read it). Nothing is downloaded at run time.
-    hf_hub_cache: Path = Field(
-        Path("~/.cache/huggingface/hub"), validation_alias=AliasChoices("DISTILLERY_HF_HUB_CACHE", "HF_HUB_CACHE")
-    )
+    # Face cache, found as the libraries find it (HF_HUB_CACHE, else HF_HOME/hub, else
+    # ~/.cache/huggingface/hub). Nothing is downloaded at run time.
+    hf_hub_cache: Path | None = Field(None, validation_alias=AliasChoices("DISTILLERY_HF_HUB_CACHE", "HF_HUB_CACHE"))
+    hf_home: Path | None = Field(None, validation_alias=AliasChoices("HF_HOME"))
+    # Directories (comma-separated) a training job's `base_model` given as a path must lie
+    # under, symlinks resolved; empty allows hub names in the cache only. A tenant must not
+    # point the training host at any path it likes (/etc, another tenant's outputs).
+    model_dirs: Annotated[list[Path], NoDecode] = []
     # Work items are leased; a lease that expires (worker killed) is re-run.
     lease_seconds: int = 300
     # A training job whose worker wrote no heartbeat (one per step) for this long is taken
@@ -66,6 +71,17 @@ class Settings(BaseSettings):
     url: str = ""
     api_key: SecretStr | None = None
     config_file: Path = Path("~/.config/distillery/config.toml")
+
+    @field_validator("model_dirs", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+    @property
+    def resolved_hf_hub_cache(self) -> Path:
+        if self.hf_hub_cache is not None:
+            return self.hf_hub_cache.expanduser()
+        return (self.hf_home / "hub" if self.hf_home else Path("~/.cache/huggingface/hub")).expanduser()
 
     @property
     def resolved_database_url(self) -> str:

@@ -48,6 +48,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
             "DISTILLERY_LEASE_SECONDS": "30",
             "DISTILLERY_TEACHER_MAX_ATTEMPTS": "8",
             "DISTILLERY_BATCH_POLL_S": "0.2",
+            # The training tests build their tiny models in pytest's temporary folders.
+            "DISTILLERY_MODEL_DIRS": str(tmp_path_factory.getbasetemp()),
         }
         import redis
 

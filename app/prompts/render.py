@@ -2,48 +2,46 @@
 
 A template has a `system` and a `user` block. A job may replace any template with its own
 text: with those blocks it replaces both, plain text replaces the user message only. The
-override is checked at submission (`check_override`), so a bad one is a 422, never a
-failed job.
+override is checked at submission (`check_overrides`, on a sample of the job's data), so a
+bad one is a 422; on data the sample missed, it fails that item as `template_error`.
+
+Every render runs under the bounds of `sandbox` and a deadline: RENDER_SECONDS each in the
+workers, CHECK_SECONDS for the whole check at submission. Anything a job's own template
+raises is a TemplateError, so the worker records it on the item.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, meta, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from app.errors import InvalidSpec
+from app.prompts.sandbox import BoundedSandbox, TemplateTooCostly, limits
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Bounds on what a job's own template can make: a prompt longer than this is a mistake, and
 # a template must not tie up the API or a worker building one.
 MAX_PROMPT_CHARS = 200_000
 MAX_OVERRIDE_CHARS = 50_000
+# A worker's render of one prompt; the API's check of all of a job's templates on its sample.
+RENDER_SECONDS = 1.0
 CHECK_SECONDS = 1.0
+# The seeds an override is tried on at submission: the first, the last and this many
+# spread evenly between.
+SAMPLED_SEEDS = 20
 
 
-class _BoundedSandbox(SandboxedEnvironment):
-    """Jinja2's sandbox, with `*` and `**` kept from building huge strings or numbers."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > 64:
-            raise SecurityError("exponents above 64 are not allowed in templates")
-        if operator == "*":
-            sized = [v for v in (left, right) if isinstance(v, str | list | tuple)]
-            times = [v for v in (left, right) if isinstance(v, int) and not isinstance(v, bool)]
-            if sized and times and len(sized[0]) * times[0] > MAX_PROMPT_CHARS:
-                raise SecurityError(f"the template builds a value over {MAX_PROMPT_CHARS} long")
-        return super().call_binop(context, operator, left, right)
+class TemplateFailed(TemplateError):
+    """A job's own template raised something other than a TemplateError (1 / 0, ...)."""
 
 
-_env = _BoundedSandbox(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False)
+_env = BoundedSandbox(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, autoescape=False)
 
 # A value of the right shape for every variable a template is given: what an override is
 # trial-rendered with at submission.
@@ -107,15 +105,38 @@ def _version(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
+def _text(pieces: Iterator[str]) -> str:
+    """The output, read piece by piece and cut off once it is too long for a prompt."""
+    kept, size = [], 0
+    for piece in pieces:
+        size += len(piece)
+        if size > MAX_PROMPT_CHARS:
+            raise TemplateTooCostly(f"the rendered prompt is longer than {MAX_PROMPT_CHARS} characters")
+        kept.append(piece)
+    return "".join(kept)
+
+
 def _block(template: Template, block: str, context: dict[str, Any]) -> str:
-    return "".join(template.blocks[block](template.new_context(context))).strip()
+    return _text(template.blocks[block](template.new_context(context))).strip()
 
 
 def render(name: str, overrides: dict[str, str] | None = None, **context: Any) -> Prompt:
     """Render template `name` (or the job's override of it) into chat messages."""
+    text = (overrides or {}).get(name)
+    with limits(RENDER_SECONDS):
+        if text is None:
+            return _render(name, None, context)
+        try:
+            return _render(name, text, context)
+        except TemplateError:
+            raise
+        except Exception as exc:  # the job's template, not our code, failed on this data
+            raise TemplateFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _render(name: str, text: str | None, context: dict[str, Any]) -> Prompt:
     builtin, version, _ = _builtin(name)
     system_from = user_from = builtin
-    text = (overrides or {}).get(name)
     if text is not None:
         custom = _override(text)
         version = _version(text)
@@ -129,17 +150,31 @@ def render(name: str, overrides: dict[str, str] | None = None, **context: Any) -
     system = _block(system_from, "system", context)
     if system:
         messages.append({"role": "system", "content": system})
-    user = _block(user_from, "user", context) if user_from is not None else _override(text or "").render(context)
+    if user_from is not None:
+        user = _block(user_from, "user", context)
+    else:
+        plain = _override(text or "")
+        user = _text(plain.root_render_func(plain.new_context(context)))
     messages.append({"role": "user", "content": user.strip()})
     if sum(len(m["content"]) for m in messages) > MAX_PROMPT_CHARS:
-        raise SecurityError(f"the rendered prompt is longer than {MAX_PROMPT_CHARS} characters")
+        raise TemplateTooCostly(f"the rendered prompt is longer than {MAX_PROMPT_CHARS} characters")
     return Prompt(template_name=name, template_version=version, messages=messages)
+
+
+def check_overrides(overrides: dict[str, str], contexts: list[dict[str, Any]]) -> None:
+    """Raise InvalidSpec on `templates.<name>` for the first of a job's templates that
+    `check_override` refuses; all of them share one CHECK_SECONDS."""
+    with limits(CHECK_SECONDS):
+        for name, text in overrides.items():
+            problem = check_override(name, text, contexts)
+            if problem:
+                raise InvalidSpec(f"templates.{name}", problem)
 
 
 def check_override(name: str, text: str, contexts: list[dict[str, Any]] | None = None) -> str | None:
     """Why a job's text for template `name` cannot be used, or None when it can: it must
     parse, use only the template's variables, stay in the sandbox, and render each of
-    `contexts` (over the sample context) within CHECK_SECONDS."""
+    `contexts` (over the sample context) within its bounds and CHECK_SECONDS."""
     if name not in names():
         return f"no template named '{name}'; templates: {', '.join(names())}"
     if len(text) > MAX_OVERRIDE_CHARS:
@@ -148,39 +183,19 @@ def check_override(name: str, text: str, contexts: list[dict[str, Any]] | None =
         ast = _env.parse(text)
     except TemplateError as exc:
         return f"template syntax error on line {getattr(exc, 'lineno', '?')}: {exc.message}"
-    unknown = sorted(meta.find_undeclared_variables(ast) - _builtin(name)[2])
+    except (ValueError, RecursionError, MemoryError) as exc:  # a 5000-digit number, 1000 nested brackets
+        return f"the template cannot be read: {type(exc).__name__}"
+    unknown = sorted(meta.find_undeclared_variables(ast) - _builtin(name)[2] - _env.globals.keys())
     if unknown:
         return f"unknown variable '{unknown[0]}'; this template is given: {', '.join(sorted(_builtin(name)[2]))}"
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
         if isinstance(attr, str) and attr.startswith("_"):
             return f"the template reaches for '{attr}', which the sandbox does not allow"
-    deadline = time.monotonic() + CHECK_SECONDS
-    for context in contexts or [{}]:
-        try:
-            _with_deadline(deadline, lambda c=context: render(name, {name: text}, **{**SAMPLE_CONTEXT, **c}))
-        except Exception as exc:  # anything a template can raise is the template's fault
-            return f"the template fails to render: {type(exc).__name__}: {exc}"[:500]
+    with limits(CHECK_SECONDS):
+        for context in contexts or [{}]:
+            try:
+                render(name, {name: text}, **{**SAMPLE_CONTEXT, **context})
+            except Exception as exc:  # anything a template can raise is the template's fault
+                return f"the template fails to render: {type(exc).__name__}: {exc}"[:500]
     return None
-
-
-class _Overtime(Exception):
-    def __str__(self) -> str:
-        return f"rendering took over {CHECK_SECONDS}s"
-
-
-def _with_deadline(deadline: float, work: Any) -> Any:
-    """Run `work`, raising _Overtime inside it once `deadline` passes: a compiled template
-    is Python code, so a line tracer can stop a loop that would never end."""
-
-    def tracer(frame: Any, event: str, arg: Any) -> Any:
-        if time.monotonic() > deadline:
-            raise _Overtime
-        return tracer
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        return work()
-    finally:
-        sys.settrace(previous)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 import jsonschema
 from pydantic import AfterValidator, Field, model_validator
 
-from app.prompts.render import check_override
+from app.prompts.render import SAMPLED_SEEDS
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
 from app.schemas.curation import Curation
 
@@ -186,26 +186,6 @@ class JobCreate(InputModel):
         return self
 
     @model_validator(mode="after")
-    def _templates_render(self) -> JobCreate:
-        # Checked here, before any database work: a bad template is the request's fault.
-        skill = self.skill
-        context: dict[str, Any] = {
-            "system_prompt": skill.system_prompt,
-            "reasoning": skill.reasoning,
-            "output_format": skill.output_format,
-            "output_schema": skill.output_schema,
-            "skill_name": skill.name,
-            "skill_description": skill.description,
-        }
-        if self.seeds:
-            context |= {"instruction": self.seeds[0].instruction, "input": self.seeds[0].input}
-        for name, text in (self.templates or {}).items():
-            problem = check_override(name, text, [context])
-            if problem:
-                raise ValueError(f"templates.{name}: {problem}")
-        return self
-
-    @model_validator(mode="after")
     def _one_way_to_name_teachers(self) -> JobCreate:
         if (self.teacher is None) == (self.teachers is None):
             raise ValueError("teacher: give either `teacher` or `teachers`, not both and not neither")
@@ -213,8 +193,34 @@ class JobCreate(InputModel):
             raise ValueError("teachers: each teacher may appear once")
         return self
 
+    def template_contexts(self) -> list[dict[str, Any]]:
+        """What the job's templates are tried on at submission: the skill with the first,
+        the last and SAMPLED_SEEDS seeds spread between (documents likewise). Not a
+        validator: FastAPI validates bodies on the event loop, and rendering is CPU work."""
+        skill = self.skill
+        base: dict[str, Any] = {
+            "system_prompt": skill.system_prompt,
+            "reasoning": skill.reasoning,
+            "output_format": skill.output_format,
+            "output_schema": skill.output_schema,
+            "skill_name": skill.name,
+            "skill_description": skill.description,
+        }
+        contexts = [base | {"instruction": s.instruction, "input": s.input} for s in _spread(self.seeds)]
+        chunk = self.params.chunk_chars
+        contexts += [base | {"title": d.title, "passage": d.text[:chunk]} for d in _spread(self.documents or [])]
+        return contexts or [base]
+
     def shares(self) -> list[TeacherShare]:
         return self.teachers if self.teachers is not None else [TeacherShare(teacher=self.teacher or "")]
+
+
+def _spread(items: list[Any]) -> list[Any]:
+    if len(items) <= SAMPLED_SEEDS + 2:
+        return items
+    last = len(items) - 1
+    picked = {round(k * last / (SAMPLED_SEEDS + 1)) for k in range(SAMPLED_SEEDS + 2)}  # 0 and last among them
+    return [items[i] for i in sorted(picked)]
 
 
 class Progress(OutputModel):

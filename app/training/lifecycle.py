@@ -6,6 +6,7 @@ transition locks the job row, so a cancel and the worker's own close never cross
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +34,9 @@ DEFAULT_LEARNING_RATE = {("sft", True): 2e-4, ("sft", False): 2e-5, ("dpo", True
 DEFAULT_BETA = 0.1
 
 
-def create(session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cache: Path) -> TrainingJob:
+def create(
+    session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cache: Path, model_dirs: Sequence[Path] = ()
+) -> TrainingJob:
     try:
         dataset = versions.get(session, tenant_id, spec.dataset_id)
     except NotFound:
@@ -45,7 +48,7 @@ def create(session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cac
         )
     if dataset.record_count == 0:
         raise InvalidSpec("dataset_id", f"dataset '{dataset.id}' has no records")
-    base_model = locate(spec.base_model, hub_cache)
+    base_model = locate(spec.base_model, hub_cache, model_dirs)
     evaluate = spec.evaluate.model_dump() if spec.evaluate else None
     if evaluate and evaluate["judge_teacher"]:
         # Stored by id, as synthesis jobs store theirs: a later rename does not change the job.

@@ -42,7 +42,13 @@ def model_dir(tmp_path: Path) -> Path:
 
 def create(session: Session, model_dir: Path, **spec: object) -> TrainingJob:
     body = {"dataset_id": make_dataset(session, "t1", arithmetic(4)), "method": "sft", "base_model": str(model_dir)}
-    return lifecycle.create(session, "t1", TrainingJobCreate.model_validate({**body, **spec}), hub_cache=model_dir)
+    return lifecycle.create(
+        session,
+        "t1",
+        TrainingJobCreate.model_validate({**body, **spec}),
+        hub_cache=model_dir,
+        model_dirs=[model_dir.parent],
+    )
 
 
 def kinds(session: Session, job_id: str) -> list[str]:
@@ -65,6 +71,7 @@ def test_the_methods_usual_learning_rate_and_beta_are_filled_in(session, model_d
             base_model=str(model_dir),
         ),
         hub_cache=model_dir,
+        model_dirs=[model_dir.parent],
     )
     assert (dpo.hyperparameters["learning_rate"], dpo.hyperparameters["beta"]) == (5e-6, 0.1)
 

@@ -20,4 +20,4 @@ from app.settings import get_settings
 # Read by huggingface_hub when it is first imported: nothing is downloaded, and hub names
 # resolve in the same cache the API checked at submission.
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_HUB_CACHE"] = str(get_settings().hf_hub_cache.expanduser())
+os.environ["HF_HUB_CACHE"] = str(get_settings().resolved_hf_hub_cache)

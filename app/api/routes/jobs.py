@@ -8,6 +8,7 @@ from app.api.deps import NUL_FREE, Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.db.session import unit_of_work
 from app.jobs import lifecycle, queries
+from app.prompts.render import check_overrides
 from app.queue import enqueue
 from app.schemas.base import Page
 from app.schemas.jobs import EventOut, JobCreate, JobOut, JobRetry, RecordOut
@@ -18,6 +19,8 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 @router.post("", status_code=202, response_model=JobOut, responses=errors(body=True))
 def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
+    # Here, in FastAPI's threadpool, not in a validator: bodies are validated on the loop.
+    check_overrides(body.templates or {}, body.template_contexts())
     with unit_of_work() as session:
         job = queries.to_out(
             session, lifecycle.create(session, tenant, body, max_active=get_settings().tenant_max_active_jobs)

@@ -19,8 +19,13 @@ router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
 
 @router.post("", status_code=202, response_model=TrainingJobOut, responses=errors(body=True))
 def create_training_job(body: TrainingJobCreate, tenant: Tenant) -> TrainingJobOut:
+    settings = get_settings()
     with unit_of_work() as session:
-        job = queries.to_out(lifecycle.create(session, tenant, body, hub_cache=get_settings().hf_hub_cache))
+        job = queries.to_out(
+            lifecycle.create(
+                session, tenant, body, hub_cache=settings.resolved_hf_hub_cache, model_dirs=settings.model_dirs
+            )
+        )
     enqueue("distillery.training.run_job", job.id, queue=TRAINING)
     return job
 
