@@ -1,4 +1,4 @@
-"""API load: concurrent clients (httpx, async) read `GET /v1/jobs` and `GET /v1/jobs/{id}`
+"""API load: concurrent clients (bare keep-alive HTTP on asyncio) read `GET /v1/jobs` and `GET /v1/jobs/{id}`
 in turn for a while, with nothing else running ("idle") and while a labeling job runs on the
 workers ("job"). Prints requests/s, p50, p99 and errors; asserts nothing. The tenant's own
 request rate limit (DISTILLERY_TENANT_RPS, 20/s by default) is off unless --tenant-rps sets it:
@@ -17,9 +17,10 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 from probes import rss_mb
+from rawhttp import Connection
 from stack import Stack, running_stack
 
 
@@ -28,26 +29,26 @@ async def _load(base_url: str, key: str, job_id: str, clients: int, seconds: flo
     errors: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     paths = ["/v1/jobs", f"/v1/jobs/{job_id}"]
+    url = urlsplit(base_url)
 
-    async def client_loop(client: httpx.AsyncClient, index: int) -> None:
+    async def client_loop(index: int) -> None:
+        connection = Connection(url.hostname or "127.0.0.1", url.port or 80, {"Authorization": f"Bearer {key}"})
         turn = index
         while time.monotonic() < deadline:
             path = paths[turn % 2]
             turn += 1
             started = time.monotonic()
             try:
-                response = await client.get(path)
-                error = "" if response.status_code == 200 else str(response.status_code)
-            except httpx.HTTPError as exc:
+                status = await connection.request("GET", path)
+                error = "" if status == 200 else str(status)
+            except (OSError, asyncio.IncompleteReadError) as exc:
                 error = type(exc).__name__
             latencies.append(time.monotonic() - started)
             if error:
                 errors[error] += 1
+        connection.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30) as client:
-        await asyncio.gather(*(client_loop(client, i) for i in range(clients)))
+    await asyncio.gather(*(client_loop(i) for i in range(clients)))
     return latencies, errors
 
 

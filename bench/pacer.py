@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from rawhttp import Connection
+
 
 @dataclass(frozen=True)
 class PacerRun:
@@ -25,35 +27,13 @@ class PacerRun:
         return self.items / self.seconds
 
 
-class _Connection:
-    """One keep-alive connection that posts a chat completion and reads the status."""
-
-    def __init__(self, host: str, port: int, path: str) -> None:
-        self.host, self.port, self.path = host, port, path
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def post(self, body: bytes) -> int:
-        if self.streams is None:
-            self.streams = await asyncio.open_connection(self.host, self.port)
-        reader, writer = self.streams
-        head = (
-            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        writer.write(head.encode() + body)
-        lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        length = next(int(v) for k, _, v in (h.partition(":") for h in lines[1:]) if k.lower() == "content-length")
-        await reader.readexactly(length)
-        return int(lines[0].split()[1])
-
-
 async def _pace(base_url: str, prompts: list[str], rpm: int | None, concurrency: int) -> PacerRun:
     url = urlsplit(base_url)
     path = url.path.rstrip("/") + "/chat/completions"
     interval = 60 / rpm if rpm else 0.0
-    pool: asyncio.Queue[_Connection] = asyncio.Queue()
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(concurrency):
-        pool.put_nowait(_Connection(url.hostname or "127.0.0.1", url.port or 80, path))
+        pool.put_nowait(Connection(url.hostname or "127.0.0.1", url.port or 80))
     started = time.monotonic()
     next_start = [started]
     sent = [0]
@@ -67,7 +47,7 @@ async def _pace(base_url: str, prompts: list[str], rpm: int | None, concurrency:
                 await asyncio.sleep(max(0.0, at - time.monotonic()))
             sent[0] += 1
             try:
-                status = await connection.post(body)
+                status = await connection.request("POST", path, body)
             finally:
                 pool.put_nowait(connection)
             if status == 200:
