@@ -48,6 +48,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
             "DISTILLERY_LEASE_SECONDS": "30",
             "DISTILLERY_TEACHER_MAX_ATTEMPTS": "8",
             "DISTILLERY_BATCH_POLL_S": "0.2",
+            # The simulators run on loopback, which the SSRF guard refuses unless listed.
+            "DISTILLERY_TEACHER_URL_ALLOWLIST": "127.0.0.1",
         }
         import redis
 
