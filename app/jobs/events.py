@@ -12,6 +12,4 @@ from app.security.scrub import scrub, scrub_value
 
 
 def emit(session: Session, job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
-    session.add(
-        JobEvent(job_id=job_id, type=type, message=scrub(message), level=level, data=scrub_value(data))
-    )
+    session.add(JobEvent(job_id=job_id, type=type, message=scrub(message), level=level, data=scrub_value(data)))

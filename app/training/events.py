@@ -12,7 +12,5 @@ from app.security.scrub import scrub, scrub_value
 
 def emit(session: Session, job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
     session.add(
-        TrainingEvent(
-            training_job_id=job_id, type=type, message=scrub(message), level=level, data=scrub_value(data)
-        )
+        TrainingEvent(training_job_id=job_id, type=type, message=scrub(message), level=level, data=scrub_value(data))
     )
