@@ -83,17 +83,31 @@ def scrub_excerpt(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _scrubbed_arg(arg: Any) -> Any:
+    if arg is None or isinstance(arg, (bool, int, float)):
+        return arg
+    try:
+        text = str(arg)
+    except Exception:  # noqa: BLE001 (a broken __str__ is the handler's to report)
+        return arg
+    scrubbed = scrub(text)
+    return arg if scrubbed == text else scrubbed
+
+
 class SecretsFilter(logging.Filter):
     """Scrubs a log record in place: its message (arguments applied) and its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_scrubbed", False):
             return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: leave it to the handler to report
-            return True
-        record.msg, record.args = scrub(message), ()
+        # The arguments stay arguments (uvicorn's access formatter unpacks them); only one
+        # that holds a secret is replaced, by its scrubbed text.
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_scrubbed_arg(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _scrubbed_arg(v) for k, v in record.args.items()}
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

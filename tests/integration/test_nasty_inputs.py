@@ -204,6 +204,15 @@ def test_no_whole_body_gets_a_5xx_or_closes_the_connection(connection, bases):
         connection.post(path, content=b"<xml/>", headers={"Content-Type": "application/xml"})
 
 
+def test_a_body_over_the_limit_is_a_413_on_the_same_connection(connection):
+    too_big = b"[" + b"1," * (17 * 1024 * 1024) + b"1]"  # 34 MB; the limit is 32
+    response = connection.post("/v1/jobs", content=too_big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    chunks = (b"1," * 1024 * 1024 for _ in range(17))  # streamed: no Content-Length
+    response = connection.post("/v1/jobs", content=chunks, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
 def test_the_known_root_causes_are_named_4xx(connection, bases):
     teacher = {**bases["/v1/teachers"], "api_key": "sk-\ud800"}
     response = connection.post_json("/v1/teachers", teacher)
