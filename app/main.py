@@ -13,6 +13,7 @@ from app.api import errors
 from app.api.body_limit import MIB, BodyLimit
 from app.api.routes import datasets, health, jobs, metrics, teachers, training_jobs
 from app.queue import warm_up
+from app.security.scrub import install_log_filter
 from app.settings import get_settings
 from app.ui import install as install_dashboard
 
@@ -34,6 +35,7 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
+    install_log_filter()
     settings = get_settings()
     app = FastAPI(
         title="Distillery",

@@ -62,8 +62,10 @@ class Settings(BaseSettings):
     tenant_max_active_jobs: int = 20
     tenant_rps: float = 20.0
     tenant_burst: int = 100
-    # Hosts teachers may be created with and called at (comma-separated; `*.example.com`
-    # matches its subdomains). Empty allows any host.
+    # Where teachers may be created and called (app/security/teacher_urls.py): comma-separated
+    # host names (`*.example.com` matches its subdomains), IPs and CIDRs, each with an optional
+    # port (`127.0.0.1:9100,10.0.0.0/8,api.example.com`). Empty: any public address, and no
+    # loopback, private, link-local or otherwise internal one.
     teacher_url_allowlist: str = ""
 
     # The client side (Python client, CLI client commands): which server, with which key.

@@ -94,6 +94,8 @@ def running_stack(
         "DISTILLERY_BROKER_URL": broker_url or f"redis://127.0.0.1:6379/{redis_db}",
         "DISTILLERY_DATA_DIR": tempfile.mkdtemp(prefix="distillery-bench-"),
         "DISTILLERY_SECRET_KEY": secrets.token_urlsafe(32),
+        # The simulator runs on loopback, which the SSRF guard refuses unless listed.
+        "DISTILLERY_TEACHER_URL_ALLOWLIST": "127.0.0.1",
         **{k: v for k, v in os.environ.items() if k == "DISTILLERY_CHUNK_SIZE"},
         **(env_extra or {}),
     }

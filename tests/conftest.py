@@ -50,6 +50,8 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
             "DISTILLERY_BATCH_POLL_S": "0.2",
             # The training tests build their tiny models in pytest's temporary folders.
             "DISTILLERY_MODEL_DIRS": str(tmp_path_factory.getbasetemp()),
+            # The simulators run on loopback, which the SSRF guard refuses unless listed.
+            "DISTILLERY_TEACHER_URL_ALLOWLIST": "127.0.0.1",
         }
         import redis
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from app.queue import celery_app
+from app.security.scrub import install_log_filter
 from app.settings import get_settings
 
+install_log_filter()  # before Celery sets up its loggers: every record is scrubbed
 app = celery_app()
 app.conf.include = ["workers.runtime", "workers.synthesis"]
 app.conf.beat_schedule = {

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from app.errors import DatabaseBusy, DistilleryError
+from app.schemas.base import MAX_DEPTH
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 # A model validator names the field it checked at the start of its message: "seeds: ...".
-_NAMED = re.compile(r"^Value error, (?P<field>[a-z_][a-z_.]*): (?P<problem>.+)$", re.S)
+_NAMED = re.compile(r"^Value error, (?P<field>[a-z_][a-z0-9_.]*): (?P<problem>.+)$", re.S)
 
 
 def _detail(error: Any) -> dict[str, str]:
@@ -61,6 +62,11 @@ def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # A body nested so deep the JSON parser gave up: the same answer as one just too deep.
+        problem = f"nested deeper than {MAX_DEPTH} levels"
+        details = [{"field": "body", "problem": problem}]
+        return error_response(422, "invalid_request", f"invalid request: body: {problem}", details)
     kinds = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     return error_response(
         exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), headers=exc.headers

@@ -85,6 +85,9 @@ def demo(
                 )
             )
             wait_http(f"http://127.0.0.1:{sim_port}/v1/models", proc=sim)
+            # Teachers on loopback are refused unless listed (the SSRF guard): list this one.
+            allowed = [settings.teacher_url_allowlist, f"127.0.0.1:{sim_port}"]
+            env["DISTILLERY_TEACHER_URL_ALLOWLIST"] = ",".join(a for a in allowed if a)
             teacher = {
                 "name": f"simulator-{sim_port}",
                 "base_url": f"http://127.0.0.1:{sim_port}/v1",

@@ -6,6 +6,7 @@ import typer
 
 from app.cli import client_commands
 from app.cli.demo import demo
+from app.security.scrub import install_log_filter
 from app.settings import get_settings
 
 app = typer.Typer(
@@ -20,6 +21,12 @@ app.add_typer(client_commands.datasets_app, name="datasets")
 app.add_typer(client_commands.teachers_app, name="teachers")
 app.add_typer(client_commands.train_app, name="train")
 app.command()(demo)
+
+
+@app.callback()
+def _logging() -> None:
+    """Every command's log lines are scrubbed of secrets."""
+    install_log_filter()
 
 
 @app.command()

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.datasets import stats, versions
 from app.db.models import Dataset, Record
 from app.errors import InvalidSpec, InvalidUpload
+from app.schemas.base import MAX_DEPTH, InputProblem
 from app.schemas.datasets import UploadLine, UploadPurpose
 
 MAX_PROBLEMS = 100
@@ -26,21 +27,27 @@ def _problems(number: int, raw: bytes, purpose: UploadPurpose) -> tuple[UploadLi
         value = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         return None, [{"line": number, "field": "line", "problem": f"not valid JSON: {exc}"[:300]}]
+    except RecursionError:  # nested thousands deep: the parser gives up
+        return None, [{"line": number, "field": "line", "problem": f"nested deeper than {MAX_DEPTH} levels"}]
     if not isinstance(value, dict):
         return None, [{"line": number, "field": "line", "problem": "must be a JSON object"}]
     try:
         line = UploadLine.model_validate(value)
     except ValidationError as exc:
-        return None, [
-            {"line": number, "field": ".".join(str(p) for p in e["loc"]) or "line", "problem": e["msg"]}
-            for e in exc.errors()
-        ]
+        return None, [_problem(number, e) for e in exc.errors()]
     if purpose == "candidates" and not line.candidates:
         return None, [{"line": number, "field": "candidates", "problem": "a candidates file needs `candidates`"}]
     if purpose != "candidates" and line.candidates is not None:
         problem = f"only a candidates file takes `candidates`, not a {purpose} file"
         return None, [{"line": number, "field": "candidates", "problem": problem}]
     return line, []
+
+
+def _problem(number: int, error: Any) -> dict[str, Any]:
+    raw = (error.get("ctx") or {}).get("error")
+    if isinstance(raw, InputProblem):  # found in the raw line: it names its own field
+        return {"line": number, "field": raw.field or "line", "problem": str(raw).removeprefix(f"{raw.field}: ")}
+    return {"line": number, "field": ".".join(str(p) for p in error["loc"]) or "line", "problem": error["msg"]}
 
 
 def upload(session: Session, tenant_id: str, name: str, purpose: UploadPurpose, lines: Iterable[bytes]) -> Dataset:

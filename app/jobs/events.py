@@ -1,4 +1,5 @@
-"""The job event log: what happened, in words a user can act on. Never holds secrets."""
+"""The job event log: what happened, in words a user can act on. Scrubbed of secrets
+(app/security/scrub.py) on the way in."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import JobEvent
+from app.security.scrub import scrub, scrub_value
 
 
 def emit(session: Session, job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
-    session.add(JobEvent(job_id=job_id, type=type, message=message, level=level, data=data))
+    session.add(JobEvent(job_id=job_id, type=type, message=scrub(message), level=level, data=scrub_value(data)))

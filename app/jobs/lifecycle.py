@@ -25,6 +25,7 @@ from app.jobs.counters import Counts
 from app.jobs.events import emit
 from app.methods.registry import method_for
 from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Budget, JobCreate
+from app.security.scrub import scrub
 from app.teachers import registry
 
 
@@ -260,7 +261,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     # Failed only when every item failed; a job whose records were all rejected has an empty version.
     if done.accepted == 0 and done.rejected == duplicate_seeds and done.failed > 0:
         job.status = "failed"
-        job.error = f"no record was accepted; {done.failed} items failed: {failures}"
+        job.error = scrub(f"no record was accepted; {done.failed} items failed: {failures}")
         emit(session, job_id, "failed", job.error, level="error")
         return
     if done.failed:
@@ -292,7 +293,7 @@ def fail(session: Session, job_id: str, error: str) -> None:
         return
     _skip_pending(session, job)
     job.status = "failed"
-    job.error = error
+    job.error = scrub(error)
     job.finished_at = utcnow()
     emit(session, job_id, "failed", error, level="error")
 

@@ -12,6 +12,7 @@ from app.db.models import Record, WorkItem
 from app.db.upsert import insert_for
 from app.jobs import counters
 from app.jobs.counters import Counts
+from app.security.scrub import scrub_value
 
 
 @dataclass
@@ -65,8 +66,16 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
     outputs = [{"id": o.item_id, "output": o.output} for o in stored if o.output is not None]
     if outputs:
         session.execute(update(WorkItem), outputs)  # bulk update by primary key
+    # Every field scrubbed: a teacher's reply may quote a key (its own, or one it saw).
     rows = [
-        {**asdict(d), "job_id": o.job_id, "work_item_id": o.item_id, "ordinal": i, "method": o.method, **o.teacher}
+        {
+            **scrub_value(asdict(d)),
+            "job_id": o.job_id,
+            "work_item_id": o.item_id,
+            "ordinal": i,
+            "method": o.method,
+            **o.teacher,
+        }
         for o in stored
         for i, d in enumerate(o.drafts)
     ]

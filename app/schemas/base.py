@@ -2,9 +2,63 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+
+# Deepest nesting of objects and arrays any input may have (request bodies, JSON Schemas,
+# upload lines). Nothing legitimate comes near it; far deeper input reaches recursion
+# limits in the code that walks it (jsonschema, pydantic, the JSON encoder) as a 500.
+MAX_DEPTH = 32
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]*|[0-9]+")
+
+
+class InputProblem(ValueError):
+    """What is wrong with a raw input, and where: `path` as in an error's `field`."""
+
+    def __init__(self, path: list[str], problem: str) -> None:
+        # Named fields only: a free-form key (a JSON Schema property) may be anything.
+        named = []
+        for part in path:
+            if not _FIELD_NAME.fullmatch(part):
+                break
+            named.append(part)
+        self.field = ".".join(named)
+        super().__init__(f"{self.field}: {problem}" if self.field else problem)
+
+
+def _unicode_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (it holds a lone surrogate)"
+    return None
+
+
+def check_raw(value: Any, path: list[str] | None = None, depth: int = 0) -> None:
+    """Raise InputProblem if `value`, as parsed from JSON, nests deeper than MAX_DEPTH or
+    holds a string (a key included) that Postgres cannot store or we cannot encode."""
+    path = path or []
+    if isinstance(value, str):
+        problem = _unicode_problem(value)
+        if problem:
+            raise InputProblem(path, problem)
+        return
+    if not isinstance(value, (dict, list)):
+        return
+    if depth >= MAX_DEPTH:
+        raise InputProblem(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (problem := _unicode_problem(key)):
+                raise InputProblem(path, f"keys {problem}")
+            check_raw(item, [*path, str(key)], depth + 1)
+    else:
+        for index, item in enumerate(value):
+            check_raw(item, [*path, str(index)], depth + 1)
 
 
 def _no_nul(value: Any) -> Any:
@@ -28,7 +82,16 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
 
 
 class InputModel(BaseModel):
+    """Every input: unknown fields refused; every string proper Unicode without NUL, and no
+    nesting deeper than MAX_DEPTH, checked before any field is (so nothing deep is walked)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _raw_input_is_storable(cls, data: Any) -> Any:
+        check_raw(data)
+        return data
 
 
 class OutputModel(BaseModel):

@@ -13,13 +13,20 @@ import weakref
 from functools import lru_cache
 from typing import Any
 
+import anyio
 import certifi
+
+# The openai SDK runs on httpx2/httpcore2 (its own fork of httpx): its transports are these.
+import httpcore2
+import httpx2
 import openai
 from openai import AsyncOpenAI
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.driver_info import DriverInfo
+
+from app.security import teacher_urls
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], Any]] = (
     weakref.WeakKeyDictionary()
@@ -39,6 +46,71 @@ def _shared(key: tuple[Any, ...], make: Any) -> Any:
     return clients[key]
 
 
+class AddressRefused(httpcore2.ConnectError):
+    """The teacher's host resolved to an address the SSRF guard refuses: no connection made."""
+
+
+class GuardedBackend(httpcore2.AsyncNetworkBackend):
+    """Connects only to addresses the SSRF guard allows (app/security/teacher_urls.py): the
+    host is resolved here, every address it resolves to is checked, and the connection goes
+    to a checked address, never to a second resolution an attacker's DNS could answer
+    differently. TLS still verifies, and sends SNI for, the host name (httpcore starts TLS
+    on this stream with the origin's name)."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore2.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        allowed = teacher_urls.rules()
+        if teacher_urls.name_allowed(host, port, allowed):
+            addresses = [host]
+        else:
+            addresses = [str(a) for a in await self._checked(host, port, allowed)]
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except httpcore2.ConnectError as exc:  # another of the host's (checked) addresses may answer
+                failure = exc
+        raise failure or httpcore2.ConnectError(f"host '{host}' resolved to no address")
+
+    async def _checked(self, host: str, port: int, allowed: list[teacher_urls.Rule]) -> list[teacher_urls.IPAddress]:
+        try:
+            addresses = await anyio.to_thread.run_sync(teacher_urls.resolve, host, port)
+        except OSError as exc:
+            raise httpcore2.ConnectError(f"could not resolve host '{host}'") from exc
+        for address in addresses:
+            refused = teacher_urls.address_refusal(host, address, port, allowed)
+            if refused:
+                raise AddressRefused(refused)
+        return addresses
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.AsyncNetworkStream:
+        raise AddressRefused("teachers are reached over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx2.AsyncHTTPTransport):
+    """The SDK's transport over GuardedBackend (the transport takes no network backend; its pool does).
+    Proxies from the environment are not used: an explicit transport turns them off, and a
+    proxy would resolve the host itself, past the guard."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool._network_backend = GuardedBackend()  # type: ignore[union-attr]
+
+
 def openai_client(base_url: str, api_key: str | None, timeout_s: float) -> AsyncOpenAI:
     return _shared(  # type: ignore[no-any-return]
         ("openai", base_url, api_key, timeout_s),
@@ -52,7 +124,10 @@ def openai_client(base_url: str, api_key: str | None, timeout_s: float) -> Async
             # send our requests (its key in their headers, the prompts in their bodies) to
             # a host nobody vetted. A redirect is the teacher's answer: a non-retried
             # `teacher_http_3xx` failure. (A 301/302 would turn the POST into a GET anyway.)
-            http_client=openai.DefaultAsyncHttpxClient(verify=_tls(), follow_redirects=False),
+            http_client=openai.DefaultAsyncHttpxClient(
+                transport=GuardedTransport(verify=_tls(), limits=openai.DEFAULT_CONNECTION_LIMITS),
+                follow_redirects=False,
+            ),
         ),
     )
 

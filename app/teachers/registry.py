@@ -12,6 +12,7 @@ from app.db.scoping import get_owned, owned_by
 from app.errors import Conflict, InvalidSpec
 from app.schemas.teachers import TeacherCreate, TeacherOut
 from app.security import teacher_urls
+from app.security.scrub import scrub
 from app.security.secrets import encrypt
 
 
@@ -19,7 +20,7 @@ def to_out(row: Teacher) -> TeacherOut:
     return TeacherOut(
         id=row.id,
         name=row.name,
-        base_url=row.base_url,
+        base_url=scrub(row.base_url),  # a teacher created before URL credentials were refused
         model=row.model,
         has_api_key=row.api_key_encrypted is not None,
         rpm=row.rpm,

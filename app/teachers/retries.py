@@ -9,10 +9,15 @@ import httpx
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
+from app.security.scrub import scrub_excerpt
+from app.teachers.clients import AddressRefused
+
 # Longest we honour a Retry-After before trying again; providers rarely ask for more.
 MAX_RETRY_AFTER_S = 60.0
 # How long an item keeps waiting out 429s before it is recorded as failed.
 RATE_LIMIT_PATIENCE_S = 600.0
+# The most of a teacher's error message a tenant sees (in records, job errors, events).
+EXCERPT_CHARS = 200
 
 
 class TeacherFailed(Exception):
@@ -24,7 +29,20 @@ class TeacherFailed(Exception):
         self.detail = detail
 
 
+def _refused_address(exc: BaseException) -> AddressRefused | None:
+    """The SSRF guard's refusal under an APIConnectionError (openai wraps httpx's error,
+    which wraps httpcore's)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None or isinstance(seen, AddressRefused):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def retryable(exc: BaseException) -> bool:
+    if _refused_address(exc) is not None:
+        return False  # the guard's verdict does not change on a retry
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 429) or exc.status_code >= 500
     return isinstance(exc, openai.APIConnectionError)  # includes APITimeoutError
@@ -104,11 +122,15 @@ def outcome(exc: BaseException | None) -> str:
 
 def as_failure(exc: BaseException) -> TeacherFailed:
     if isinstance(exc, openai.APIStatusError):
-        # The provider's message, never our request (its headers carry the key).
+        # The provider's message, never our request (its headers carry the key); only a short,
+        # scrubbed excerpt: the body may be an internal service's page, or quote the key.
         message = exc.message if isinstance(exc.message, str) else type(exc).__name__
-        return TeacherFailed(f"teacher_http_{exc.status_code}", message[:500])
+        return TeacherFailed(f"teacher_http_{exc.status_code}", scrub_excerpt(message, EXCERPT_CHARS))
     if isinstance(exc, openai.APITimeoutError):
         return TeacherFailed("teacher_timeout", "the teacher did not answer in time")
     if isinstance(exc, openai.APIConnectionError):
+        refused = _refused_address(exc)
+        if refused is not None:
+            return TeacherFailed("teacher_address_refused", scrub_excerpt(str(refused), EXCERPT_CHARS))
         return TeacherFailed("teacher_unreachable", "could not connect to the teacher")
-    return TeacherFailed("teacher_bad_reply", f"{type(exc).__name__}: {str(exc)[:300]}")
+    return TeacherFailed("teacher_bad_reply", f"{type(exc).__name__}: {scrub_excerpt(str(exc), EXCERPT_CHARS)}")

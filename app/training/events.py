@@ -1,4 +1,4 @@
-"""A training job's event log: what happened, in words a user can act on."""
+"""A training job's event log: what happened, in words a user can act on. Scrubbed of secrets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import TrainingEvent
+from app.security.scrub import scrub, scrub_value
 
 
 def emit(session: Session, job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
-    session.add(TrainingEvent(training_job_id=job_id, type=type, message=message, level=level, data=data))
+    session.add(
+        TrainingEvent(training_job_id=job_id, type=type, message=scrub(message), level=level, data=scrub_value(data))
+    )

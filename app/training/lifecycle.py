@@ -22,6 +22,7 @@ from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound
 from app.schemas.jobs import TERMINAL_STATUSES
 from app.schemas.training import TrainingJobCreate
+from app.security.scrub import scrub
 from app.teachers import registry
 from app.training.base_models import locate
 from app.training.events import emit
@@ -246,5 +247,5 @@ def _close(session: Session, job: TrainingJob, status: str, message: str) -> Non
     job.status = status
     job.finished_at = utcnow()
     if status == "failed":
-        job.error = message
+        job.error = scrub(message)
     emit(session, job.id, status, message, level="error" if status == "failed" else "info")

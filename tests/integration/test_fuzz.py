@@ -1,8 +1,12 @@
 """Fuzzing the served OpenAPI document: no input, valid or not, gets a 5xx or an answer the
 document does not describe.
 
-schemathesis generates requests for every operation of the document (schema-valid and
-schema-violating ones) and sends them, as a fresh tenant, to the app in process.
+schemathesis runs all its phases: per operation, the documented examples, the coverage
+cases (each constraint's edges and violations) and fuzzed requests, schema-valid and
+schema-violating; then stateful sequences (create a teacher, then a job naming it, then
+read, cancel, retry it, ...), linking operations by what their answers contain. All go, as
+a fresh tenant, to the app in process. (tests/integration/test_nasty_inputs.py sends
+hand-made nasty inputs to a real server.)
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from tests.support.settings import overridden
 
 pytestmark = pytest.mark.integration
 
-# Examples per operation: about 30 operations, under 3 minutes in all on 2 cores.
-EXAMPLES = 50
+# A fixed budget, so a run takes the same time: examples per operation (about 30
+# operations), and stateful scenarios of at most STEPS calls. All phases together take
+# about 3 minutes on 2 cores.
+EXAMPLES = 100
+SCENARIOS = 150
+STEPS = 8
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -44,6 +52,8 @@ BASE_URL = "http://testserver"
 DOCUMENT = create_app().openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 schema.config.generation.update(modes=list(GenerationMode), max_examples=EXAMPLES)
+schema.config.phases.update(phases=["examples", "coverage", "fuzzing", "stateful"])
+HYPOTHESIS = settings(deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +72,20 @@ def served(stack_env):
 
 
 @schema.parametrize()
-@settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@HYPOTHESIS
 def test_no_input_gets_a_server_error_or_an_undocumented_answer(case, served):
     case.call_and_validate(session=served, base_url=BASE_URL, checks=CHECKS)
+
+
+def test_no_sequence_of_calls_gets_a_server_error_or_an_undocumented_answer(served):
+    class Scenarios(schema.as_state_machine()):  # type: ignore[misc,valid-type]
+        def get_call_kwargs(self, case):
+            return {"session": served, "base_url": BASE_URL}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs or None)
+
+    Scenarios.run(settings=settings(HYPOTHESIS, max_examples=SCENARIOS, stateful_step_count=STEPS))
 
 
 def test_a_nul_byte_in_any_id_or_search_text_is_a_422(served):

@@ -113,3 +113,68 @@ def test_planted_keys_appear_in_no_response_export_card_or_log(stack_env, logs, 
         hashes = list(session.scalars(select(ApiKey.key_hash)))
     assert stored and teacher_key not in stored
     assert tenant_key not in hashes
+
+
+def test_a_key_the_teacher_echoes_back_is_masked_in_every_response_page_and_log(
+    stack_env, logs, worker, start_simulator
+):
+    """A provider that quotes the wrong key in its 401 ("Incorrect API key provided: ...")
+    must not carry it into the job's error, events, records, the dashboard or any log."""
+    from app.db.session import unit_of_work
+    from app.security.api_keys import create_key
+    from tests.support.server import api_server
+
+    teacher_key = "sk-echoed-" + secrets.token_hex(16)
+    with unit_of_work() as session:
+        tenant_key = create_key(session, f"echo-{secrets.token_hex(4)}")
+    sim = start_simulator(latency_ms=5, api_key="sk-the-right-one-" + secrets.token_hex(8))
+    seen: list[str] = []
+
+    def keep(response: httpx.Response) -> httpx.Response:
+        assert response.status_code < 500, response.text
+        seen.append(response.text)
+        return response
+
+    with (
+        api_server(stack_env, logs) as url,
+        httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tenant_key}"}, timeout=30) as client,
+    ):
+        body = {"name": "echoed", "base_url": sim.base_url, "model": "sim-teacher-1", "api_key": teacher_key}
+        teacher = keep(client.post("/v1/teachers", json=body)).json()
+        job_body = {
+            "name": "echo",
+            "teacher": teacher["name"],
+            "method": "label",
+            "skill": {"name": "arithmetic", "reasoning": "cot"},
+            "seeds": arithmetic_seeds(3),
+        }
+        job_id = keep(client.post("/v1/jobs", json=job_body)).json()["id"]
+        job = wait_until(
+            lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] in TERMINAL and j,
+            timeout_s=90,
+            what="the job to fail",
+        )
+        assert job["status"] == "failed", job
+        # The teacher did quote it: what reaches the tenant is the masked form.
+        assert f"sk-...{teacher_key[-4:]}" in job["error"], job["error"]
+        for path in (
+            f"/v1/jobs/{job_id}",
+            f"/v1/jobs/{job_id}/events?limit=500",
+            f"/v1/jobs/{job_id}/records?limit=500",
+            f"/v1/jobs/{job_id}/records?status=failed&limit=500",
+            "/v1/jobs",
+            "/v1/teachers",
+            f"/v1/teachers/{teacher['id']}",
+        ):
+            keep(client.get(path))
+        with httpx.Client(base_url=url, timeout=30) as browser:
+            assert browser.post("/ui/login", data={"key": tenant_key}).status_code == 303
+            for page in ("/ui/jobs", f"/ui/jobs/{job_id}", f"/ui/jobs/{job_id}?status=failed"):
+                assert keep(browser.get(page)).status_code == 200
+            assert any(job_id in text for text in seen[-3:])
+
+    log_files = sorted(Path(logs).glob("*.log"))
+    seen += [p.read_text(errors="replace") for p in log_files]
+    assert any(f"...{teacher_key[-4:]}" in text for text in seen)
+    for planted in (teacher_key, tenant_key):
+        assert not [text[:200] for text in seen if planted in text]

@@ -1,4 +1,4 @@
-"""The SSRF guard: teachers only at allowed hosts, checked at creation and again by the
+"""The SSRF guard: teachers only at public or allowed addresses, checked at creation and again by the
 worker; a teacher's redirect is never followed."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_a_teacher_off_the_allowlist_is_refused_at_creation_naming_base_url(othe
         for i, allowed in enumerate(("https://api.openai.com/v1", "https://eu.example.com/v1")):
             response = other_api.post("/v1/teachers", json={"name": f"ok{i}", "base_url": allowed, "model": "m"})
             assert response.status_code == 201, response.text
-    # Unset, any http(s) host is allowed (and other schemes never are).
+    # Listed (the test stack lists 127.0.0.1), the simulator is allowed; other schemes never are.
     assert (
         other_api.post("/v1/teachers", json={"name": "sim", "base_url": sim.base_url, "model": "m"}).status_code == 201
     )
@@ -34,23 +34,47 @@ def test_a_teacher_off_the_allowlist_is_refused_at_creation_naming_base_url(othe
     assert ftp.status_code == 422
 
 
+def test_without_an_allowlist_internal_addresses_are_refused_at_creation(other_api):
+    internal = [
+        "http://127.0.0.1:6379/v1",
+        "http://localhost:8000/v1",
+        "http://169.254.169.254/latest",
+        "http://10.0.0.1/v1",
+        "http://192.168.0.1/v1",
+        "http://[::1]:8000/v1",
+        "http://[fd00::1]/v1",
+        "http://0.0.0.0:8000/v1",
+    ]
+    with overridden(teacher_url_allowlist=""):
+        for i, url in enumerate(internal):
+            response = other_api.post("/v1/teachers", json={"name": f"in{i}", "base_url": url, "model": "m"})
+            assert response.status_code == 422, (url, response.text)
+            error = response.json()["error"]
+            assert [d["field"] for d in error["details"]] == ["base_url"] and "address" in error["message"]
+        # Credentials in the URL: refused wherever it points, and not echoed.
+        body = {"name": "creds", "base_url": "https://bob:hunter2@8.8.8.8/v1", "model": "m"}
+        response = other_api.post("/v1/teachers", json=body)
+        assert response.status_code == 422 and "api_key" in response.text and "hunter2" not in response.text
+
+
+@pytest.mark.parametrize(("allowlist", "why"), [("api.openai.com", "allowlist"), ("", "loopback address")])
 def test_a_teacher_created_before_the_allowlist_is_not_called_by_the_worker(
-    api, worker, start_simulator, stack_env, logs
+    api, worker, start_simulator, stack_env, logs, allowlist, why
 ):
     from app.cli.stack import process
 
     sim = start_simulator()
-    teacher = api.add_teacher(sim)  # allowed then: the API has no allowlist
+    teacher = api.add_teacher(sim)  # allowed then: the API lists 127.0.0.1
     worker.stop()
     try:
-        env = {**stack_env, "DISTILLERY_TEACHER_URL_ALLOWLIST": "api.openai.com"}
+        env = {**stack_env, "DISTILLERY_TEACHER_URL_ALLOWLIST": allowlist}
         args = ["worker", "--concurrency", "1", "--loglevel", "INFO"]
         with process(args, env, logs / "worker-allowlist.log"):
             job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(3))["id"])
     finally:
         worker.start()
     assert job["status"] == "failed"
-    assert teacher["name"] in job["error"] and "allowlist" in job["error"], job["error"]
+    assert teacher["name"] in job["error"] and why in job["error"], job["error"]
     assert sim.stats()["requests"] == 0
 
 

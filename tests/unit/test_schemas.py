@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
+from app.api.errors import _detail
 from app.schemas.jobs import JobCreate
 from app.schemas.teachers import TeacherCreate
 
@@ -16,7 +19,8 @@ JOB = {
 
 
 def _fields(exc: ValidationError) -> list[str]:
-    return [".".join(str(p) for p in e["loc"]) for e in exc.errors()]
+    """The fields the API's error details name."""
+    return [_detail(e)["field"] for e in exc.errors()]
 
 
 def test_defaults_are_cot_text_and_dedup():
@@ -29,8 +33,8 @@ def test_defaults_are_cot_text_and_dedup():
     ("patch", "field"),
     [
         ({"seeds": [{"instruction": "nul\x00"}]}, "seeds.0.instruction"),
-        ({"skill": {"name": "s", "output_schema": {"k": "v\x00"}}}, "skill.output_schema"),
-        ({"target_count": 5}, ""),
+        ({"skill": {"name": "s", "output_schema": {"k": "v\x00"}}}, "skill.output_schema.k"),
+        ({"target_count": 5}, "target_count"),
         ({"extra": True}, "extra"),
     ],
 )
@@ -46,3 +50,36 @@ def test_teacher_key_is_secret_and_urls_must_be_http():
     with pytest.raises(ValidationError) as exc:
         TeacherCreate.model_validate({"name": "t", "base_url": "file:///etc/passwd", "model": "m"})
     assert _fields(exc.value) == ["base_url"]
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ({"name": "t", "base_url": "http://x/v1", "model": "m", "api_key": "sk-\ud800"}, "api_key", "lone surrogate"),
+        ({"name": "t\udfff", "base_url": "http://x/v1", "model": "m"}, "name", "lone surrogate"),
+        ({"name": "t", "base_url": "http://x/v1", "model": "m\x00"}, "model", "NUL"),
+        ({"name": "t", "base_url": "http://x/v1", "model": "m", "\ud800": 1}, "body", "lone surrogate"),
+    ],
+)
+def test_strings_must_be_storable_unicode_and_the_error_names_the_field(body, field, problem):
+    with pytest.raises(ValidationError) as exc:
+        TeacherCreate.model_validate(body)
+    detail = _detail(exc.value.errors()[0])
+    assert detail["field"] == field and problem in detail["problem"]
+
+
+def test_no_input_nests_deeper_than_32_levels():
+    from app.schemas.base import MAX_DEPTH, InputProblem, check_raw
+
+    check_raw(_nested(MAX_DEPTH))
+    with pytest.raises(InputProblem) as exc:
+        check_raw({"skill": {"output_schema": _nested(MAX_DEPTH)}})
+    assert exc.value.field == "skill.output_schema.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a"
+    assert "nested deeper than 32 levels" in str(exc.value)
