@@ -38,7 +38,10 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **_JSON)
+    # The pool keeps as many connections as the API's thread pool runs requests at once
+    # (anyio's 40): a connection opened beyond pool_size is closed on return, and opening
+    # one costs more than the query it serves.
+    return create_engine(url, pool_pre_ping=True, pool_size=40, max_overflow=10, **_JSON)
 
 
 @lru_cache

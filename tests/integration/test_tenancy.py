@@ -16,6 +16,7 @@ from fastapi.routing import iter_route_contexts
 
 from tests.support.settings import overridden
 from tests.support.stack import Api, arithmetic_seeds
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -176,8 +177,9 @@ def test_a_revoked_key_is_refused(other_api):
         timeout=60,
     )
     assert revoked.returncode == 0 and "revoked 1" in revoked.stdout, revoked.stderr
-    response = api.get("/v1/jobs")
-    assert response.status_code == 401 and response.json()["error"]["type"] == "unauthenticated"
+    # Within deps.KEY_CACHE_S (the API remembers a key's tenant that long).
+    response = wait_until(lambda: (r := api.get("/v1/jobs")).status_code == 401 and r, timeout_s=10)
+    assert response.json()["error"]["type"] == "unauthenticated"
 
 
 @pytest.mark.usefixtures("two_active_jobs_at_most")
