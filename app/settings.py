@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     # Hosts teachers may be created with and called at (comma-separated; `*.example.com`
     # matches its subdomains). Empty allows any host.
     teacher_url_allowlist: str = ""
+    # /metrics: when set, a scrape must send `Authorization: Bearer <token>` and gets the
+    # per-teacher series (teacher ids and names, which tell tenants apart); when unset,
+    # anyone who reaches it gets the teacher series summed over all teachers.
+    metrics_token: SecretStr | None = None
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto: trust that header to say
+    # whether the dashboard was reached over https (its cookies are then `Secure`). Off,
+    # only the connection's own scheme counts, so a client cannot claim https.
+    trust_forwarded_proto: bool = False
 
     # The client side (Python client, CLI client commands): which server, with which key.
     # Unset here, they come from the client config file (TOML with `url` and `api_key`).
