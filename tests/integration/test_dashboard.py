@@ -330,3 +330,13 @@ def test_cookies_are_secure_over_https_and_x_forwarded_proto_counts_only_when_tr
     with overridden(trust_forwarded_proto=True):
         assert secure("http://testserver", forwarded)
         assert not secure("http://testserver", {"X-Forwarded-Proto": "http"})
+
+
+def test_an_unreachable_session_store_is_a_readable_503_not_a_sign_in_loop(test_client):
+    cookie = {"Cookie": "distillery_session=" + "x" * 43}
+    with overridden(broker_url="redis://127.0.0.1:1/0"):
+        response = test_client.get("/ui/jobs", headers=cookie, follow_redirects=False)
+        bridged = test_client.get("/ui/api/jobs", headers=cookie)
+    assert response.status_code == 503 and "try again" in response.text
+    assert response.headers["x-frame-options"] == "DENY"
+    assert bridged.status_code == 503
