@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     # port (`127.0.0.1:9100,10.0.0.0/8,api.example.com`). Empty: any public address, and no
     # loopback, private, link-local or otherwise internal one.
     teacher_url_allowlist: str = ""
+    # /metrics: when set, a scrape must send `Authorization: Bearer <token>` and gets the
+    # per-teacher series (teacher ids and names, which tell tenants apart); when unset,
+    # anyone who reaches it gets the teacher series summed over all teachers.
+    metrics_token: SecretStr | None = None
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto: trust that header to say
+    # whether the dashboard was reached over https (its cookies are then `Secure`). Off,
+    # only the connection's own scheme counts, so a client cannot claim https.
+    trust_forwarded_proto: bool = False
 
     # The client side (Python client, CLI client commands): which server, with which key.
     # Unset here, they come from the client config file (TOML with `url` and `api_key`).

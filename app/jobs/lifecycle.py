@@ -20,7 +20,7 @@ from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, Tenant, WorkItem
 from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound, TooManyActiveJobs
-from app.jobs import counters, leases, planning
+from app.jobs import closed_flag, counters, leases, planning
 from app.jobs.counters import Counts
 from app.jobs.events import emit
 from app.methods.registry import method_for
@@ -119,6 +119,7 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     skipped = _skip_pending(session, job)
     job.status = "cancelled"
     job.finished_at = utcnow()
+    closed_flag.mark_closed(job.id)  # up before the API answers: no call starts after
     emit(
         session,
         job.id,
@@ -166,6 +167,7 @@ def retry(
         job.max_cost_usd = Decimal(str(budget.max_cost_usd)) if budget.max_cost_usd else None
         job.spec = {**job.spec, "budget": budget.model_dump(mode="json")}
     job.status, job.stop_reason, job.error, job.finished_at = "running", None, None, None
+    closed_flag.reopen(job_id)
     job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
     emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
     ids = sorted(item_id for item_id, _ in rerun)
@@ -293,6 +295,7 @@ def fail(session: Session, job_id: str, error: str) -> None:
         return
     _skip_pending(session, job)
     job.status = "failed"
+    closed_flag.mark_closed(job_id)
     job.error = scrub(error)
     job.finished_at = utcnow()
     emit(session, job_id, "failed", error, level="error")

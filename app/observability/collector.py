@@ -2,6 +2,10 @@
 
 One short read-only transaction for the database, then the broker; nothing is cached
 between scrapes, so every API replica answers the same figures.
+
+Teacher ids and names tell tenants apart, so the per-teacher series are only for a scrape
+that proved it is the operator's (DISTILLERY_METRICS_TOKEN); any other gets the same
+families summed over all teachers, with no teacher labels.
 """
 
 from __future__ import annotations
@@ -53,10 +57,14 @@ class _Snapshot:
 
 
 class DistilleryCollector(Collector):
+    def __init__(self, *, per_teacher: bool) -> None:
+        self.per_teacher = per_teacher
+
     def collect(self) -> Iterator[Metric]:
         with unit_of_work() as session:
             snapshot = _read(session)
-        yield from _teacher_families(snapshot.teachers)
+        teachers = snapshot.teachers if self.per_teacher else _summed(snapshot.teachers)
+        yield from _teacher_families(teachers, labelled=self.per_teacher)
         yield _gauge(
             "distillery_work_items", "Work items of queued or running jobs, by state.", "state", snapshot.work_items
         )
@@ -66,11 +74,11 @@ class DistilleryCollector(Collector):
             yield _gauge("distillery_queue_depth", "Messages waiting in a Celery queue.", "queue", depths)
 
 
-def build_registry() -> CollectorRegistry:
+def build_registry(*, per_teacher: bool) -> CollectorRegistry:
     """A registry of its own: the global one would also export this process's Python and
     GC metrics, which say nothing about the workers that do the work."""
     registry = CollectorRegistry()
-    registry.register(DistilleryCollector())
+    registry.register(DistilleryCollector(per_teacher=per_teacher))
     return registry
 
 
@@ -99,8 +107,17 @@ def _read(session: Session) -> _Snapshot:
     return _Snapshot(teachers, work_items, jobs)
 
 
-def _teacher_families(teachers: dict[str, _TeacherCounters]) -> Iterator[Metric]:
-    labels = ["teacher_id", "teacher"]
+def _summed(teachers: dict[str, _TeacherCounters]) -> dict[str, _TeacherCounters]:
+    """Every teacher's counters added up, as one unnamed teacher."""
+    total = _TeacherCounters("")
+    for counters in teachers.values():
+        for metric, value in counters.values.items():
+            total.values[metric] = total.values.get(metric, 0.0) + value
+    return {"": total}
+
+
+def _teacher_families(teachers: dict[str, _TeacherCounters], *, labelled: bool) -> Iterator[Metric]:
+    labels = ["teacher_id", "teacher"] if labelled else []
     requests = CounterMetricFamily(
         "distillery_teacher_requests", "Teacher calls by outcome.", labels=[*labels, "outcome"]
     )
@@ -110,7 +127,7 @@ def _teacher_families(teachers: dict[str, _TeacherCounters]) -> Iterator[Metric]
         "distillery_teacher_request_duration_seconds", "Duration of teacher calls.", labels=labels
     )
     for teacher_id, counters in sorted(teachers.items()):
-        ids, values = [teacher_id, counters.name], counters.values
+        ids, values = [teacher_id, counters.name] if labelled else [], counters.values
         # Every outcome appears, 0 when none, so rate() sees a series before its first event.
         for outcome in OUTCOMES:
             requests.add_metric([*ids, outcome], values.get(REQUESTS_PREFIX + outcome, 0.0))

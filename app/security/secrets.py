@@ -1,9 +1,11 @@
-"""Teacher API keys at rest: Fernet under a key derived from DISTILLERY_SECRET_KEY."""
+"""Teacher API keys at rest: Fernet under a key derived from DISTILLERY_SECRET_KEY; and
+tags (HMAC-SHA256 under another key derived from it) that the dashboard's CSRF tokens are."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from functools import lru_cache
@@ -16,6 +18,16 @@ from app.settings import get_settings
 
 @lru_cache
 def _fernet() -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(_secret().encode()).digest()))
+
+
+def _mac_key() -> bytes:
+    # Not the Fernet key: a tag must reveal nothing about the key that encrypts secrets.
+    # Not cached: a test that changes the secret clears only `_fernet`.
+    return hashlib.sha256(b"distillery-mac\x00" + _secret().encode()).digest()
+
+
+def _secret() -> str:
     settings = get_settings()
     if settings.secret_key is not None:
         secret = settings.secret_key.get_secret_value()
@@ -30,14 +42,12 @@ def _fernet() -> Fernet:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_urlsafe(48))
         secret = path.read_text().strip()
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
-
-
-# A key this process handles is remembered by the scrubber: a teacher that echoes it back
-# gets it masked in every error, event, record and log line written here.
+    return secret
 
 
 def encrypt(plain: str) -> str:
+    # Every key this process handles is known to the scrubber: a teacher that echoes one
+    # back gets it masked in every error, event, record and log line written here.
     remember(plain)
     return _fernet().encrypt(plain.encode()).decode()
 
@@ -46,3 +56,13 @@ def decrypt(token: str) -> str:
     plain = _fernet().decrypt(token.encode()).decode()
     remember(plain)
     return plain
+
+
+def tag(purpose: str, value: str) -> str:
+    """An unforgeable token for `value` in `purpose`: only this server can make it."""
+    message = purpose.encode() + b"\x00" + value.encode()
+    return hmac.new(_mac_key(), message, hashlib.sha256).hexdigest()
+
+
+def tag_matches(purpose: str, value: str, claimed: str) -> bool:
+    return hmac.compare_digest(tag(purpose, value).encode(), claimed.encode())

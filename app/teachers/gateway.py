@@ -2,7 +2,8 @@
 
 Per call: cache lookup → budget reservation of the call's worst case → the teacher's
 circuit (waits while the teacher is down) → a slot of the teacher's shared schedule →
-the request, retried → the reply and its usage persisted in one transaction before
+a check that the job still takes work (app/jobs/closed_flag.py: nothing starts after a
+cancel) → the request, retried → the reply and its usage persisted in one transaction before
 anything else awaits → the reservation given back.
 """
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
 from app.errors import BudgetExhausted, TeacherRefused
-from app.jobs import budget
+from app.jobs import budget, closed_flag
 from app.observability import teacher_metrics
 from app.teachers import cache, clients
 from app.teachers.circuit import Refused, make_breaker
@@ -156,6 +157,7 @@ class TeacherGateway:
         # A probe may take every attempt's timeout before another caller may probe.
         self._breaker = make_breaker(redis_url, data_dir, endpoint.id, probe_s=timeout_s + 5)
         self._paused = False
+        self._job_open = closed_flag.OpenCheck(job_id, job_row, clients.redis_client(redis_url) if redis_url else None)
 
     def call(
         self,
@@ -194,7 +196,7 @@ class TeacherGateway:
                 attempts = Attempts()
                 try:
                     response = await self._request(call.messages, call.params, attempts)
-                except (TeacherFailed, TeacherRefused):
+                except (TeacherFailed, TeacherRefused, BudgetExhausted):
                     if attempts.sent:
                         await self.db.each(budget.unpaid, (self.job_id, self.endpoint.id, attempts.sent))
                     raise
@@ -259,6 +261,8 @@ class TeacherGateway:
                 with attempt:
                     down = await self._admit()
                     await self._limiter.acquire(estimate)
+                    # Waiting for the circuit, the schedule or a backoff took a while.
+                    await self._job_open.ensure_open()
                     started = time.monotonic()
                     attempts.sent += 1
                     try:

@@ -1,7 +1,9 @@
 """The web dashboard under /ui: server-rendered pages, a little JavaScript, no CDN.
 
-Invariants: templates autoescape everything; the tenant key lives only in an encrypted
-HttpOnly cookie (never in HTML, a URL or a log); pages read through the same domain
+Invariants: templates autoescape everything; the tenant key lives only in the server-side
+session store (never in HTML, a cookie, a URL or a log); every form that changes
+something carries a CSRF token; every /ui response carries the security headers of
+app/ui/headers.py (no inline script or style anywhere); pages read through the same domain
 functions as the API, and the page scripts read the API itself through the bridge
 (app.ui.session.ApiBridge), so there is one implementation of every read.
 """
@@ -14,8 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.ui.routes import router
+from app.ui.headers import UiHeaders
+from app.ui.routes import router, sessions_unavailable
 from app.ui.session import ApiBridge, LoginRequired
+from app.ui.session_store import StoreUnavailable
 
 
 def _to_login(_: Request, __: Exception) -> Response:
@@ -26,4 +30,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="ui-static")
     app.add_middleware(ApiBridge)
+    # Outside the bridge, which rewrites /ui/api paths to /v1: its answers get them too.
+    app.add_middleware(UiHeaders)
     app.add_exception_handler(LoginRequired, _to_login)
+    app.add_exception_handler(StoreUnavailable, sessions_unavailable)

@@ -25,10 +25,29 @@ from app.jobs import queries
 from app.schemas.datasets import FileFormat
 from app.training import queries as training_queries
 from app.ui import browse
-from app.ui.session import COOKIE, MAX_AGE_S, UiTenant, seal, signed_in_tenant, tenant_of_key
+from app.ui.session import (
+    COOKIE,
+    LOGIN_COOKIE,
+    LOGIN_PATH,
+    MAX_AGE_S,
+    MAX_COOKIE_CHARS,
+    UiTenant,
+    close_session,
+    csrf_token,
+    csrf_valid,
+    key_of_session,
+    login_token,
+    login_token_valid,
+    new_login_nonce,
+    open_session,
+    set_cookie,
+    signed_in_tenant,
+    tenant_of_key,
+)
 
 PAGE_SIZE = 50
 SearchText = Annotated[str | None, Query(max_length=200)]
+CsrfField = Annotated[str, Form(max_length=200)]
 
 
 def _pretty(value: Any) -> str:
@@ -44,7 +63,20 @@ signed_in = [Depends(signed_in_tenant)]
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    # Signed-in pages get the session's CSRF token for their sign-out form and scripts.
+    context = {"csrf_token": getattr(request.state, "csrf_token", None), **context}
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _problem(request: Request, title: str, message: str, status_code: int) -> HTMLResponse:
+    return _render(request, "problem.html", {"title": title, "message": message}, status_code=status_code)
+
+
+def sessions_unavailable(request: Request, _: Exception) -> Response:
+    message = "Dashboard sessions cannot be reached just now. Please try again in a moment."
+    response = _problem(request, "Unavailable", message, 503)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _missing(request: Request, exc: NotFound) -> HTMLResponse:
@@ -63,30 +95,48 @@ def home() -> Response:
 
 @router.get("/login")
 def login_page(request: Request) -> HTMLResponse:
-    return _render(request, "login.html", {})
+    return _login_form(request)
+
+
+def _login_form(request: Request, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    """The sign-in form, its CSRF token bound to a pre-session cookie that only this path
+    receives (kept if the browser has one, so two open tabs both work)."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or ""
+    if not nonce or len(nonce) > MAX_COOKIE_CHARS:
+        nonce = new_login_nonce()
+    context = {"error": error, "login_csrf": login_token(nonce)}
+    response = _render(request, "login.html", context, status_code=status_code)
+    set_cookie(response, request, LOGIN_COOKIE, nonce, path=LOGIN_PATH, max_age=None, samesite="strict")
+    return response
 
 
 @router.post("/login")
-def login(request: Request, key: Annotated[str, Form(max_length=1000)] = "") -> Response:
+def login(request: Request, key: Annotated[str, Form(max_length=1000)] = "", csrf: CsrfField = "") -> Response:
+    # The token first: a forged sign-in learns nothing, not even whether its key is known.
+    if not login_token_valid(request.cookies.get(LOGIN_COOKIE), csrf):
+        expired = "This sign-in form has expired or was sent from another site. Please sign in again."
+        return _login_form(request, expired, status_code=403)
     key = key.strip()
     if not key or tenant_of_key(key) is None:
-        return _render(request, "login.html", {"error": "That key is unknown or revoked."}, status_code=401)
+        return _login_form(request, "That key is unknown or revoked.", status_code=401)
+    close_session(request.cookies.get(COOKIE))  # an earlier sign-in in this browser
     response = RedirectResponse("/ui/jobs", status_code=303)
-    response.set_cookie(
-        COOKIE,
-        seal(key),
-        max_age=MAX_AGE_S,
-        path="/ui",
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-    )
+    set_cookie(response, request, COOKIE, open_session(key), path="/ui", max_age=MAX_AGE_S, samesite="lax")
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
-    response = RedirectResponse("/ui/login", status_code=303)
+def logout(request: Request, csrf: CsrfField = "") -> Response:
+    """Ends the session on the server: the old cookie no longer signs anyone in."""
+    session_id = request.cookies.get(COOKIE)
+    if session_id and key_of_session(session_id) is not None:
+        if not csrf_valid(session_id, csrf):
+            request.state.csrf_token = csrf_token(session_id)
+            message = "This sign-out request did not come from this dashboard's page. Use the Sign out button."
+            return _problem(request, "Not signed out", message, 403)
+        close_session(session_id)
+    response = RedirectResponse(LOGIN_PATH, status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response
 

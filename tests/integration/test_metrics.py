@@ -1,4 +1,5 @@
-"""/metrics: teacher counters flushed by worker processes, live job and queue state."""
+"""/metrics: teacher counters flushed by worker processes, live job and queue state; the
+per-teacher series only for a scrape with the metrics token."""
 
 from __future__ import annotations
 
@@ -17,15 +18,22 @@ from app.db.session import unit_of_work
 from app.observability import collector, teacher_metrics
 from app.queue import SYNTHESIS, TRAINING, celery_app
 from app.security.api_keys import tenant_for_key
+from tests.support.settings import overridden
 from tests.support.stack import arithmetic_seeds
 
 pytestmark = pytest.mark.integration
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+TOKEN = "metrics-" + secrets.token_hex(16)
 
 
-def _scrape(test_client: Any) -> tuple[str, Samples]:
-    response = test_client.get("/metrics")
+def _scrape(test_client: Any, *, operator: bool = True) -> tuple[str, Samples]:
+    """A scrape with the metrics token (it sees every teacher), or one with none configured."""
+    if operator:
+        with overridden(metrics_token=TOKEN):
+            response = test_client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    else:
+        response = test_client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     samples: Samples = {}
@@ -202,3 +210,39 @@ def test_a_jobs_teacher_calls_show_in_metrics(api, start_simulator, test_client)
     assert _value(samples, "distillery_teacher_request_duration_seconds_count", **ids) == stats["requests"]
     assert _value(samples, "distillery_teacher_tokens_total", **ids, kind="prompt") == job["usage"]["prompt_tokens"]
     assert _value(samples, "distillery_teacher_cost_usd_total", **ids) == pytest.approx(job["usage"]["cost_usd"])
+
+
+def test_with_a_token_configured_a_scrape_without_it_or_with_a_wrong_one_is_refused(test_client):
+    with overridden(metrics_token=TOKEN):
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}, {"Authorization": "Basic x"}):
+            response = test_client.get("/metrics", headers=headers)
+            assert response.status_code == 401, headers
+            assert response.json()["error"]["type"] == "unauthenticated"
+            assert "distillery_" not in response.text and TOKEN not in response.text
+
+
+def test_without_a_token_teachers_are_summed_and_no_teacher_or_tenant_is_named(other_api, test_client):
+    teacher = _add_teacher(other_api, base_url="http://127.0.0.1:9/v1")
+    _, before = _scrape(test_client, operator=False)
+    teacher_metrics.record_request(teacher["id"], "ok", 0.3)
+    teacher_metrics.record_request(teacher["id"], "timeout", 30.0)
+    teacher_metrics.record_usage(teacher["id"], 100, 20, Decimal("0.001"))
+    with unit_of_work() as session:
+        teacher_metrics.flush(session)
+        tenant_id = tenant_for_key(session, other_api.key)
+
+    text, after = _scrape(test_client, operator=False)
+    assert teacher["id"] not in text and teacher["name"] not in text and str(tenant_id) not in text
+    assert "teacher_id=" not in text and "teacher=" not in text
+
+    def delta(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert delta("distillery_teacher_requests_total", outcome="ok") == 1
+    assert delta("distillery_teacher_requests_total", outcome="timeout") == 1
+    assert delta("distillery_teacher_tokens_total", kind="prompt") == 100
+    assert delta("distillery_teacher_cost_usd_total") == pytest.approx(0.001)
+    assert delta("distillery_teacher_request_duration_seconds_count") == 2
+    assert delta("distillery_teacher_request_duration_seconds_bucket", le="0.5") == 1
+    # The rest of the figures name no tenant and are there without a token.
+    assert "distillery_jobs{" in text and "distillery_work_items{" in text

@@ -87,7 +87,11 @@ def _ui_cookie(api: Api) -> dict[str, str]:
     """Sign `api`'s tenant in to the dashboard; the session cookie, sent per request."""
     from app.ui.session import COOKIE
 
-    response = api.client.post("/ui/login", data={"key": api.key}, follow_redirects=False)
+    form = api.client.get("/ui/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None
+    data = {"key": api.key, "csrf": token.group(1)}
+    response = api.client.post("/ui/login", data=data, follow_redirects=False)
     assert response.status_code == 303, response.text
     cookie = response.cookies[COOKIE]
     api.client.cookies.clear()  # the shared test client must not stay signed in

@@ -162,7 +162,7 @@ def test_the_collector_reads_the_embedded_stack(embedded_stack):
     for _ in range(2):
         celery_app().send_task("distillery.test.never_run", queue=TRAINING)
 
-    families = text_string_to_metric_families(generate_latest(build_registry()).decode())
+    families = text_string_to_metric_families(generate_latest(build_registry(per_teacher=True)).decode())
     samples = [s for f in families for s in f.samples]
 
     def values(name: str, label: str) -> dict[str, float]:

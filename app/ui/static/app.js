@@ -18,6 +18,12 @@ async function api(path, options = {}) {
   return body;
 }
 
+// The session's CSRF token, which a write through the bridge must carry.
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 function el(tag, text, className) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
@@ -88,7 +94,7 @@ function jobPage() {
       if (!window.confirm("Cancel this job? Records made so far are kept.")) return;
       try {
         await api(`jobs/${encodeURIComponent(cancel.dataset.cancel)}/cancel`, {
-          method: "POST", headers: { "X-Distillery-UI": "1" },
+          method: "POST", headers: { "X-Distillery-UI": csrfToken() },
         });
       } catch (error) { window.alert("Cancel failed: " + error.message); }
       window.location.reload();
