@@ -36,14 +36,15 @@ def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> l
 
 
 def release(session: Session, item_ids: list[int]) -> list[None]:
-    """Hand unfinished items back: the job stopped taking work. They are not re-dispatched:
-    a stopped job's are skipped when it is finalized, and a closed job's (failed,
-    cancelled) are skipped now, since it was finalized already."""
+    """Hand unfinished items back: the job stopped taking work. A stopped job's are skipped
+    when it is finalized, and a closed job's (failed, cancelled) are skipped now, since it
+    was finalized already. Their lease is left expired, so that should the job run again
+    meanwhile (a retry), the reaper dispatches them."""
     closed = select(Job.id).where(Job.id == WorkItem.job_id, Job.status.in_(TERMINAL_STATUSES))
     released = session.execute(
         update(WorkItem)
         .where(WorkItem.id.in_(item_ids), WorkItem.status == "running")
-        .values(status=case((closed.exists(), "skipped"), else_="pending"), leased_until=None)
+        .values(status=case((closed.exists(), "skipped"), else_="pending"), leased_until=utcnow())
         .returning(WorkItem.job_id, WorkItem.status)
         .execution_options(synchronize_session=False)
     ).all()
