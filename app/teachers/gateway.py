@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 import openai
+import orjson
 from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
@@ -284,13 +285,22 @@ class TeacherGateway:
             raise self._scrubbed(as_failure(exc)) from None
         except Refused as refused:
             raise TeacherRefused(f"teacher '{self.endpoint.name}' {refused.cause}") from None
-        reply = raw.parse()
-        if not reply.choices:
+        # The reply as the teacher sent it, decoded once: building the SDK's models from it
+        # and dumping them again cost more than the rest of the call's own work.
+        try:
+            reply = orjson.loads(raw.content)
+        except orjson.JSONDecodeError:
+            raise TeacherFailed("teacher_bad_reply", "the reply is not JSON") from None
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             raise TeacherFailed("teacher_bad_reply", "the reply has no choices")
-        used = reply.usage.total_tokens if reply.usage else estimate
+        if not isinstance(choices[0].get("message") or {}, dict):
+            raise TeacherFailed("teacher_bad_reply", "the reply's message is not an object")
+        usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
+        used = usage.get("total_tokens") if isinstance(usage.get("total_tokens"), int) else estimate
         learned = Limits(_header_limit(raw.headers, "requests"), _header_limit(raw.headers, "tokens"))
         await self._limiter.succeeded(estimate - used, learned)
-        return reply.model_dump(mode="json")
+        return reply
 
     async def _admit(self) -> bool:
         """Wait for the teacher's circuit; True when it was open (the teacher was down)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,11 @@ def test_a_key_the_teacher_echoes_back_is_masked_in_every_response_page_and_log(
         ):
             keep(client.get(path))
         with httpx.Client(base_url=url, timeout=30) as browser:
-            assert browser.post("/ui/login", data={"key": tenant_key}).status_code == 303
+            form = keep(browser.get("/ui/login"))
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            signed_in = browser.post("/ui/login", data={"key": tenant_key, "csrf": token.group(1)})
+            assert signed_in.status_code == 303
             for page in ("/ui/jobs", f"/ui/jobs/{job_id}", f"/ui/jobs/{job_id}?status=failed"):
                 assert keep(browser.get(page)).status_code == 200
             assert any(job_id in text for text in seen[-3:])

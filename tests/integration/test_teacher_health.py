@@ -65,7 +65,8 @@ def test_a_job_stopped_by_a_refusing_teacher_runs_again_once_the_teacher_takes_t
     with simulator(stack_env, logs, port=port, api_key="sk-another-" + secrets.token_hex(8)) as sim:
         teacher = api.add_teacher(sim)
         job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(40))["id"])
-    assert job["status"] == "failed" and job["progress"]["skipped"] == 40
+    assert job["status"] == "failed"
+    wait_until(lambda: api.job(job["id"])["progress"]["skipped"] == 40, what="every item skipped")
     time.sleep(6)  # the refusal is remembered for a few seconds (circuit.REFUSED_S)
     with simulator(stack_env, logs, port=port) as sim:
         assert api.post(f"/v1/jobs/{job['id']}/retry").status_code == 202

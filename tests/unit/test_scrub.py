@@ -49,10 +49,12 @@ def test_log_records_are_scrubbed_with_their_arguments_and_traceback():
     try:
         raise ValueError(f"refused {key}")
     except ValueError:
-        record = logging.getLogger("t").makeRecord("t", logging.ERROR, __file__, 1, "calling %s", (key,), None)
         import sys
 
-        record.exc_info = sys.exc_info()
+        # As logger.exception makes it (the record factory may scrub it there already).
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.ERROR, __file__, 1, "calling %s", (key,), sys.exc_info()
+        )
     SecretsFilter().filter(record)
     formatted = logging.Formatter().format(record)
     assert key not in formatted and f"sk-...{key[-4:]}" in formatted and "ValueError" in formatted
