@@ -135,7 +135,7 @@ def _less(column: Any, n: int | Decimal) -> Any:
 def charge(session: Session, charges: list[Charge]) -> list[None]:
     """Write calls to the usage ledger and the job's counters."""
     session.execute(
-        insert(Usage),
+        insert(Usage.__table__),  # a plain executemany, without the ORM's bulk machinery
         [
             {
                 "job_id": c.job_id,

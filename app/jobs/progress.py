@@ -81,7 +81,9 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
     ]
     if rows:
         session.execute(
-            insert_for(session, Record).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"]), rows
+            # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
+            insert_for(session, Record.__table__).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"]),
+            rows,
         )
     counters.add(
         session,

@@ -33,4 +33,5 @@ def lookup(session: Session, keys: list[str]) -> dict[str, CachedResponse]:
 
 def store(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert replies (columns of CachedResponse); one already there is kept."""
-    session.execute(insert_for(session, CachedResponse).on_conflict_do_nothing(index_elements=["request_hash"]), rows)
+    table = CachedResponse.__table__  # a plain executemany, without the ORM's bulk machinery
+    session.execute(insert_for(session, table).on_conflict_do_nothing(index_elements=["request_hash"]), rows)
