@@ -71,7 +71,9 @@ class Wait:
     server's Retry-After (e.g. on a 503) as a floor."""
 
     def __init__(self) -> None:
-        self._backoff = wait_exponential_jitter(multiplier=0.25, max=20, jitter=0.25)
+        # A lone 5xx is usually gone at once (0.1 s, then doubling): the shared limiter keeps
+        # retries from storming, and a teacher that stays down opens its circuit instead.
+        self._backoff = wait_exponential_jitter(multiplier=0.1, max=20, jitter=0.1)
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
