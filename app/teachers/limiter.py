@@ -80,7 +80,7 @@ end
 if rpm > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / (rpm * factor)) end
 if tpm > 0 then at = math.max(at, reserve('tat_tok', tonumber(s[2]), tonumber(ARGV[3]) * 60 / (tpm * factor))) end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return tostring(at - now)
+return {tostring(at - now), tostring(factor)}
 """
 
 _RATE_LIMITED = """
@@ -117,12 +117,17 @@ class RedisLimiter:
         self._reserve = self._redis.register_script(_RESERVE)
         self._cut = self._redis.register_script(_RATE_LIMITED)
         self._succeed = self._redis.register_script(_SUCCEEDED)
+        # What this process last saw of the schedule: a success with nothing to tell it
+        # (no cut to recover from, no tokens to give back, no new limits) costs no round trip.
+        self._factor = 1.0
+        self._learned = Limits(None, None)
 
     async def acquire(self, tokens: int) -> None:
         limits = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S, BURST_S, HEADROOM_CALLS]
-        wait = float(await self._reserve([self._key], limits))
-        if wait > 0:
-            await asyncio.sleep(wait)
+        wait, factor = await self._reserve([self._key], limits)
+        self._factor = float(factor)
+        if float(wait) > 0:
+            await asyncio.sleep(float(wait))
 
     async def rate_limited(self, retry_after_s: float | None) -> float | None:
         cut = await self._cut([self._key], [retry_after_s or 1.0, CUT_WINDOW_S, DECREASE, MIN_FACTOR])
@@ -130,6 +135,9 @@ class RedisLimiter:
 
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
         tpm = learned.tpm or self._limits.tpm or 0
+        if self._factor >= 1 and not (token_correction and tpm) and learned == self._learned:
+            return
+        self._learned = learned
         await self._succeed([self._key], [INCREASE, token_correction, tpm, learned.rpm or 0, learned.tpm or 0])
 
 
