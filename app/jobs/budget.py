@@ -8,8 +8,8 @@ So `max_requests` is exact and `max_cost_usd` is exceeded by at most one request
 case: a call whose worst case does not fit waits while others are in flight, and goes
 alone only when nothing else is.
 
-Only jobs with a budget hold reservations; for the others a reservation is a check that
-the job still takes work. Reservations lock the job's row (FOR NO KEY UPDATE, which never
+Only jobs with a budget hold reservations (the gateway asks none for the others; whether
+a job still takes work is asked before each attempt, app/jobs/closed_flag.py). Reservations lock the job's row (FOR NO KEY UPDATE, which never
 conflicts with the key-share locks that inserts of records and usage take) in short
 transactions of their own, apart from the group commit: see app/jobs/execution.py.
 """

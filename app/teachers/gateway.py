@@ -215,6 +215,8 @@ class TeacherGateway:
     async def reserve(self, worst_cost: Decimal) -> budget.Reservation | None:
         """Reserve a call in the job's budget (None: the job has none to hold it in);
         waits while the call does not fit beside calls in flight. Raises BudgetExhausted."""
+        if not self.budgeted:
+            return None  # nothing to hold; whether the job still takes work is asked per attempt
         ask = budget.Reservation(self.job_id, worst_cost)
         deadline = time.monotonic() + BUDGET_PATIENCE_S
         while True:
