@@ -9,9 +9,10 @@ case: a call whose worst case does not fit waits while others are in flight, and
 alone only when nothing else is.
 
 Only jobs with a budget hold reservations (the gateway asks none for the others; whether
-a job still takes work is asked before each attempt, app/jobs/closed_flag.py). Reservations lock the job's row (FOR NO KEY UPDATE, which never
-conflicts with the key-share locks that inserts of records and usage take) in short
-transactions of their own, apart from the group commit: see app/jobs/execution.py.
+a job still takes work is asked before each attempt, app/jobs/closed_flag.py).
+Reservations lock the job's row (FOR NO KEY UPDATE, which never conflicts with the
+key-share locks that inserts of records and usage take) in short transactions of their
+own, apart from the group commit: see app/jobs/execution.py.
 """
 
 from __future__ import annotations
