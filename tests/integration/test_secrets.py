@@ -32,6 +32,23 @@ def _readable(response: httpx.Response, file: str | None = None) -> str:
     return response.text
 
 
+def run_label_job(client: httpx.Client, keep: Any, teacher: str, items: int) -> dict[str, Any]:
+    """Submit a small labeling job over HTTP and wait for it to end; every response kept."""
+    body = {
+        "name": "secrets",
+        "teacher": teacher,
+        "method": "label",
+        "skill": {"name": "arithmetic", "reasoning": "cot"},
+        "seeds": arithmetic_seeds(items),
+    }
+    job_id = keep(client.post("/v1/jobs", json=body)).json()["id"]
+    return wait_until(
+        lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] in TERMINAL and j,
+        timeout_s=90,
+        what="the job to end",
+    )
+
+
 def test_planted_keys_appear_in_no_response_export_card_or_log(stack_env, logs, worker, start_simulator):
     from app.datasets.exporters import EXPORTERS
     from app.datasets.writers import WRITERS
@@ -66,19 +83,8 @@ def test_planted_keys_appear_in_no_response_export_card_or_log(stack_env, logs, 
         keep(client.post("/v1/teachers", json={**teacher_body, "name": "bad name!"}))
         keep(client.post("/v1/teachers", json={**teacher_body, "api_key": teacher_key * 2000}))
         keep(client.post("/v1/teachers", json={**teacher_body, "base_url": f"ftp://{teacher_key}@host"}))
-        job_body = {
-            "name": "secrets",
-            "teacher": teacher["name"],
-            "method": "label",
-            "skill": {"name": "arithmetic", "reasoning": "cot"},
-            "seeds": arithmetic_seeds(4),
-        }
-        job_id = keep(client.post("/v1/jobs", json=job_body)).json()["id"]
-        job = wait_until(
-            lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] in TERMINAL and j,
-            timeout_s=90,
-            what="the job to finish",
-        )
+        job = run_label_job(client, keep, teacher["name"], 4)
+        job_id = job["id"]
         assert job["status"] == "succeeded", job
         dataset_id = job["dataset_id"]
         for path in (
@@ -142,19 +148,8 @@ def test_a_key_the_teacher_echoes_back_is_masked_in_every_response_page_and_log(
     ):
         body = {"name": "echoed", "base_url": sim.base_url, "model": "sim-teacher-1", "api_key": teacher_key}
         teacher = keep(client.post("/v1/teachers", json=body)).json()
-        job_body = {
-            "name": "echo",
-            "teacher": teacher["name"],
-            "method": "label",
-            "skill": {"name": "arithmetic", "reasoning": "cot"},
-            "seeds": arithmetic_seeds(3),
-        }
-        job_id = keep(client.post("/v1/jobs", json=job_body)).json()["id"]
-        job = wait_until(
-            lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] in TERMINAL and j,
-            timeout_s=90,
-            what="the job to fail",
-        )
+        job = run_label_job(client, keep, teacher["name"], 3)
+        job_id = job["id"]
         assert job["status"] == "failed", job
         # The teacher did quote it: what reaches the tenant is the masked form.
         assert f"sk-...{teacher_key[-4:]}" in job["error"], job["error"]
