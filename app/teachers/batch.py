@@ -92,9 +92,7 @@ class BatchGateway:
     async def _send(self, calls: dict[str, tuple[Call, list[asyncio.Future[Completion]]]]) -> None:
         job_id, ep = self.online.job_id, self.endpoint
         batch_id = "bat_" + hashlib.sha256("\n".join(sorted(calls)).encode()).hexdigest()[:24]
-        asks = [
-            budget.Reservation(job_id, self.online.worst_cost(c) * ep.batch_price_factor) for c, _ in calls.values()
-        ]
+        asks = [self._reservation(call) for call, _ in calls.values()]
         row = await self.online.job_row.run(_open, batch_id, ep.id, asks, list(calls))
         reserved = set(row.request_hashes)
         answered: dict[str, Completion] = {}
@@ -127,11 +125,13 @@ class BatchGateway:
         for reply in replies:
             reply.set_result(completion)
 
+    def _reservation(self, call: Call) -> budget.Reservation:
+        """A line's worst case, at the batch price."""
+        return budget.Reservation(self.online.job_id, self.online.worst_cost(call) * self.endpoint.batch_price_factor)
+
     def _hold(self, call: Call) -> budget.Reservation | None:
         """The reservation `_open` made for a line, when the job has a budget to hold it."""
-        if not self.online.budgeted:
-            return None
-        return budget.Reservation(self.online.job_id, self.online.worst_cost(call) * self.endpoint.batch_price_factor)
+        return self._reservation(call) if self.online.budgeted else None
 
     async def _batch(self, row: TeacherBatch, calls: list[Call]) -> dict[str, Completion]:
         """Submit the batch of `calls` (unless an earlier worker did), wait for it, and
