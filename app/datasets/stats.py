@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.datasets.splits import split_of
 from app.db.models import Dataset, DatasetRecord, DatasetRejection, Record
-from app.jobs import counters
+from app.ledger import counters
 
 _WORD = re.compile(r"\w+")
 # Word-count histogram edges: short instructions to long CoT answers.

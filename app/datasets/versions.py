@@ -23,9 +23,9 @@ from app.db.base import new_id
 from app.db.models import Dataset, DatasetRecord, DatasetRejection, Job, Record, Seed
 from app.db.scoping import get_owned, owned_by
 from app.errors import InvalidSpec, NotFound
-from app.jobs import counters
-from app.jobs.counters import Counts
-from app.jobs.events import emit
+from app.ledger import counters
+from app.ledger.counters import Counts
+from app.ledger.events import emit
 from app.schemas.curation import Curation
 from app.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, RejectionOut
 

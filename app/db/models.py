@@ -94,7 +94,7 @@ class Job(Base):
 
 
 class JobCounter(Base):
-    """One shard of a job's progress and usage counters (see app/jobs/counters.py)."""
+    """One shard of a job's progress and usage counters (see app/ledger/counters.py)."""
 
     __tablename__ = "job_counters"
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)

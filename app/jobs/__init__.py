@@ -1,5 +1,6 @@
-"""Jobs: lifecycle (create, cancel, finalize), planning into work items, leases, progress,
-budget.
+"""Jobs, the orchestrator: lifecycle (create, cancel, finalize), planning into work items,
+leases, and running items (execution). What a job produced and spent lives in the ledger
+(app/ledger), below this package.
 
 Invariants:
 - Postgres is the ledger, the broker a doorbell: a work item is claimed under a lease and

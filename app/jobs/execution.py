@@ -19,9 +19,10 @@ from app.db.models import Job
 from app.db.models import Teacher as TeacherRow
 from app.db.session import unit_of_work
 from app.errors import BudgetExhausted, TeacherRefused
-from app.jobs import leases, lifecycle, progress
-from app.jobs.events import emit
-from app.jobs.progress import Outcome, RecordDraft
+from app.jobs import leases, lifecycle
+from app.ledger import records
+from app.ledger.events import emit
+from app.ledger.records import Outcome, RecordDraft
 from app.methods import quality
 from app.methods.base import JobContext, Teachers, WorkItemData
 from app.methods.registry import method_for
@@ -280,4 +281,4 @@ async def _finish_item(
         drafts = [_failed_item(job, item, "internal_error", type(exc).__name__)]
     ep = teachers.own.endpoint
     teacher = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
-    await db.each(progress.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher, output))
+    await db.each(records.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher, output))

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Job, WorkItem
-from app.jobs import counters
-from app.jobs.counters import Counts
+from app.ledger import counters
+from app.ledger.counters import Counts
 from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES
 
 

@@ -20,9 +20,10 @@ from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, Tenant, WorkItem
 from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound, TooManyActiveJobs
-from app.jobs import closed_flag, counters, leases, planning
-from app.jobs.counters import Counts
-from app.jobs.events import emit
+from app.jobs import leases, planning
+from app.ledger import closed_flag, counters
+from app.ledger.counters import Counts
+from app.ledger.events import emit
 from app.methods.registry import method_for
 from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Budget, JobCreate
 from app.security.scrub import scrub

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from app.curation.normalize import text_hash
 from app.db.base import utcnow
 from app.db.models import Job, Record, Seed, WorkItem
-from app.jobs import counters
-from app.jobs.counters import Counts
-from app.jobs.events import emit
 from app.jobs.leases import chunked
+from app.ledger import counters
+from app.ledger.counters import Counts
+from app.ledger.events import emit
 from app.methods.base import NewItem
 from app.methods.registry import method_for, seed_items
 

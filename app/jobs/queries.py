@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Job, JobEvent, Record
 from app.db.scoping import get_owned, owned_by
-from app.jobs import counters
-from app.jobs.counters import Counts
+from app.ledger import counters
+from app.ledger.counters import Counts
 from app.schemas.jobs import Budget, EventOut, JobOut, JobTeacher, Progress, RecordOut, TeacherUsage, UsageOut
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.curation.heuristics import is_refusal
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.asking import Exchange, ask
 from app.methods.base import JobContext
 from app.prompts.matching import answer_key

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.base import JobContext
 from app.prompts.parse import ParseFailure
 from app.prompts.render import Prompt

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db.models import Job
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.prompts.render import Prompt, render
 from app.teachers.gateway import Teacher
 

@@ -13,7 +13,7 @@ import asyncio
 import re
 from typing import Any
 
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.answering import answer_task
 from app.methods.asking import ask, note_template
 from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData

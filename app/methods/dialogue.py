@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.curation.heuristics import is_refusal
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.answering import label_prompt
 from app.methods.asking import ask, note_template
 from app.methods.base import JobContext

@@ -11,7 +11,7 @@ evolves the parent again. Every surviving evolution is a record.
 from __future__ import annotations
 
 from app.curation.heuristics import is_contentless
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.answering import answer_task
 from app.methods.asking import ask, note_template
 from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData

@@ -2,7 +2,7 @@
 
 A `propose` item shows the teacher 6 seed tasks and 2 generated ones and asks for new tasks
 as a JSON list (read from JSON or markdown lists alike). Tasks failing a per-task rule are
-rejected here with their reason; the rest go to the round's end (app/jobs/rounds.py),
+rejected here with their reason; the rest go to the round's end (app/methods/rounds.py),
 where each is compared with the whole pool (ROUGE-L) and the survivors become `label`
 items, until `target_count` is reached.
 """
@@ -13,7 +13,7 @@ import random
 import re
 from typing import Any
 
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.asking import ask
 from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData
 from app.methods.label import label

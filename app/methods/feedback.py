@@ -17,7 +17,7 @@ import random
 from statistics import mean
 from typing import Any
 
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.answering import label_prompt
 from app.methods.asking import Exchange, ask, note_template
 from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData

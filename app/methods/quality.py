@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from app.jobs.progress import RecordDraft
+from app.ledger.records import RecordDraft
 from app.methods.asking import ask, note_template
 from app.methods.base import JobContext
 from app.prompts.parse import ParseFailure

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.curation.normalize import text_hash
-from app.jobs.rounds import end_self_instruct_round
 from app.methods import curate, expand
 from app.methods.base import Method, NewItem
 from app.methods.evol import evolve
 from app.methods.feedback import feedback
 from app.methods.label import label
+from app.methods.rounds import end_self_instruct_round
 
 
 def seed_items(job_id: str, spec: dict[str, Any], seeds: list[tuple[str, dict[str, Any]]]) -> list[NewItem]:

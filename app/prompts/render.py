@@ -32,9 +32,6 @@ MAX_OVERRIDE_CHARS = 50_000
 # A worker's render of one prompt; the API's check of all of a job's templates on its sample.
 RENDER_SECONDS = 1.0
 CHECK_SECONDS = 1.0
-# The seeds an override is tried on at submission: the first, the last and this many
-# spread evenly between.
-SAMPLED_SEEDS = 20
 
 
 class TemplateFailed(TemplateError):

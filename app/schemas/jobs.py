@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 import jsonschema
 from pydantic import AfterValidator, Field, model_validator
 
-from app.prompts.render import SAMPLED_SEEDS
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
 from app.schemas.curation import Curation
 
@@ -213,6 +212,11 @@ class JobCreate(InputModel):
 
     def shares(self) -> list[TeacherShare]:
         return self.teachers if self.teachers is not None else [TeacherShare(teacher=self.teacher or "")]
+
+
+# The seeds a job's template overrides are tried on at submission: the first, the last and
+# this many spread evenly between.
+SAMPLED_SEEDS = 20
 
 
 def _spread(items: list[Any]) -> list[Any]:

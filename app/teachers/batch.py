@@ -23,7 +23,7 @@ from app.db.base import utcnow
 from app.db.batching import TransactionBatcher
 from app.db.models import TeacherBatch
 from app.errors import BudgetExhausted
-from app.jobs import budget
+from app.ledger import budget
 from app.teachers.gateway import Call, Completion, TeacherGateway
 from app.teachers.retries import policy
 

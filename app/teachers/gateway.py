@@ -2,7 +2,7 @@
 
 Per call: cache lookup → budget reservation of the call's worst case → the teacher's
 circuit (waits while the teacher is down) → a slot of the teacher's shared schedule →
-a check that the job still takes work (app/jobs/closed_flag.py: nothing starts after a
+a check that the job still takes work (app/ledger/closed_flag.py: nothing starts after a
 cancel) → the request, retried → the reply and its usage persisted in one transaction before
 anything else awaits → the reservation given back.
 """
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
 from app.errors import BudgetExhausted, TeacherRefused
-from app.jobs import budget, closed_flag
+from app.ledger import budget, closed_flag
 from app.observability import teacher_metrics
 from app.teachers import cache, clients
 from app.teachers.circuit import Refused, make_breaker

@@ -23,7 +23,7 @@ def test_upgrading_sqlite_keeps_a_jobs_rows_and_moves_its_counts(tmp_path):
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
-    from app.jobs import counters
+    from app.ledger import counters
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), "0006")

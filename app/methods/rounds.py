@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from app.curation.similarity import SimilarityIndex
 from app.db.models import Job, Record, Seed, WorkItem
 from app.db.models import Teacher as TeacherRow
-from app.jobs import counters
-from app.jobs.counters import Counts
-from app.jobs.events import emit
+from app.ledger import counters
+from app.ledger.counters import Counts
+from app.ledger.events import emit
 from app.methods.base import NewItem
 from app.methods.expand import propose_items, requests_for
 

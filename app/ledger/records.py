@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Record, WorkItem
 from app.db.upsert import insert_for
-from app.jobs import counters
-from app.jobs.counters import Counts
+from app.ledger import counters
+from app.ledger.counters import Counts
 from app.security.scrub import scrub_value
 
 

@@ -9,7 +9,7 @@ case: a call whose worst case does not fit waits while others are in flight, and
 alone only when nothing else is.
 
 Only jobs with a budget hold reservations (the gateway asks none for the others; whether
-a job still takes work is asked before each attempt, app/jobs/closed_flag.py).
+a job still takes work is asked before each attempt, app/ledger/closed_flag.py).
 Reservations lock the job's row (FOR NO KEY UPDATE, which never conflicts with the
 key-share locks that inserts of records and usage take) in short transactions of their
 own, apart from the group commit: see app/jobs/execution.py.
@@ -26,8 +26,8 @@ from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Job, Usage
-from app.jobs import counters
-from app.jobs.counters import Counts
+from app.ledger import counters
+from app.ledger.counters import Counts
 from app.schemas.jobs import ACTIVE_STATUSES
 
 # held: reserved in the job's row, to be released; free: the job has no budget to hold it;

@@ -5,7 +5,7 @@ Each writing process adds its deltas to its own rows `(job_id, teacher_id, shard
 shard is picked from the process id; usage is kept per teacher, progress under
 NO_TEACHER), so concurrent group commits of different workers touch different rows; a
 reader sums the shards. The job's own row is left to lifecycle
-transitions and budget reservations (see app/jobs/budget.py), which are short
+transitions and budget reservations (see app/ledger/budget.py), which are short
 transactions of their own.
 """
 
