@@ -47,7 +47,7 @@ def create_app() -> FastAPI:
     for module in (health, metrics, teachers, jobs, datasets, training_jobs):
         app.include_router(module.router)
     # Uploads (seeds, eval sets) have their own, larger limit.
-    uploads = {app.url_path_for("upload_dataset"): settings.max_upload_mb * MIB}
+    uploads = {str(app.url_path_for("upload_dataset")): settings.max_upload_mb * MIB}
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_mb * MIB, per_path=uploads)
     install_dashboard(app)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def error_response(
-    status: int, type_: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    status: int, type_: str, message: str, details: Any = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(
         {"error": {"type": type_, "message": message, "details": details}}, status_code=status, headers=headers

@@ -13,7 +13,7 @@ from app.errors import NotFound
 Row = TypeVar("Row")
 
 
-def owned_by(model: type[Row], tenant_id: str) -> Select[tuple[Row]]:
+def owned_by(model: type[Row], tenant_id: str) -> Select[Row]:
     return select(model).where(model.tenant_id == tenant_id)  # type: ignore[attr-defined]
 
 

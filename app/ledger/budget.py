@@ -79,18 +79,18 @@ def _reserve(session: Session, job_id: str, asks: list[Reservation]) -> list[Ver
         return ["free"] * len(asks)
     # Lock first, then read the spend in a statement of its own: its snapshot then holds
     # every charge whose reservation was given back before this lock was granted.
-    job = session.execute(
+    locked = session.execute(
         select(*columns, Job.in_flight_requests, Job.in_flight_cost_usd)
         .where(Job.id == job_id)
         .with_for_update(key_share=True)
     ).one()
-    if job.status not in ACTIVE_STATUSES or job.stop_reason is not None:
+    if locked.status not in ACTIVE_STATUSES or locked.stop_reason is not None:
         return ["closed"] * len(asks)
     spent = counters.of(session, job_id)
-    in_flight, in_flight_cost = job.in_flight_requests, job.in_flight_cost_usd
+    in_flight, in_flight_cost = locked.in_flight_requests, locked.in_flight_cost_usd
     verdicts: list[Verdict] = []
     for ask in asks:
-        max_requests, max_cost = job.max_requests, job.max_cost_usd
+        max_requests, max_cost = locked.max_requests, locked.max_cost_usd
         if (max_requests is not None and spent.requests >= max_requests) or (
             max_cost is not None and spent.cost_usd >= max_cost
         ):
@@ -103,7 +103,7 @@ def _reserve(session: Session, job_id: str, asks: list[Reservation]) -> list[Ver
             verdicts.append("held")
         else:
             verdicts.append("wait")
-    if in_flight != job.in_flight_requests:
+    if in_flight != locked.in_flight_requests:
         session.execute(
             update(Job).where(Job.id == job_id).values(in_flight_requests=in_flight, in_flight_cost_usd=in_flight_cost)
         )
@@ -135,8 +135,9 @@ def _less(column: Any, n: int | Decimal) -> Any:
 
 def charge(session: Session, charges: list[Charge]) -> list[None]:
     """Write calls to the usage ledger and the job's counters."""
+    # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
     session.execute(
-        insert(Usage.__table__),  # a plain executemany, without the ORM's bulk machinery
+        insert(Usage.__table__),  # type: ignore[arg-type]  # __table__ is typed as a FromClause
         [
             {
                 "job_id": c.job_id,

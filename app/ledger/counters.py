@@ -87,12 +87,13 @@ def add_usage(session: Session, deltas: Iterable[tuple[str, str, Counts]]) -> No
 
 
 def _counts(row: Any) -> Counts:
-    return Counts(*(Decimal(v) if n == "cost_usd" else int(v) for n, v in zip(NAMES, row, strict=True)))
+    values: dict[str, Any] = {n: Decimal(v) if n == "cost_usd" else int(v) for n, v in zip(NAMES, row, strict=True)}
+    return Counts(**values)
 
 
 def totals(session: Session, job_ids: list[str]) -> dict[str, Counts]:
     """Each job's counters, summed over its shards (ZERO for a job with none yet)."""
-    found = {}
+    found: dict[str, Counts] = {}
     for job_id, _, counts in by_teacher(session, job_ids):
         found[job_id] = found.get(job_id, ZERO) + counts
     return {job_id: found.get(job_id, ZERO) for job_id in job_ids}

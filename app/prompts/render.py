@@ -186,7 +186,7 @@ def check_override(name: str, text: str, contexts: list[dict[str, Any]] | None =
     if unknown:
         return f"unknown variable '{unknown[0]}'; this template is given: {', '.join(sorted(_builtin(name)[2]))}"
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        attr = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(attr, str) and attr.startswith("_"):
             return f"the template reaches for '{attr}', which the sandbox does not allow"
     with limits(CHECK_SECONDS):

@@ -207,9 +207,9 @@ def _check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         if name in ("center", "ljust", "rjust", "zfill"):
             _at_most(_int(_arg(args, kwargs, 0, "width", 0)), f"{name}()")
         elif name == "expandtabs":
+            tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
             _at_most(
-                len(owner)
-                + owner.count("\t" if isinstance(owner, str) else b"\t") * _int(_arg(args, kwargs, 0, "tabsize", 8)),
+                len(owner) + tabs * _int(_arg(args, kwargs, 0, "tabsize", 8)),
                 "expandtabs()",
             )
         elif name == "replace" and len(args) >= 2:
@@ -355,7 +355,7 @@ def _range(*args: int) -> range:
     return numbers
 
 
-def _wrap(node: nodes.Expr, name: str) -> nodes.Filter:
+def _wrap(node: nodes.Node, name: str) -> nodes.Filter:
     return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
 
 
@@ -388,7 +388,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     every costly step priced; see the module's invariants."""
 
     intercepted_binops = frozenset(["*", "**", "+", "%"])
-    concat = staticmethod(_bounded_concat)  # type: ignore[assignment]
+    concat = staticmethod(_bounded_concat)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, finalize=check_value, **kwargs)

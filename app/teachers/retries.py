@@ -4,8 +4,8 @@ failure is named on the record."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
-import httpx
 import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
@@ -54,7 +54,7 @@ def retry_after(exc: BaseException | None) -> float | None:
     return retry_after_from(exc.response.headers)
 
 
-def retry_after_from(headers: httpx.Headers) -> float | None:
+def retry_after_from(headers: Mapping[str, str]) -> float | None:
     try:
         if "retry-after-ms" in headers:
             return float(headers["retry-after-ms"]) / 1000
@@ -99,7 +99,7 @@ class GiveUp:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, openai.RateLimitError):
             self.rate_limited += 1
-            return state.seconds_since_start > RATE_LIMIT_PATIENCE_S
+            return (state.seconds_since_start or 0.0) > RATE_LIMIT_PATIENCE_S
         return state.attempt_number - self.rate_limited - self.excused >= self.max_attempts
 
 

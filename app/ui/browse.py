@@ -52,4 +52,4 @@ def reasons(session: Session, tenant_id: str, job_id: str) -> dict[str, int]:
         .group_by(Record.reject_reason)
         .order_by(func.count().desc(), Record.reject_reason)
     )
-    return {reason: count for reason, count in rows}
+    return {reason: count for reason, count in rows if reason is not None}
