@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
@@ -22,7 +23,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # WAL lets readers run beside the one writer; busy_timeout makes writers queue.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -32,7 +33,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+        def _begin_immediate(conn: Any) -> None:
             # Take the write lock up front: a deferred transaction that later writes can
             # fail with SQLITE_BUSY instead of waiting.
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -145,11 +145,11 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._pool._network_backend = GuardedBackend()  # type: ignore[union-attr]
+        self._pool._network_backend = GuardedBackend()
 
 
 def openai_client(base_url: str, api_key: str | None, timeout_s: float) -> AsyncOpenAI:
-    return _shared(  # type: ignore[no-any-return]
+    return _shared(
         ("openai", base_url, api_key, timeout_s),
         lambda: AsyncOpenAI(
             base_url=base_url,
@@ -177,7 +177,7 @@ REDIS_OUTAGE_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=35)
 
 def redis_client(url: str) -> Redis:
     # DriverInfo() reads package metadata (milliseconds); build it once per client.
-    return _shared(  # type: ignore[no-any-return]
+    return _shared(
         ("redis", url), lambda: Redis.from_url(url, driver_info=DriverInfo(), retry=REDIS_OUTAGE_RETRY)
     )
 
