@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.curation.record_text import prompt_text, response_text
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -37,3 +39,10 @@ class Rejection:
     reason: str
     detail: str
     matched_id: int | None = None  # the record kept in its place (duplicates)
+
+
+def candidate_of(row: Any) -> Candidate:
+    """A record as the passes see it. A dialogue is known by its opening task (the
+    follow-ups are the teacher's own, and alike from one dialogue to the next); its
+    response is every assistant turn."""
+    return Candidate(row.id, prompt_text(row), response_text(row), row.finish_reason, row.scores or {})

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from app.datasets.exporters import EXPORTERS, ExportOptions
+from app.datasets.rows import page_of_records
 from app.datasets.splits import Split, split_of
-from app.datasets.versions import page_of_records
 from app.datasets.writers import WRITERS
 from app.db.session import unit_of_work
 

@@ -18,16 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.curation.record_text import RecordText, completion_text, prompt_text
 
-class Record(Protocol):
-    """The columns an export reads (versions.page_of_records selects just these)."""
 
-    instruction: str
-    input: str
-    system_prompt: str | None
-    rationale: str | None
-    answer: str | None
-    parsed: dict[str, Any]
+class Record(RecordText, Protocol):
+    """The columns an export reads (rows.page_of_records selects just these)."""
+
+    @property
+    def system_prompt(self) -> str | None: ...
+    @property
+    def parsed(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,8 @@ class ExportOptions:
     eval_fraction: float = 0.1
 
 
-def _prompt(record: Record) -> str:
-    return f"{record.instruction}\n\n{record.input}" if record.input else record.instruction
-
-
-def completion(record: Record, options: ExportOptions) -> str:
-    answer = record.answer or ""
-    if options.include_rationale and record.rationale:
-        return f"{record.rationale}\n\nAnswer: {answer}"
-    return answer
+def _completion(record: Record, options: ExportOptions) -> str:
+    return completion_text(record, rationale=options.include_rationale)
 
 
 def _system(record: Record, options: ExportOptions) -> list[dict[str, str]]:
@@ -65,8 +58,8 @@ def _turns(record: Record, options: ExportOptions) -> list[dict[str, str]]:
     if conversation:
         return [{"role": m["role"], "content": m["content"]} for m in conversation]
     return [
-        {"role": "user", "content": _prompt(record)},
-        {"role": "assistant", "content": completion(record, options)},
+        {"role": "user", "content": prompt_text(record)},
+        {"role": "assistant", "content": _completion(record, options)},
     ]
 
 
@@ -79,14 +72,15 @@ def prompt_completion(record: Record, options: ExportOptions) -> dict[str, Any]:
         messages = _system(record, options) + _turns(record, options)
         return {"prompt": messages[:-1], "completion": messages[-1:]}
     system = record.system_prompt if options.include_system and record.system_prompt else ""
-    prompt = f"{system}\n\n{_prompt(record)}" if system else _prompt(record)
-    return {"prompt": prompt, "completion": completion(record, options)}
+    prompt = f"{system}\n\n{prompt_text(record)}" if system else prompt_text(record)
+    return {"prompt": prompt, "completion": _completion(record, options)}
 
 
 def alpaca(record: Record, options: ExportOptions) -> dict[str, Any]:
     conversation = record.parsed.get("conversation")
+    row: dict[str, Any]
     if not conversation:
-        row = {"instruction": record.instruction, "input": record.input, "output": completion(record, options)}
+        row = {"instruction": record.instruction, "input": record.input, "output": _completion(record, options)}
     else:
         turns = _turns(record, options)
         pairs = [[turns[i]["content"], turns[i + 1]["content"]] for i in range(0, len(turns) - 1, 2)]
@@ -107,9 +101,9 @@ def sharegpt(record: Record, options: ExportOptions) -> dict[str, Any]:
 def dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
     chosen, rejected = record.parsed["chosen"], record.parsed["rejected"]
     if not options.conversational:
-        return {"prompt": _prompt(record), "chosen": chosen, "rejected": rejected}
+        return {"prompt": prompt_text(record), "chosen": chosen, "rejected": rejected}
     return {
-        "prompt": _system(record, options) + [{"role": "user", "content": _prompt(record)}],
+        "prompt": _system(record, options) + [{"role": "user", "content": prompt_text(record)}],
         "chosen": [{"role": "assistant", "content": chosen}],
         "rejected": [{"role": "assistant", "content": rejected}],
     }
@@ -117,7 +111,7 @@ def dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
 
 def openai_dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
     return {
-        "input": {"messages": _system(record, options) + [{"role": "user", "content": _prompt(record)}]},
+        "input": {"messages": _system(record, options) + [{"role": "user", "content": prompt_text(record)}]},
         "preferred_output": [{"role": "assistant", "content": record.parsed["chosen"]}],
         "non_preferred_output": [{"role": "assistant", "content": record.parsed["rejected"]}],
     }

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.curation.record_text import response_text
 from app.datasets.splits import split_of
 from app.db.models import Dataset, DatasetRecord, DatasetRejection, Record
 from app.ledger import counters
@@ -67,19 +68,18 @@ def compute(session: Session, dataset: Dataset) -> dict[str, Any]:
         .where(DatasetRecord.dataset_id == dataset.id)
         .execution_options(yield_per=5000)
     )
-    for instruction, input_, rationale, answer, parsed, record_scores, teacher, template, method, job_id in rows:
-        response = (parsed or {}).get("chosen") or " ".join(filter(None, (rationale, answer)))
-        words["prompt"].append(len(_WORD.findall(instruction)) + len(_WORD.findall(input_)))
-        words["response"].append(len(_WORD.findall(response)))
-        for name, value in (record_scores or {}).items():
+    for row in rows:
+        words["prompt"].append(len(_WORD.findall(row.instruction)) + len(_WORD.findall(row.input)))
+        words["response"].append(len(_WORD.findall(response_text(row))))
+        for name, value in (row.scores or {}).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 scores.setdefault(name, []).append(float(value))
-        teachers[teacher or "none"] += 1
-        templates[template or "none"] += 1
-        methods[method] += 1
-        splits[split_of(instruction, input_, EVAL_FRACTION)] += 1
-        if job_id:
-            jobs.add(job_id)
+        teachers[row.teacher_name or "none"] += 1
+        templates[row.template_name or "none"] += 1
+        methods[row.method] += 1
+        splits[split_of(row.instruction, row.input, EVAL_FRACTION)] += 1
+        if row.job_id:
+            jobs.add(row.job_id)
     rejected = session.execute(
         select(DatasetRejection.pass_name, DatasetRejection.reason, func.count())
         .where(DatasetRejection.dataset_id == dataset.id)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.datasets import stats, versions
+from app.datasets import build, stats
 from app.db.models import Dataset, Record
 from app.errors import InvalidSpec, InvalidUpload
 from app.schemas.base import MAX_DEPTH, InputProblem
@@ -72,10 +72,10 @@ def upload(session: Session, tenant_id: str, name: str, purpose: UploadPurpose, 
     for start in range(0, len(parsed), _BATCH):
         rows = [_record(number, line, purpose) for number, line in parsed[start : start + _BATCH]]
         ids += session.scalars(insert(Record).returning(Record.id, sort_by_parameter_order=True), rows).all()
-    dataset = versions.new_version(
+    dataset = build.new_version(
         session, tenant_id, name, purpose, [{"type": "upload", "purpose": purpose, "lines": len(parsed)}]
     )
-    versions.add_records(session, dataset, ids)
+    build.add_records(session, dataset, ids)
     dataset.stats = stats.compute(session, dataset)
     return dataset
 

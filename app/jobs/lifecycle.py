@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.datasets import versions
-from app.datasets.exporters import ExportOptions, completion
+from app.curation.record_text import completion_text
+from app.datasets import build, queries
+from app.datasets.rows import records_of
 from app.db.base import new_id, utcnow
 from app.db.models import Job, Record, Seed, Tenant, WorkItem
 from app.db.scoping import get_owned
@@ -42,7 +43,7 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
             if not teacher.supports_batch:
                 raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
     judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
-    versions.eval_sets(session, tenant_id, spec.curation)  # named eval sets exist: a 422 now, not at the end
+    build.eval_sets(session, tenant_id, spec.curation)  # named eval sets exist: a 422 now, not at the end
     stored = spec.model_dump(mode="json", exclude={"seeds", "teacher"})
     stored["templates"] = spec.templates or {}
     stored["params"]["generators"] = [
@@ -98,13 +99,13 @@ def _check_active(session: Session, tenant_id: str, max_active: int) -> None:
 def _dataset_seeds(session: Session, tenant_id: str, dataset_id: str) -> list[tuple[str, dict[str, Any]]]:
     """A dataset's records as seeds: their task, and their answer as a candidate response."""
     try:
-        dataset = versions.get(session, tenant_id, dataset_id)
+        dataset = queries.get(session, tenant_id, dataset_id)
     except NotFound:
         raise InvalidSpec("source_dataset", f"no dataset '{dataset_id}'") from None
     seeds = []
-    for record in versions.records_of(session, dataset.id):
+    for record in records_of(session, dataset.id):
         # Uploaded candidates are the responses to judge; a record's own answer is one.
-        answer = completion(record, ExportOptions())
+        answer = completion_text(record)
         candidates = record.parsed.get("candidates") or ([answer] if answer else [])
         data: dict[str, Any] = {"instruction": record.instruction, "input": record.input, "candidates": candidates}
         if record.method == "upload" and record.answer:
@@ -276,7 +277,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
             level="warning",
         )
     # Set-level curation runs as the version is made; it marks the records it rejects.
-    dataset = versions.create_from_job(session, job, dataset_kind)
+    dataset = build.create_from_job(session, job, dataset_kind)
     job.dataset_id = dataset.id
     job.status = "succeeded"
     done = counters.of(session, job_id)  # curation moved records from accepted to rejected

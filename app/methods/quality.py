@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from app.curation.record_text import completion_text
 from app.ledger.records import RecordDraft
 from app.methods.asking import ask, note_template
 from app.methods.base import JobContext
@@ -38,7 +39,7 @@ async def _score_one(judge: Teacher, job: JobContext, draft: RecordDraft) -> Non
         turns = draft.parsed["conversation"]
         response = "\n\n".join(f"{t['role']}: {t['content']}" for t in turns[1:])
     else:
-        response = f"{draft.rationale}\n\nAnswer: {draft.answer}" if draft.rationale else draft.answer or ""
+        response = completion_text(draft)
     prompt = job.prompt("quality_rate", instruction=draft.instruction, input=draft.input, response=response)
     exchange = await ask(judge, job, prompt, parse_score, temperature=0.0, max_tokens=256)
     note_template(draft, prompt)

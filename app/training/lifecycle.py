@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from app.datasets import versions
+from app.datasets import queries
 from app.db.base import new_id, utcnow
 from app.db.models import TrainingJob, TrainingMetric
 from app.db.scoping import get_owned
@@ -39,7 +39,7 @@ def create(
     session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cache: Path, model_dirs: Sequence[Path] = ()
 ) -> TrainingJob:
     try:
-        dataset = versions.get(session, tenant_id, spec.dataset_id)
+        dataset = queries.get(session, tenant_id, spec.dataset_id)
     except NotFound:
         raise InvalidSpec("dataset_id", f"no dataset '{spec.dataset_id}'") from None
     wanted = DATASET_KIND[spec.method]
@@ -139,7 +139,7 @@ def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: 
     if job.dataset_id is None:
         _close(session, job, "failed", "its dataset was deleted")
         return None
-    dataset = versions.get(session, job.tenant_id, job.dataset_id)
+    dataset = queries.get(session, job.tenant_id, job.dataset_id)
     job.status = "running"
     job.attempts += 1
     job.heartbeat_at = now

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
 from app.api.deps import Offset, ResourceId
-from app.datasets import versions
+from app.datasets import queries as dataset_queries
 from app.datasets.exporters import EXPORTERS
 from app.db.session import unit_of_work
 from app.errors import NotFound
@@ -174,7 +174,7 @@ def job_page(
 @router.get("/datasets")
 def datasets_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTMLResponse:
     with unit_of_work() as session:
-        datasets = versions.list_all(session, tenant, PAGE_SIZE, offset)
+        datasets = dataset_queries.list_all(session, tenant, PAGE_SIZE, offset)
     next_offset = offset + PAGE_SIZE if len(datasets) == PAGE_SIZE else None
     return _render(request, "datasets.html", {"datasets": datasets, "offset": offset, "next_offset": next_offset})
 
@@ -183,7 +183,7 @@ def datasets_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTM
 def dataset_page(request: Request, dataset_id: ResourceId, tenant: UiTenant) -> HTMLResponse:
     try:
         with unit_of_work() as session:
-            dataset = versions.to_out(versions.get(session, tenant, dataset_id))
+            dataset = dataset_queries.to_out(dataset_queries.get(session, tenant, dataset_id))
     except NotFound as exc:
         return _missing(request, exc)
     formats = [name for name, exporter in EXPORTERS.items() if exporter.kind == dataset.kind]

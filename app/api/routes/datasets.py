@@ -7,7 +7,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from app.api.deps import Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
-from app.datasets import card, download, uploads, versions
+from app.datasets import build, card, download, queries, uploads
 from app.datasets.exporters import EXPORTERS, ExportOptions
 from app.datasets.splits import Split
 from app.datasets.writers import WRITERS
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 @router.get("", response_model=Page[DatasetOut], responses=errors())
 def list_datasets(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page[DatasetOut]:
     with unit_of_work() as session:
-        return Page.of(versions.list_all(session, tenant, limit, offset), limit, offset)
+        return Page.of(queries.list_all(session, tenant, limit, offset), limit, offset)
 
 
 @router.post("", status_code=201, response_model=DatasetOut, responses=errors(body=True))
@@ -38,7 +38,7 @@ def create_dataset(body: DatasetCreate, tenant: Tenant) -> DatasetOut:
     """Merge jobs' datasets and dataset versions (of one kind) into a new version, filtered
     and curated."""
     with unit_of_work() as session:
-        return versions.to_out(versions.merge(session, tenant, body))
+        return queries.to_out(build.merge(session, tenant, body))
 
 
 @router.post("/upload", status_code=201, response_model=DatasetOut, responses=errors(body=True))
@@ -49,20 +49,20 @@ def upload_dataset(
     name: Annotated[Name, Form()],
 ) -> DatasetOut:
     with unit_of_work() as session:
-        return versions.to_out(uploads.upload(session, tenant, name, purpose, file.file))
+        return queries.to_out(uploads.upload(session, tenant, name, purpose, file.file))
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=errors(404))
 def get_dataset(dataset_id: ResourceId, tenant: Tenant) -> DatasetOut:
     with unit_of_work() as session:
-        return versions.to_out(versions.get(session, tenant, dataset_id))
+        return queries.to_out(queries.get(session, tenant, dataset_id))
 
 
 @router.post("/{dataset_id}/curate", status_code=201, response_model=DatasetOut, responses=errors(404, body=True))
 def curate_dataset(dataset_id: ResourceId, body: DatasetCurate, tenant: Tenant) -> DatasetOut:
     """A new version of the dataset: its records through the curation passes again."""
     with unit_of_work() as session:
-        return versions.to_out(versions.recurate(session, tenant, dataset_id, body))
+        return queries.to_out(build.recurate(session, tenant, dataset_id, body))
 
 
 @router.get("/{dataset_id}/rejections", response_model=Page[RejectionOut], responses=errors(404))
@@ -71,7 +71,7 @@ def dataset_rejections(
 ) -> Page[RejectionOut]:
     """The records curation kept out of this version, each with its pass and reason."""
     with unit_of_work() as session:
-        return Page.of(versions.rejections(session, tenant, dataset_id, limit, offset), limit, offset)
+        return Page.of(queries.rejections(session, tenant, dataset_id, limit, offset), limit, offset)
 
 
 @router.get(
@@ -86,7 +86,7 @@ def dataset_rejections(
 def dataset_card(dataset_id: ResourceId, tenant: Tenant) -> PlainTextResponse:
     """The version's dataset card (README.md, Hugging Face convention)."""
     with unit_of_work() as session:
-        text = card.render(versions.get(session, tenant, dataset_id))
+        text = card.render(queries.get(session, tenant, dataset_id))
     return PlainTextResponse(
         text, media_type="text/markdown", headers={"Content-Disposition": 'attachment; filename="README.md"'}
     )
@@ -114,7 +114,7 @@ def download_dataset(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     with unit_of_work() as session:
-        dataset = versions.get(session, tenant, dataset_id)
+        dataset = queries.get(session, tenant, dataset_id)
         exporter = EXPORTERS[format]
         if exporter.kind != dataset.kind:
             fits = ", ".join(name for name, e in EXPORTERS.items() if e.kind == dataset.kind)

@@ -1,5 +1,5 @@
-"""Creating and reading dataset versions. A version is immutable: its records, in order,
-the curation passes' rejections, its sources and its stats are written once.
+"""Building dataset versions. A version is immutable: its records, in order, the curation
+passes' rejections, its sources and its stats are written once.
 
 Every way of making a version (a job closing, a merge, a re-curation) goes through
 `_build`: gather candidate records in order, run the set-level curation passes, keep the
@@ -10,24 +10,24 @@ counters tell the same story as its dataset.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.curation import pipeline
-from app.curation.candidates import Candidate, Rejection
-from app.datasets import stats
+from app.curation.candidates import Candidate, Rejection, candidate_of
+from app.datasets import queries, stats
 from app.db.base import new_id
 from app.db.models import Dataset, DatasetRecord, DatasetRejection, Job, Record, Seed
-from app.db.scoping import get_owned, owned_by
+from app.db.scoping import get_owned
 from app.errors import InvalidSpec, NotFound
 from app.ledger import counters
 from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.schemas.curation import Curation
-from app.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, RejectionOut
+from app.schemas.datasets import DatasetCreate, DatasetCurate
 
 _CANDIDATE_COLUMNS = (
     Record.id,
@@ -118,7 +118,7 @@ def merge(session: Session, tenant_id: str, spec: DatasetCreate) -> Dataset:
 
 def recurate(session: Session, tenant_id: str, dataset_id: str, spec: DatasetCurate) -> Dataset:
     """A new version of a dataset: its records through the curation passes again."""
-    parent = get(session, tenant_id, dataset_id)
+    parent = queries.get(session, tenant_id, dataset_id)
     dataset, _ = _build(
         session,
         tenant_id=tenant_id,
@@ -238,21 +238,6 @@ def _candidates(session: Session, statement: Select[Any]) -> list[Candidate]:
     return [candidate_of(row) for row in session.execute(statement.execution_options(yield_per=5000))]
 
 
-def candidate_of(row: Any) -> Candidate:
-    parsed = row.parsed or {}
-    # A dialogue is known by its opening task (the follow-ups are the teacher's own, and
-    # alike from one dialogue to the next); its response is every assistant turn.
-    prompt = f"{row.instruction}\n\n{row.input}" if row.input else row.instruction
-    conversation = parsed.get("conversation")
-    if conversation:
-        response = "\n".join(m["content"] for m in conversation if m["role"] == "assistant")
-    elif "chosen" in parsed:
-        response = parsed["chosen"]
-    else:
-        response = f"{row.rationale}\n\n{row.answer or ''}" if row.rationale else row.answer or ""
-    return Candidate(row.id, prompt, response, row.finish_reason, row.scores or {})
-
-
 def _filter(
     session: Session, candidates: list[Candidate], spec: DatasetCreate
 ) -> tuple[list[Candidate], list[Rejection]]:
@@ -323,74 +308,3 @@ def eval_sets(session: Session, tenant_id: str, curation: Curation) -> list[Data
             raise InvalidSpec(field, f"dataset '{ident}' is a {eval_set.kind} dataset; upload eval sets as 'eval'")
         found.append(eval_set)
     return found
-
-
-def to_out(row: Dataset) -> DatasetOut:
-    return DatasetOut.model_validate(row)
-
-
-def list_all(session: Session, tenant_id: str, limit: int, offset: int) -> list[DatasetOut]:
-    rows = session.scalars(
-        owned_by(Dataset, tenant_id).order_by(Dataset.created_at.desc(), Dataset.id).limit(limit).offset(offset)
-    )
-    return [to_out(r) for r in rows]
-
-
-def get(session: Session, tenant_id: str, dataset_id: str) -> Dataset:
-    return get_owned(session, Dataset, tenant_id, dataset_id, "dataset")
-
-
-def rejections(session: Session, tenant_id: str, dataset_id: str, limit: int, offset: int) -> list[RejectionOut]:
-    dataset = get(session, tenant_id, dataset_id)
-    rows = session.scalars(
-        select(DatasetRejection)
-        .where(DatasetRejection.dataset_id == dataset.id)
-        .order_by(DatasetRejection.record_id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [RejectionOut.model_validate(r) for r in rows]
-
-
-class RecordRow(NamedTuple):
-    """What exports and sources read of a record: a plain tuple, not an ORM object or a
-    SQLAlchemy Row, so a million records stream at the speed of the driver (attribute
-    access on a Row costs more than the rest of an export row's making)."""
-
-    id: int
-    method: str
-    instruction: str
-    input: str
-    system_prompt: str | None
-    rationale: str | None
-    answer: str | None
-    parsed: dict[str, Any]
-
-
-_ROW_COLUMNS = tuple(getattr(Record, name) for name in RecordRow._fields)
-
-
-def records_of(session: Session, dataset_id: str, page: int = 1000) -> Iterator[RecordRow]:
-    """Every record of a version in order, a page at a time."""
-    position = 0
-    while rows := page_of_records(session, dataset_id, position, page):
-        yield from rows
-        position += len(rows)
-
-
-def page_of_records(session: Session, dataset_id: str, after: int, size: int) -> list[RecordRow]:
-    """Records of a version in order, `size` at a time from position `after`. Positions run
-    0..n-1 without gaps, so a page is a range of the primary key: the same cost at any depth,
-    whatever the planner knows of the table."""
-    # Core, not ORM, execution: no per-row bookkeeping.
-    result = session.connection().execute(
-        select(*_ROW_COLUMNS)
-        .join(DatasetRecord, DatasetRecord.record_id == Record.id)
-        .where(
-            DatasetRecord.dataset_id == dataset_id,
-            DatasetRecord.position >= after,
-            DatasetRecord.position < after + size,
-        )
-        .order_by(DatasetRecord.position)
-    )
-    return list(map(RecordRow._make, result))
