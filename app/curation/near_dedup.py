@@ -1,13 +1,8 @@
-"""Near duplicates by MinHash-LSH (datasketch), verified by exact Jaccard.
+"""Near duplicates by MinHash-LSH (app/curation/minhash.py), verified by exact Jaccard.
 
-Sketches are datasketch's own "affine32" MinHash, computed for many texts at once: the same
-permutations and arithmetic as `MinHash.update_batch` with a CRC-32 hash function, but one
-vectorised pass over every shingle of a block of texts instead of a Python loop per text
-(100k instructions sketch in about a second). The LSH bands are bucketed by sorting, one
-numpy pass per band, and the exact Jaccard of the shingle sets decides every candidate, so
-the LSH's false positives cost time, never precision. Texts are taken in order; a text
-matching one kept earlier is a duplicate of it, so the earliest of a group is kept and
-every other one names it.
+The exact Jaccard of the shingle sets decides every LSH candidate. Texts are taken in
+order; a text matching one kept earlier is a duplicate of it, so the earliest of a group
+is kept and every other one names it.
 
 Instructions are short: word unigrams+bigrams or character 5-grams catch a copy with a
 word or two changed, where the 5-word shingles of web-scale dedup would not (METHODS.md).
@@ -24,18 +19,15 @@ the first of its template.
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from datasketch import MinHash
 
+from app.curation.minhash import band_keys, bands_for, candidate_pairs, sketches
 from app.curation.normalize import normalize
 
-_SEED = 1
-_BLOCK = 256  # texts per vectorised pass: keeps the shingles × permutations array in cache
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\b\d")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?:;])\s+|\n+")
@@ -96,67 +88,6 @@ def particulars(texts: Sequence[str]) -> list[Particulars]:
     return found
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    # MurmurHash3's finaliser, as datasketch pre-mixes input hashes for the affine32 scheme.
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
-
-
-def sketches(shingle_sets: Sequence[set[str]], num_perm: int) -> np.ndarray:
-    """(len, num_perm) uint32 MinHash signatures, equal to datasketch's for the same shingles."""
-    a, b = (p.astype(np.uint32) for p in MinHash(num_perm=num_perm, seed=_SEED).permutations)
-    out = np.full((len(shingle_sets), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    with np.errstate(over="ignore"):  # uint32 wrap-around is the modulo 2^32 of the scheme
-        for start in range(0, len(shingle_sets), _BLOCK):
-            block = shingle_sets[start : start + _BLOCK]
-            sizes = np.fromiter((len(s) for s in block), dtype=np.int64, count=len(block))
-            hashes = np.fromiter(
-                (zlib.crc32(s.encode()) for shingles in block for s in shingles), dtype=np.uint32, count=sizes.sum()
-            )
-            if not len(hashes):
-                continue
-            permuted = _fmix32(hashes)[:, None] * a + b
-            filled = np.flatnonzero(sizes)
-            offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))[filled]
-            out[start + filled] = np.minimum.reduceat(permuted, offsets, axis=0)
-    return out
-
-
-def bands_for(jaccard: float, num_perm: int, recall: float = 0.99) -> tuple[int, int]:
-    """(bands, rows) of the LSH: the most rows per band (fewest false candidates) that still
-    make a pair at `jaccard` a candidate with probability `recall`: 1 - (1 - J^r)^b."""
-    for rows in range(min(16, num_perm), 1, -1):
-        bands = num_perm // rows
-        if 1 - (1 - jaccard**rows) ** bands >= recall:
-            return bands, rows
-    return num_perm, 1
-
-
-def _candidates(signatures: np.ndarray, bands: int, rows: int, salt: np.ndarray | None = None) -> np.ndarray:
-    """Pairs (i, j), i < j, that share a band: j is paired with the first text of each
-    bucket it falls in. Buckets are found by sorting each band's keys, not by a dict.
-    `salt` (a uint64 per text) is mixed into every key: texts whose salts differ never meet."""
-    if len(signatures) < 2:
-        return np.empty((0, 2), dtype=np.int64)
-    mix = np.random.default_rng(_SEED).integers(1, 2**63, size=rows, dtype=np.uint64) | np.uint64(1)
-    found = []
-    with np.errstate(over="ignore"):
-        for band in range(bands):
-            keys = signatures[:, band * rows : (band + 1) * rows].astype(np.uint64) @ mix  # wraps mod 2^64
-            if salt is not None:
-                keys ^= salt
-            order = np.argsort(keys, kind="stable")  # stable: a bucket's members in text order
-            new_bucket = np.concatenate(([True], keys[order][1:] != keys[order][:-1]))
-            first = order[np.flatnonzero(new_bucket)[np.cumsum(new_bucket) - 1]]
-            paired = first != order
-            found.append(np.stack([first[paired], order[paired]], axis=1))
-    pairs = np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
-    return np.unique(pairs, axis=0)
-
-
 @dataclass(frozen=True)
 class Duplicate:
     index: int
@@ -180,7 +111,7 @@ def near_duplicates(
     salt = None
     if parts is not None:  # Python's hash of a set of str: stable within this process, which is all it needs
         salt = np.fromiter((hash(p) & 0xFFFF_FFFF_FFFF_FFFF for p in parts), dtype=np.uint64, count=len(texts))
-    pairs = _candidates(sketches(sets, num_perm), *bands_for(threshold, num_perm), salt)
+    pairs = candidate_pairs(band_keys(sketches(sets, num_perm), *bands_for(threshold, num_perm)), salt)
     partners: dict[int, list[int]] = {}
     for i, j in pairs.tolist():
         partners.setdefault(j, []).append(i)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from app.curation import heuristics
 from app.curation.candidates import Candidate, Rejection
@@ -15,7 +16,7 @@ from app.curation.dedup import exact_duplicates
 from app.curation.near_dedup import Shingling, near_duplicates
 from app.curation.select import select
 from app.curation.similarity import SimilarityIndex
-from app.schemas.curation import Curation, Judge, NearDedup
+from app.schemas.curation import Curation, Heuristics, Judge, NearDedup
 
 Pass = Callable[[Sequence[Candidate]], list[Rejection]]
 
@@ -45,24 +46,24 @@ def _passes(curation: Curation, context: Context) -> list[Pass]:
     if curation.dedup:
         passes.append(exact_duplicates)
     if curation.near_dedup is not None:
-        passes.append(lambda cs, c=curation.near_dedup: _near(cs, c))
+        passes.append(partial(_near, settings=curation.near_dedup))
     if curation.max_seed_similarity is not None and context.seeds:
-        passes.append(lambda cs, t=curation.max_seed_similarity: _like_seeds(cs, context.seeds, t))
+        passes.append(partial(_like_seeds, seeds=context.seeds, threshold=curation.max_seed_similarity))
     if curation.heuristics is not None:
-        rules = curation.heuristics
-        passes.append(
-            lambda cs: [
-                Rejection(c.id, "heuristics", *found) for c in cs if (found := heuristics.problem(c, rules)) is not None
-            ]
-        )
+        passes.append(partial(_heuristics, rules=curation.heuristics))
     if curation.judge is not None:
-        passes.append(lambda cs, j=curation.judge: _judged(cs, j))
+        passes.append(partial(_judged, judge=curation.judge))
     if curation.decontaminate is not None and context.eval_items:
-        index = EvalIndex(context.eval_items, curation.decontaminate.n)
-        passes.append(lambda cs: contaminated(cs, index))
+        passes.append(partial(contaminated, index=EvalIndex(context.eval_items, curation.decontaminate.n)))
     if curation.max_records is not None:
-        passes.append(lambda cs, n=curation.max_records: select(cs, n, curation.diversity))
+        passes.append(partial(select, max_records=curation.max_records, diversity=curation.diversity))
     return passes
+
+
+def _heuristics(candidates: Sequence[Candidate], rules: Heuristics) -> list[Rejection]:
+    return [
+        Rejection(c.id, "heuristics", *found) for c in candidates if (found := heuristics.problem(c, rules)) is not None
+    ]
 
 
 def _near(candidates: Sequence[Candidate], settings: NearDedup) -> list[Rejection]:

@@ -3,9 +3,11 @@
 Self-Instruct rejects a new task whose ROUGE-L F1 with any pooled task reaches 0.7, which
 is quadratic done naively. With *multiset* word shingles (the k-th occurrence of a word is
 its own shingle) an F1 of F implies a Jaccard similarity of at least F/(2-F): 0.538 at 0.7.
-So MinHash-LSH over those shingles proposes candidates, and the exact ROUGE-L runs only on
-them. The banding is the narrowest that makes a pair at that Jaccard floor a candidate
-with probability ≥ 0.99: at 0.7 (J = 0.538), 64 bands of 4 rows (0.996).
+So MinHash-LSH (app/curation/minhash.py) over those shingles proposes candidates, and the
+exact ROUGE-L runs only on them. The banding is the narrowest that makes a pair at that
+Jaccard floor a candidate with probability ≥ 0.99: at 0.7 (J = 0.538), 64 bands of 4 rows
+(0.996). Sketches hash shingles with datasketch's default SHA-1, as this index always has,
+so it proposes the same candidates as before the engine was shared with near-dedup.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from datasketch import MinHash, MinHashLSH
+from datasketch.hashfunc import sha1_hash32
 
-from app.curation.near_dedup import bands_for
+from app.curation.minhash import LSHIndex, bands_for
 
 _TOKEN = re.compile(r"\w+")
 NUM_PERM = 256
@@ -49,13 +51,15 @@ def rouge_l(a: list[str], b: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def _shingles(words: list[str]) -> list[bytes]:
+def _shingles(words: list[str]) -> list[str]:
+    """Multiset shingles: the k-th occurrence of a word is its own shingle. A text without
+    words is sketched as one empty shingle."""
     seen: Counter[str] = Counter()
     out = []
     for word in words:
         seen[word] += 1
-        out.append(f"{word}\x00{seen[word]}".encode())
-    return out
+        out.append(f"{word}\x00{seen[word]}")
+    return out or [""]
 
 
 @dataclass(frozen=True)
@@ -66,32 +70,35 @@ class Match:
 
 
 class SimilarityIndex:
-    """A growing pool of texts; `closest` finds a pooled text at or above the threshold."""
+    """A growing pool of texts; `closest` finds a pooled text at or above the threshold (the
+    earliest pooled of equally close ones)."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
-        self._lsh = MinHashLSH(num_perm=NUM_PERM, params=banding(threshold))
+        self._lsh = LSHIndex(NUM_PERM, *banding(threshold), hashfunc=sha1_hash32)
         self._texts: list[tuple[str, list[str], object]] = []
+        self._last: tuple[str, list[str], list[int]] | None = None  # `closest` then `add` sketch once
 
     def __len__(self) -> int:
         return len(self._texts)
 
-    def _minhash(self, words: list[str]) -> MinHash:
-        minhash = MinHash(num_perm=NUM_PERM)
-        minhash.update_batch(_shingles(words) or [b""])
-        return minhash
+    def _sketched(self, text: str) -> tuple[list[str], list[int]]:
+        if self._last is None or self._last[0] != text:
+            words = tokens(text)
+            self._last = (text, words, self._lsh.keys(_shingles(words)))
+        return self._last[1], self._last[2]
 
     def closest(self, text: str) -> Match | None:
-        words = tokens(text)
+        words, keys = self._sketched(text)
         best: Match | None = None
-        for key in self._lsh.query(self._minhash(words)):
-            pooled, pooled_words, pooled_key = self._texts[key]
+        for number in self._lsh.candidates(keys):
+            pooled, pooled_words, pooled_key = self._texts[number]
             score = rouge_l(words, pooled_words)
             if score >= self.threshold and (best is None or score > best.score):
                 best = Match(pooled, score, pooled_key)
         return best
 
     def add(self, text: str, key: object = None) -> None:
-        words = tokens(text)
-        self._lsh.insert(len(self._texts), self._minhash(words))
+        words, keys = self._sketched(text)
+        self._lsh.add(keys)
         self._texts.append((text, words, key))

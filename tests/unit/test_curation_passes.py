@@ -12,7 +12,8 @@ from app.curation.candidates import Candidate
 from app.curation.decontaminate import EvalIndex, contaminated
 from app.curation.dedup import exact_duplicates
 from app.curation.heuristics import problem
-from app.curation.near_dedup import Shingling, near_duplicates, sketches
+from app.curation.minhash import sketches
+from app.curation.near_dedup import Shingling, near_duplicates
 from app.curation.select import select
 from app.methods.quality import parse_score
 from app.prompts.parse import ParseFailure
