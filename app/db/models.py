@@ -1,4 +1,5 @@
-"""ORM rows. Relationships are lazy="raise": every load is explicit."""
+"""ORM rows. No relationships: rows refer to each other by foreign key only, so every load is
+an explicit query and nothing loads lazily."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Teachers: registry (CRUD), gateway (the only importer of openai), cache, pricing.
+"""Teachers: registry (CRUD), gateway, clients, retries, batch, limiter, circuit, cache,
+pricing. The only package that imports openai (clients, gateway, retries and batch do).
 
 Invariants: a teacher call goes through `gateway.TeacherGateway`; each reply is cached by
 request hash and persisted before the next await, so a retry or resume never pays twice;
