@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from app.curation.heuristics import is_refusal
+from app.curation.record_text import response_text
 from app.ledger.records import RecordDraft
 from app.methods.asking import Exchange, ask
 from app.methods.base import JobContext
@@ -95,7 +96,7 @@ async def answer_task(
     draft.parsed.update({"rationale": value.rationale, "answer": value.answer})
     if value.value is not None:
         draft.parsed["value"] = value.value
-    if is_refusal(value.answer if value.rationale is None else f"{value.rationale} {value.answer}"):
+    if is_refusal(response_text(draft)):
         draft.status, draft.reject_reason = "rejected", "refusal"
         draft.reject_detail = "the teacher declined the task"
         return draft
