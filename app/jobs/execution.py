@@ -281,5 +281,5 @@ async def _finish_item(
         log.exception("work item %s of job %s failed", item.id, job.job_id)
         drafts = [_failed_item(job, item, "internal_error", type(exc).__name__)]
     ep = teachers.own.endpoint
-    teacher = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
+    teacher: dict[str, str | None] = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
     await db.each(records.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher, output))
