@@ -8,6 +8,7 @@ WORKDIR /srv/distillery
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY workers ./workers
+COPY simulator ./simulator
 COPY migrations ./migrations
 ARG EXTRAS=""
 RUN pip install -e ".${EXTRAS:+[$EXTRAS]}"

@@ -15,6 +15,7 @@ from app.queue import TRAINING, enqueue
 from app.settings import get_settings
 from app.training import lifecycle as training
 from workers.celery_app import app
+from workers.runtime import run_async
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def plan_job(job_id: str) -> None:
 
 @app.task(name="distillery.synthesis.run_chunk", **RETRY_TRANSIENT)
 def run_chunk(job_id: str, item_ids: list[int]) -> None:
-    if run_chunk_items(job_id, item_ids):
+    if run_async(run_chunk_items(job_id, item_ids)):
         enqueue("distillery.synthesis.finalize_job", job_id)
 
 

@@ -1,6 +1,7 @@
 """Each tenant's API request rate: a token bucket of `tenant_burst` requests refilled at
-`tenant_rps` per second (GCRA: one timestamp per tenant, the bucket's "theoretical arrival
-time"). A request over it is a 429 whose Retry-After says when the next one fits.
+`tenant_rps` per second (GCRA, `app.ratelimit.gcra.admit`: one timestamp per tenant, the
+bucket's "theoretical arrival time"). A request over it is a 429 whose Retry-After says
+when the next one fits.
 
 With a Redis broker the timestamp lives in Redis (one Lua script, Redis's clock), so every
 API process and host counts against the same bucket; in the embedded mode, in this process.
@@ -18,22 +19,22 @@ from functools import lru_cache
 import redis
 
 from app.errors import RateLimited
+from app.ratelimit import gcra
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 KEY_TTL_S = 3600
 
-_ADMIT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local interval, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or now, now) + interval
-local wait = tat - now - capacity
-if wait > 0 then return tostring(wait) end
-redis.call('SET', KEYS[1], tostring(tat), 'EX', ARGV[3])
+_ADMIT = (
+    gcra.LUA
+    + """
+local wait, tat = gcra_admit(tonumber(redis.call('GET', KEYS[1])), gcra_now(), tonumber(ARGV[1]), tonumber(ARGV[2]))
+if tat == nil then return tostring(wait) end
+redis.call('SET', KEYS[1], tat, 'EX', ARGV[3])
 return '0'
 """
+)
 
 
 def admit(tenant_id: str) -> None:
@@ -42,16 +43,16 @@ def admit(tenant_id: str) -> None:
     if settings.tenant_rps <= 0:
         return
     interval = 1.0 / settings.tenant_rps
-    capacity = max(1, settings.tenant_burst) * interval
+    tolerance = (max(1, settings.tenant_burst) - 1) * interval  # a full bucket's requests at once
     url = settings.pacing_redis_url
-    wait = _redis_admit(url, tenant_id, interval, capacity) if url else _local_admit(tenant_id, interval, capacity)
+    wait = _redis_admit(url, tenant_id, interval, tolerance) if url else _local_admit(tenant_id, interval, tolerance)
     if wait > 0:
         raise RateLimited(settings.tenant_rps, wait)
 
 
-def _redis_admit(url: str, tenant_id: str, interval: float, capacity: float) -> float:
+def _redis_admit(url: str, tenant_id: str, interval: float, tolerance: float) -> float:
     try:
-        return float(_script(url)(keys=[f"distillery:request-rate:{tenant_id}"], args=[interval, capacity, KEY_TTL_S]))
+        return float(_script(url)(keys=[f"distillery:request-rate:{tenant_id}"], args=[interval, tolerance, KEY_TTL_S]))
     except redis.RedisError as exc:
         log.warning("request rate not checked, Redis unavailable: %s", type(exc).__name__)
         return 0.0
@@ -66,12 +67,11 @@ _local: dict[str, float] = {}
 _local_lock = threading.Lock()
 
 
-def _local_admit(tenant_id: str, interval: float, capacity: float) -> float:
+def _local_admit(tenant_id: str, interval: float, tolerance: float) -> float:
     """The Lua script's arithmetic, for one process."""
     now = time.monotonic()
     with _local_lock:
-        tat = max(_local.get(tenant_id, now), now) + interval
-        wait = tat - now - capacity
-        if wait <= 0:
+        wait, tat = gcra.admit(_local.get(tenant_id), now, interval, tolerance)
+        if tat is not None:
             _local[tenant_id] = tat
         return wait

@@ -45,8 +45,9 @@ def demo(
     from app.db.migrate import upgrade
     from app.db.session import unit_of_work
     from app.security.api_keys import create_key
+    from app.settings import DemoSettings
 
-    settings = get_settings()
+    settings, real_teacher = get_settings(), DemoSettings()
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
     env = {"DISTILLERY_DATA_DIR": str(data_dir)}
@@ -56,15 +57,17 @@ def demo(
         api_key = create_key(session, "demo")
 
     with ExitStack() as stack:
-        if settings.teacher_base_url:
+        teacher: dict[str, Any]
+        if real_teacher.teacher_base_url:
+            key = real_teacher.teacher_api_key
             teacher = {
                 "name": f"demo-{int(time.time())}",
-                "base_url": settings.teacher_base_url,
-                "model": settings.teacher_model,
-                "api_key": settings.teacher_api_key.get_secret_value() if settings.teacher_api_key else None,
+                "base_url": real_teacher.teacher_base_url,
+                "model": real_teacher.teacher_model,
+                "api_key": key.get_secret_value() if key else None,
                 "max_concurrency": 8,
             }
-            console.print(f"teacher: {settings.teacher_model} at {settings.teacher_base_url}")
+            console.print(f"teacher: {real_teacher.teacher_model} at {real_teacher.teacher_base_url}")
         else:
             sim_port = free_port()
             sim = stack.enter_context(

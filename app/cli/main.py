@@ -138,8 +138,8 @@ def simulate_teacher(
     model: str = "sim-teacher-1",
 ) -> None:
     """Run the OpenAI-compatible teacher simulator (the teacher of the demo and tests)."""
-    from app.simulator import SimulatorConfig
-    from app.simulator import serve as serve_simulator
+    from simulator import SimulatorConfig
+    from simulator import serve as serve_simulator
 
     config = SimulatorConfig(
         latency_ms=latency_ms,

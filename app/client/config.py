@@ -1,5 +1,5 @@
 """Which server and key the client uses: arguments, then the environment
-(DISTILLERY_URL, DISTILLERY_API_KEY, through Settings), then the config file
+(DISTILLERY_URL, DISTILLERY_API_KEY, through ClientSettings), then the config file
 (DISTILLERY_CONFIG_FILE, default ~/.config/distillery/config.toml)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from app.client.errors import ClientError
-from app.settings import Settings
+from app.settings.client import ClientSettings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -26,8 +26,7 @@ class Connection:
 
 
 def resolve(url: str | None = None, api_key: str | None = None) -> Connection:
-    # Settings() rather than get_settings(): a client must not create the server's data dir.
-    settings = Settings()
+    settings = ClientSettings()
     file = _read(settings.config_file.expanduser())
     env_key = settings.api_key.get_secret_value() if settings.api_key else None
     return Connection(

@@ -5,10 +5,11 @@ its batch has committed.
 This keeps "persisted before the next await" (a caller awaits its own commit) while a
 chunk of N concurrent items costs a few statements per round instead of a few per item:
 `each(bulk_fn, x)` queues `x` for one call `bulk_fn(session, [x, ...])` that handles all
-queued values in set-based statements and returns one result per value. `run(fn, ...)`
-is the one-off form. No database work runs on the event loop. If a batch raises, it is
-rolled back and each operation re-run in its own transaction, so one failure neither
-spoils nor is hidden by the others, and a dropped connection costs a retry, not a failure.
+queued values in set-based statements and returns one result per value, or None when it
+only writes (each caller then gets None). `run(fn, ...)` is the one-off form. No
+database work runs on the event loop. If a batch raises, it is rolled back and each
+operation re-run in its own transaction, so one failure neither spoils nor is hidden by
+the others, and a dropped connection costs a retry, not a failure.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ A = TypeVar("A")
 T = TypeVar("T")
 MAX_BATCH = 256
 
-BulkFn = Callable[[Session, list[Any]], Sequence[Any]]
+BulkFn = Callable[[Session, list[Any]], Sequence[Any] | None]
 
 
 @dataclass(eq=False)  # identity equality: each one-off is a group of its own
@@ -48,9 +49,16 @@ class TransactionBatcher:
         self._pending: list[_Op] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def each(self, bulk_fn: Callable[[Session, list[A]], Sequence[T]], value: A) -> T:
-        """`bulk_fn(session, [value, ...])[i]` for this value, run with the next batch."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    @overload
+    async def each(self, bulk_fn: Callable[[Session, list[A]], Sequence[T]], value: A) -> T: ...
+
+    @overload
+    async def each(self, bulk_fn: Callable[[Session, list[A]], None], value: A) -> None: ...
+
+    async def each(self, bulk_fn: Callable[[Session, list[A]], Sequence[T] | None], value: A) -> T | None:
+        """`bulk_fn(session, [value, ...])[i]` for this value (None for a write-only
+        `bulk_fn`), run with the next batch."""
+        future: asyncio.Future[T | None] = asyncio.get_running_loop().create_future()
         self._pending.append((bulk_fn, value, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
@@ -86,6 +94,8 @@ def _apply(session: Session, batch: list[_Op]) -> list[Any]:
     results: list[Any] = [None] * len(batch)
     for fn, positions in groups.items():
         values = fn(session, [batch[i][1] for i in positions])
+        if values is None:  # a write-only bulk function: nothing to hand back
+            continue
         for i, value in zip(positions, values, strict=True):
             results[i] = value
     return results

@@ -43,31 +43,32 @@ METRICS_FLUSH_S = 5.0
 TRANSIENT = (OperationalError, RedisConnectionError, RedisTimeoutError)
 
 
-def run_chunk(job_id: str, item_ids: list[int]) -> bool:
-    """Process what is still unfinished of a chunk; True when the job is ready to finalize."""
-    settings = get_settings()
+async def run_chunk(job_id: str, item_ids: list[int]) -> bool:
+    """Process what is still unfinished of a chunk; True when the job is ready to finalize.
+    Runs on the worker process's event loop (workers/runtime.py), its database work on threads."""
+    claimed = await asyncio.to_thread(_claim, job_id, item_ids)
+    if claimed is not None:
+        await _run_items(*claimed)
+    return await asyncio.to_thread(_ready_to_finalize, job_id)
+
+
+def _claim(
+    job_id: str, item_ids: list[int]
+) -> tuple[JobContext, dict[str, TeacherEndpoint], list[WorkItemData]] | None:
+    """The job and the chunk's unfinished items, leased to this worker; None when there is nothing to run."""
     with unit_of_work() as session:
         loaded = _load(session, job_id)
-    if loaded is not None:
-        job, endpoints = loaded
-        with unit_of_work() as session:
-            claimed = leases.claim(session, job_id, item_ids, settings.lease_seconds)
-        if claimed:
-            _loop().run(_run_items(job, endpoints, [WorkItemData(**row) for row in claimed]))
+    if loaded is None:
+        return None
+    job, endpoints = loaded
+    with unit_of_work() as session:
+        claimed = leases.claim(session, job_id, item_ids, get_settings().lease_seconds)
+    return (job, endpoints, [WorkItemData(**row) for row in claimed]) if claimed else None
+
+
+def _ready_to_finalize(job_id: str) -> bool:
     with unit_of_work() as session:
         return lifecycle.ready_to_finalize(session, job_id)
-
-
-_runner: asyncio.Runner | None = None
-
-
-def _loop() -> asyncio.Runner:
-    """One event loop per worker process, kept across chunks so teacher and Redis
-    connections are reused instead of reopened for every chunk."""
-    global _runner
-    if _runner is None:
-        _runner = asyncio.Runner()
-    return _runner
 
 
 def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherEndpoint]] | None:
@@ -193,7 +194,7 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
 
 async def _all(work: list[Coroutine[Any, Any, None]]) -> None:
     """Run all to the end, then raise the first failure. Plain gather would raise at once
-    and leave the others pending on this process's loop, which is kept for the next chunk:
+    and leave the others pending on this process's loop, which is kept for the next task:
     frozen mid-call until then, with their requests reserved and their leases running out."""
     for result in await asyncio.gather(*work, return_exceptions=True):
         if isinstance(result, BaseException):
@@ -280,5 +281,5 @@ async def _finish_item(
         log.exception("work item %s of job %s failed", item.id, job.job_id)
         drafts = [_failed_item(job, item, "internal_error", type(exc).__name__)]
     ep = teachers.own.endpoint
-    teacher = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
+    teacher: dict[str, str | None] = {"teacher_id": ep.id, "teacher_name": ep.name, "model": ep.model}
     await db.each(records.complete_items, Outcome(job.job_id, item.id, drafts, job.method, teacher, output))

@@ -110,7 +110,7 @@ def _reserve(session: Session, job_id: str, asks: list[Reservation]) -> list[Ver
     return verdicts
 
 
-def release(session: Session, holds: list[Reservation]) -> list[None]:
+def release(session: Session, holds: list[Reservation]) -> None:
     """Give back held reservations: their calls were charged, or failed for good."""
     totals: dict[str, list[Any]] = defaultdict(lambda: [0, Decimal(0)])
     for hold in holds:
@@ -125,7 +125,6 @@ def release(session: Session, holds: list[Reservation]) -> list[None]:
                 in_flight_cost_usd=_less(Job.in_flight_cost_usd, cost),
             )
         )
-    return [None] * len(holds)
 
 
 def _less(column: Any, n: int | Decimal) -> Any:
@@ -133,7 +132,7 @@ def _less(column: Any, n: int | Decimal) -> Any:
     return case((column > n, column - n), else_=0)
 
 
-def charge(session: Session, charges: list[Charge]) -> list[None]:
+def charge(session: Session, charges: list[Charge]) -> None:
     """Write calls to the usage ledger and the job's counters."""
     # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
     session.execute(
@@ -152,7 +151,6 @@ def charge(session: Session, charges: list[Charge]) -> list[None]:
         ],
     )
     counters.add_usage(session, ((c.job_id, c.teacher_id, _counts(c)) for c in charges))
-    return [None] * len(charges)
 
 
 def _counts(c: Charge) -> Counts:
@@ -168,9 +166,8 @@ def _counts(c: Charge) -> Counts:
     )
 
 
-def unpaid(session: Session, calls: list[tuple[str, str, int]]) -> list[None]:
+def unpaid(session: Session, calls: list[tuple[str, str, int]]) -> None:
     """Count calls that got no usable reply: `(job_id, teacher_id, attempts)`, every
     attempt an error."""
     deltas = ((job_id, teacher_id, Counts(sent_requests=n, failed_requests=n)) for job_id, teacher_id, n in calls)
     counters.add_usage(session, deltas)
-    return [None] * len(calls)

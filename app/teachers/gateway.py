@@ -384,7 +384,7 @@ class TeacherGateway:
 
     def _persist(
         self, session: Session, replies: list[tuple[str, dict[str, Any], Completion, Decimal, Attempts]]
-    ) -> list[None]:
+    ) -> None:
         ep = self.endpoint
         cache.store(
             session,
@@ -414,4 +414,4 @@ class TeacherGateway:
             )
             for key, _, c, factor, tried in replies
         ]
-        return budget.charge(session, charges)
+        budget.charge(session, charges)

@@ -1,9 +1,9 @@
 """Global pacing of teacher calls, shared by every worker process and host.
 
-Each teacher has one schedule (GCRA used as a scheduler: a call reserves the next free
-slot and sleeps until it, so N workers together send at the teacher's rate, with at most
-BURST_S worth of calls at once after a pause). Requests and tokens are scheduled
-separately; a call takes the later slot.
+Each teacher has one schedule (GCRA used as a scheduler, `app.ratelimit.gcra.reserve`: a
+call reserves the next free slot and sleeps until it, so N workers together send at the
+teacher's rate, with at most BURST_S worth of calls at once after a pause). Requests and
+tokens are scheduled separately; a call takes the later slot.
 The rate is the configured `rpm`/`tpm`, lowered to what the provider's
 `x-ratelimit-limit-*` headers say, times an AIMD factor: a 429 cuts it by a quarter (at
 most once a second, so one burst is one cut) and pushes every caller's next slot past
@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from app.ratelimit import gcra
 from app.teachers.clients import redis_client
 
 T = TypeVar("T")
@@ -60,9 +61,10 @@ class Limiter(Protocol):
         """Note a success: give back over-estimated tokens, learn limits from headers."""
 
 
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+_RESERVE = (
+    gcra.LUA
+    + """
+local now = gcra_now()
 local s = redis.call('HMGET', KEYS[1], 'tat_req', 'tat_tok', 'factor', 'rpm', 'tpm', 'cooldown')
 local factor = tonumber(s[3]) or 1
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -72,9 +74,8 @@ local burst = 0
 if factor >= 1 then burst = tonumber(ARGV[5]) end
 local at = math.max(now, tonumber(s[6]) or 0)
 local function reserve(field, tat, cost)
-  tat = math.max(tat or 0, now)
-  local slot = math.max(tat - math.max(0, burst - tonumber(ARGV[6]) * cost), at)
-  redis.call('HSET', KEYS[1], field, math.max(tat, slot) + cost)
+  local slot, next_tat = gcra_reserve(tat, now, cost, math.max(0, burst - tonumber(ARGV[6]) * cost), at)
+  redis.call('HSET', KEYS[1], field, next_tat)
   return slot
 end
 if rpm > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / (rpm * factor)) end
@@ -82,10 +83,12 @@ if tpm > 0 then at = math.max(at, reserve('tat_tok', tonumber(s[2]), tonumber(AR
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {tostring(at - now), tostring(factor)}
 """
+)
 
-_RATE_LIMITED = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+_RATE_LIMITED = (
+    gcra.LUA
+    + """
+local now = gcra_now()
 local s = redis.call('HMGET', KEYS[1], 'factor', 'last_cut', 'cooldown')
 local cooldown = now + tonumber(ARGV[1])
 if cooldown > (tonumber(s[3]) or 0) then redis.call('HSET', KEYS[1], 'cooldown', cooldown) end
@@ -94,6 +97,7 @@ local factor = math.max(tonumber(ARGV[4]), (tonumber(s[1]) or 1) * tonumber(ARGV
 redis.call('HSET', KEYS[1], 'factor', factor, 'last_cut', now)
 return tostring(factor)
 """
+)
 
 _SUCCEEDED = """
 local s = redis.call('HMGET', KEYS[1], 'factor', 'tat_tok')
@@ -164,10 +168,8 @@ class _Schedule:
         burst = BURST_S if self.factor >= 1 else 0.0
         at = max(now, self.cooldown)
 
-        def slot(tat: float, cost: float) -> tuple[float, float]:
-            tat = max(tat, now)
-            start = max(tat - max(0.0, burst - HEADROOM_CALLS * cost), at)
-            return start, max(tat, start) + cost
+        def slot(tat: float, cost: float) -> gcra.Slot:
+            return gcra.reserve(tat, now, cost, max(0.0, burst - HEADROOM_CALLS * cost), at)
 
         if rpm:
             at, self.tat_req = slot(self.tat_req, 60 / (rpm * self.factor))

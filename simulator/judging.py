@@ -16,8 +16,8 @@ import re
 from fractions import Fraction
 from statistics import mean
 
-from app.simulator.arithmetic import find_expression, format_number
-from app.simulator.common import Chat, Dice, Rates, Reply, content_tokens, draw
+from simulator.arithmetic import find_expression, format_number
+from simulator.common import Chat, Dice, Rates, Reply, content_tokens, draw
 
 GROUNDED_SHARE = 0.8
 POSITION_BIAS_RATE = 0.10
@@ -99,7 +99,7 @@ def assess(task: str, response: str, seed: int) -> dict[str, tuple[int, str]]:
             right = "undefined" in text.lower()
             truth = "undefined (division by zero)"
         else:
-            right = number is not None and abs(number - value) <= Fraction(1, 10**6) * max(1, abs(value))
+            right = number is not None and abs(number - value) <= Fraction(1, 10**6) * max(Fraction(1), abs(value))
             truth = format_number(value)
         verdict = "matches" if right else "does not match"
         note = f"The final answer {shown} {verdict} the exact value {truth}."

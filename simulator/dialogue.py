@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.simulator.arithmetic import find_expression, format_number
-from app.simulator.common import FILLER, WORD, Chat, Dice, Rates, Reply, keywords, message_text
-from app.simulator.tasks import arithmetic_expression
+from simulator.arithmetic import find_expression, format_number
+from simulator.common import FILLER, WORD, Chat, Dice, Rates, Reply, keywords, message_text
+from simulator.tasks import arithmetic_expression
 
 _TURN = re.compile(r"^(User|Assistant): ", re.M)
 _ANSWER_LINE = re.compile(r"^\W*(?:final\s+)?answer\W*:\s*(.+?)\s*$", re.I | re.M)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.simulator.counters import Counters
+from simulator.counters import Counters
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,9 @@ class BatchStore:
         return self._store(content, filename, purpose)
 
     def _store(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        info = {
-            "id": f"file-{uuid.uuid4().hex}",
+        file_id = f"file-{uuid.uuid4().hex}"
+        info: dict[str, Any] = {
+            "id": file_id,
             "object": "file",
             "bytes": len(content),
             "created_at": _now(),
@@ -171,7 +172,7 @@ class BatchStore:
             "status_details": None,
             "expires_at": None,
         }
-        self._files[info["id"]] = StoredFile(info, content)
+        self._files[file_id] = StoredFile(info, content)
         return info
 
     def file(self, file_id: str) -> StoredFile:

@@ -15,6 +15,7 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,11 +24,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from app.simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
-from app.simulator.batches import BatchApiError, BatchStore
-from app.simulator.config import SimulatorConfig
-from app.simulator.counters import Counters, request_hash
-from app.simulator.limiter import RateLimiter, Storm, refusal_headers
+from simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
+from simulator.batches import BatchApiError, BatchStore
+from simulator.config import SimulatorConfig
+from simulator.counters import Counters, request_hash
+from simulator.limiter import RateLimiter, Storm, refusal_headers
 
 # OpenAI caps n at 128; a larger n would only let one request hog the loop.
 _MAX_CHOICES = 128
@@ -346,7 +347,7 @@ def _add_batch_routes(app: FastAPI, batches: BatchStore) -> None:
     async def cancel_batch(batch_id: str) -> Response:
         return JSONResponse(batches.cancel(batch_id))
 
-    routes = [
+    routes: list[tuple[str, Callable[..., Awaitable[Response]], str]] = [
         ("/files", upload_file, "POST"),
         ("/files/{file_id}", get_file, "GET"),
         ("/files/{file_id}", delete_file, "DELETE"),

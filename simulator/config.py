@@ -35,7 +35,7 @@ class SimulatorConfig:
     # How long a batch sits in_progress before its lines are answered: a real batch's queue time.
     batch_delay_s: float = 1.0
     # "project": replies keep to the project's protocol ("Answer: X", bare JSON); "mixed":
-    # each in one of the real styles teachers use (app/simulator/styles.py).
+    # each in one of the real styles teachers use (simulator/styles.py).
     reply_styles: str = "project"
     # The one key the teacher accepts (None: any). Another gets a 401 whose message
     # quotes the key it was given, as some providers' do.

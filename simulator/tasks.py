@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import re
 
-from app.simulator import styles
-from app.simulator.arithmetic import find_expression
-from app.simulator.common import FILLER, Chat, Dice, Rates, Reply, broken_list, count_in, keywords
+from simulator import styles
+from simulator.arithmetic import find_expression
+from simulator.common import FILLER, Chat, Dice, Rates, Reply, broken_list, count_in, keywords
 
 NEAR_COPY_RATE, MODALITY_RATE, SHORT_RATE = 0.10, 0.05, 0.05
 UNCHANGED_RATE, LEAK_RATE = 0.10, 0.05
@@ -78,14 +78,14 @@ _TAILS = (
     " using a sports metaphor", " in a persuasive style", " for volunteers at a shelter", " for an online forum",
     " in the voice of a tour guide", " for a job interview", " with a short summary at the end",
 )
-_SHORT = ("Explain {a}.", "Summarize.", "{A} facts.", "Describe {a} briefly.", "Continue.")
-_SHORT_ARITHMETIC = ("Compute this.", "Add {n}.", "Solve.", "Simplify it.")
-_MODALITY_TASKS = (
+_SHORT: tuple[str, ...] = ("Explain {a}.", "Summarize.", "{A} facts.", "Describe {a} briefly.", "Continue.")
+_SHORT_ARITHMETIC: tuple[str, ...] = ("Compute this.", "Add {n}.", "Solve.", "Simplify it.")
+_MODALITY_TASKS: tuple[str, ...] = (
     "Draw a diagram of {a} with labelled parts.",
     "Plot how {a} changed over the last decade.",
     "Describe this image of {a} in detail.",
 )
-_MODALITY_ARITHMETIC = (
+_MODALITY_ARITHMETIC: tuple[str, ...] = (
     "Plot the graph of y = {e} as x varies.",
     "Draw a diagram that shows how to compute {e}.",
     "Describe this image of the sum {e} written on a board.",

@@ -1,4 +1,5 @@
-"""The one place configuration is read: environment variables prefixed DISTILLERY_."""
+"""The service's settings: what the API, the synthesis and training workers and the CLI's
+server commands (serve, worker, db, keys) read."""
 
 from __future__ import annotations
 
@@ -21,11 +22,6 @@ class Settings(BaseSettings):
     # Encrypts teacher API keys at rest; when unset one is generated into data_dir.
     secret_key: SecretStr | None = None
 
-    # A real teacher for `distillery demo`; without it the demo runs the simulator.
-    teacher_base_url: str = ""
-    teacher_api_key: SecretStr | None = None
-    teacher_model: str = ""
-
     teacher_timeout_s: float = 60.0
     teacher_max_attempts: int = 6
     # How often a job in batch mode asks the provider whether its batch is done.
@@ -33,8 +29,10 @@ class Settings(BaseSettings):
     # Where a training job's `base_model` given as a hub name must already be: the Hugging
     # Face cache, found as the libraries find it (HF_HUB_CACHE, else HF_HOME/hub, else
     # ~/.cache/huggingface/hub). Nothing is downloaded at run time.
-    hf_hub_cache: Path | None = Field(None, validation_alias=AliasChoices("DISTILLERY_HF_HUB_CACHE", "HF_HUB_CACHE"))
-    hf_home: Path | None = Field(None, validation_alias=AliasChoices("HF_HOME"))
+    hf_hub_cache: Path | None = Field(
+        default=None, validation_alias=AliasChoices("DISTILLERY_HF_HUB_CACHE", "HF_HUB_CACHE")
+    )
+    hf_home: Path | None = Field(default=None, validation_alias=AliasChoices("HF_HOME"))
     # Directories (comma-separated) a training job's `base_model` given as a path must lie
     # under, symlinks resolved; empty allows hub names in the cache only. A tenant must not
     # point the training host at any path it likes (/etc, another tenant's outputs).
@@ -76,12 +74,6 @@ class Settings(BaseSettings):
     # only the connection's own scheme counts, so a client cannot claim https.
     trust_forwarded_proto: bool = False
 
-    # The client side (Python client, CLI client commands): which server, with which key.
-    # Unset here, they come from the client config file (TOML with `url` and `api_key`).
-    url: str = ""
-    api_key: SecretStr | None = None
-    config_file: Path = Path("~/.config/distillery/config.toml")
-
     @field_validator("model_dirs", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -103,7 +95,10 @@ class Settings(BaseSettings):
 
     @property
     def pacing_redis_url(self) -> str | None:
-        """Where teachers' shared schedules live: the Redis broker, else in-process."""
+        """The Redis broker, where the teachers' pacing schedules and the tenants' request
+        rates live; None in the embedded mode, which keeps the schedules in a SQLite file
+        in data_dir (shared by the machine's workers) and the request rates in each API
+        process."""
         url = self.resolved_broker_url
         return url if url.startswith(("redis://", "rediss://")) else None
 
@@ -114,6 +109,7 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The server's settings, read once per process; data_dir is created."""
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings

@@ -12,7 +12,7 @@ import json
 from fractions import Fraction
 from typing import Any
 
-from app.simulator.arithmetic import format_number
+from simulator.arithmetic import format_number
 
 _SCHEMA_MARKER = "JSON Schema:"
 # Deep enough for any real output schema; a hostile schema must not recurse without end.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from app.simulator.common import WORD, Chat, Dice, Rates, Reply, broken_list, count_in, keywords
+from simulator.common import WORD, Chat, Dice, Rates, Reply, broken_list, count_in, keywords
 
 # fmt: off
 _FACETS = (

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from app.curation.similarity import rouge_l, tokens
 from app.prompts.parse import ParseFailure, parse_reply
 from app.prompts.render import SAMPLE_CONTEXT, render
-from app.simulator import SimulatorConfig, create_app
-from app.simulator.answers import Reply, compose_reply
-from app.simulator.arithmetic import find_expression
+from simulator import SimulatorConfig, create_app
+from simulator.answers import Reply, compose_reply
+from simulator.arithmetic import find_expression
 
 # Self-Instruct's filters as the service applies them (app/methods/expand.py).
 MODALITY = re.compile(

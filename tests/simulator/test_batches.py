@@ -14,9 +14,9 @@ import pytest
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 
-from app.simulator import SimulatorConfig, create_app
-from app.simulator.batches import BatchStore
-from app.simulator.counters import Counters
+from simulator import SimulatorConfig, create_app
+from simulator.batches import BatchStore
+from simulator.counters import Counters
 
 T = TypeVar("T")
 Scenario = Callable[[openai.AsyncOpenAI, httpx.AsyncClient], Awaitable[T]]

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from app.simulator import dialogue, judging, styles, tasks, topics
-from app.simulator.arithmetic import Evaluation, find_expression, format_number
-from app.simulator.common import STOPWORDS, Chat, Dice, Rates, Reply, keywords, message_text, read_chat
-from app.simulator.structured import json_answer, schema_in
+from simulator import dialogue, judging, styles, tasks, topics
+from simulator.arithmetic import Evaluation, find_expression, format_number
+from simulator.common import STOPWORDS, Chat, Dice, Rates, Reply, keywords, message_text, read_chat
+from simulator.structured import json_answer, schema_in
 
 __all__ = ["Reply", "compose_reply", "estimate_tokens", "message_text", "prompt_tokens", "truncate_to_tokens"]
 

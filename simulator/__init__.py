@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import uvicorn
 
-from app.simulator.config import SimulatorConfig
-from app.simulator.server import create_app
+from simulator.config import SimulatorConfig
+from simulator.server import create_app
 
 __all__ = ["SimulatorConfig", "create_app", "serve"]
 

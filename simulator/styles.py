@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from app.simulator.common import Dice
+from simulator.common import Dice
 
 # (name, template): {r} the reasoning, {a} the answer as written, {t} with thousands
 # separators, {l} in LaTeX (\text{} around words).
