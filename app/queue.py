@@ -13,6 +13,16 @@ from app.settings import get_settings
 SYNTHESIS = "synthesis"
 TRAINING = "training"
 
+# Task names: the contract between whoever enqueues and the worker that registers the task.
+PLAN_JOB = "distillery.synthesis.plan_job"
+RUN_CHUNK = "distillery.synthesis.run_chunk"
+FINALIZE_JOB = "distillery.synthesis.finalize_job"
+REAP_LEASES = "distillery.synthesis.reap_leases"
+REAP_TRAINING_JOBS = "distillery.synthesis.reap_training_jobs"
+RUN_TRAINING_JOB = "distillery.training.run_job"
+# Every task under this prefix goes to the training queue.
+TRAINING_TASKS = "distillery.training.*"
+
 
 @lru_cache
 def celery_app() -> Celery:
@@ -21,7 +31,7 @@ def celery_app() -> Celery:
     app.conf.update(
         task_queues=[Queue(SYNTHESIS), Queue(TRAINING)],
         task_default_queue=SYNTHESIS,
-        task_routes={"distillery.training.*": {"queue": TRAINING}},
+        task_routes={TRAINING_TASKS: {"queue": TRAINING}},
         # A message is acked only after its task ran; a killed worker's message comes back.
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.queue import celery_app
+from app.queue import REAP_LEASES, REAP_TRAINING_JOBS, celery_app
 from app.security.scrub import install_log_filter
 from app.settings import get_settings
 
@@ -11,12 +11,12 @@ app = celery_app()
 app.conf.include = ["workers.runtime", "workers.synthesis"]
 app.conf.beat_schedule = {
     "reap-expired-leases": {
-        "task": "distillery.synthesis.reap_leases",
+        "task": REAP_LEASES,
         # A quarter of the lease: an expired item waits at most 1.25 leases in all.
         "schedule": max(5.0, get_settings().lease_seconds / 4),
     },
     "reap-stale-training-jobs": {
-        "task": "distillery.synthesis.reap_training_jobs",
+        "task": REAP_TRAINING_JOBS,
         # A dead training worker's job waits at most 1.25 heartbeat timeouts in all.
         "schedule": max(5.0, get_settings().training_heartbeat_timeout_s / 4),
     },

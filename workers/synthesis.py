@@ -11,7 +11,16 @@ from app.db.session import unit_of_work
 from app.jobs import leases, lifecycle, planning
 from app.jobs.execution import TRANSIENT
 from app.jobs.execution import run_chunk as run_chunk_items
-from app.queue import TRAINING, enqueue
+from app.queue import (
+    FINALIZE_JOB,
+    PLAN_JOB,
+    REAP_LEASES,
+    REAP_TRAINING_JOBS,
+    RUN_CHUNK,
+    RUN_TRAINING_JOB,
+    TRAINING,
+    enqueue,
+)
 from app.settings import get_settings
 from app.training import lifecycle as training
 from workers.celery_app import app
@@ -25,24 +34,24 @@ log = logging.getLogger(__name__)
 RETRY_TRANSIENT: dict[str, Any] = {"autoretry_for": TRANSIENT, "retry_backoff": True, "max_retries": 3}
 
 
-@app.task(name="distillery.synthesis.plan_job", **RETRY_TRANSIENT)
+@app.task(name=PLAN_JOB, **RETRY_TRANSIENT)
 def plan_job(job_id: str) -> None:
     settings = get_settings()
     with unit_of_work() as session:
         chunks = planning.plan(session, job_id, chunk_size=settings.chunk_size, lease_s=settings.lease_seconds)
     for chunk in chunks:
-        enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+        enqueue(RUN_CHUNK, job_id, chunk)
     if not chunks:  # nothing to run (or already planned): finishing is idempotent
-        enqueue("distillery.synthesis.finalize_job", job_id)
+        enqueue(FINALIZE_JOB, job_id)
 
 
-@app.task(name="distillery.synthesis.run_chunk", **RETRY_TRANSIENT)
+@app.task(name=RUN_CHUNK, **RETRY_TRANSIENT)
 def run_chunk(job_id: str, item_ids: list[int]) -> None:
     if run_async(run_chunk_items(job_id, item_ids)):
-        enqueue("distillery.synthesis.finalize_job", job_id)
+        enqueue(FINALIZE_JOB, job_id)
 
 
-@app.task(name="distillery.synthesis.finalize_job")
+@app.task(name=FINALIZE_JOB)
 def finalize_job(job_id: str) -> None:
     settings = get_settings()
     try:
@@ -60,10 +69,10 @@ def finalize_job(job_id: str) -> None:
         return
     # The next stage of a job that works in rounds.
     for chunk in chunks:
-        enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+        enqueue(RUN_CHUNK, job_id, chunk)
 
 
-@app.task(name="distillery.synthesis.reap_leases")
+@app.task(name=REAP_LEASES)
 def reap_leases() -> None:
     settings = get_settings()
     with unit_of_work() as session:
@@ -72,14 +81,14 @@ def reap_leases() -> None:
     for job_id, chunks in expired.items():
         log.warning("re-dispatching %d expired chunks of job %s", len(chunks), job_id)
         for chunk in chunks:
-            enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+            enqueue(RUN_CHUNK, job_id, chunk)
     for job_id in unplanned:
-        enqueue("distillery.synthesis.plan_job", job_id)
+        enqueue(PLAN_JOB, job_id)
     for job_id in unfinished:
-        enqueue("distillery.synthesis.finalize_job", job_id)
+        enqueue(FINALIZE_JOB, job_id)
 
 
-@app.task(name="distillery.synthesis.reap_training_jobs")
+@app.task(name=REAP_TRAINING_JOBS)
 def reap_training_jobs() -> None:
     settings = get_settings()
     with unit_of_work() as session:
@@ -88,4 +97,4 @@ def reap_training_jobs() -> None:
         )
     for job_id in requeued:
         log.warning("training job %s lost its worker; queued again", job_id)
-        enqueue("distillery.training.run_job", job_id, queue=TRAINING)
+        enqueue(RUN_TRAINING_JOB, job_id, queue=TRAINING)

@@ -20,6 +20,7 @@ from app.client.calls import validated
 from app.datasets.splits import Split
 from app.schemas.datasets import ExportFormat, FileFormat
 from app.schemas.jobs import JobCreate
+from app.schemas.status import JobStatus
 from app.schemas.teachers import TeacherCreate
 from app.schemas.training import TrainingJobCreate, TrainingJobOut
 
@@ -43,7 +44,7 @@ def _follow(client: Client, job_id: str, timeout_s: float | None) -> None:
     with JobProgress() as bar:
         job = client.wait(job_id, timeout_s=timeout_s, on_update=bar.update)
     fields(f"job {job.id}", job_summary(job))
-    if job.status != "succeeded":
+    if job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 
@@ -313,7 +314,7 @@ def train_submit(
         emit_json(job)
     else:
         fields(f"training job {job.id}", _training_summary(job))
-    if wait and job.status != "succeeded":
+    if wait and job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 

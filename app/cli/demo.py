@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.cli.stack import free_port, process, wait_http
+from app.schemas.status import TERMINAL_STATUSES, JobStatus
 from app.settings import get_settings
 
 console = Console()
-TERMINAL = ("succeeded", "failed", "cancelled")
+TERMINAL = TERMINAL_STATUSES
 
 
 def arithmetic_seeds(count: int, seed: int = 7) -> list[dict[str, str]]:
@@ -168,7 +169,7 @@ def _follow(client: httpx.Client, job_id: str, timeout_s: float) -> dict[str, An
 
 
 def _report(client: httpx.Client, job: dict[str, Any], data_dir: Path) -> None:
-    if job["status"] != "succeeded":
+    if job["status"] != JobStatus.SUCCEEDED:
         console.print(f"[red]job {job['status']}[/]: {job['error']}")
         raise typer.Exit(1)
     dataset = _check(client.get(f"/v1/datasets/{job['dataset_id']}"))

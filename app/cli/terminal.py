@@ -17,6 +17,7 @@ from rich.table import Table
 from app.cli.specs import SpecError
 from app.client import ApiError, ClientError
 from app.schemas.jobs import JobOut
+from app.schemas.status import JobStatus
 
 console = Console()
 errors = Console(stderr=True)
@@ -117,7 +118,7 @@ class JobProgress:
     def update(self, job: JobOut) -> None:
         p, u = job.progress, job.usage
         now = time.monotonic()
-        if self._first is None and job.status == "running":
+        if self._first is None and job.status == JobStatus.RUNNING:
             self._first = (now, p.completed)
         rate = ""
         if self._first is not None and now > self._first[0]:

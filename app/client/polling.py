@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TERMINAL = ("succeeded", "failed", "cancelled")
+from app.schemas.status import TERMINAL_STATUSES
+
+TERMINAL = TERMINAL_STATUSES
 
 
 @dataclass

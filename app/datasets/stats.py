@@ -15,6 +15,7 @@ from app.curation.record_text import response_text
 from app.datasets.splits import split_of
 from app.db.models import Dataset, DatasetRecord, DatasetRejection, Record
 from app.ledger import counters
+from app.schemas.status import RecordStatus
 
 _WORD = re.compile(r"\w+")
 # Word-count histogram edges: short instructions to long CoT answers.
@@ -95,7 +96,7 @@ def compute(session: Session, dataset: Dataset) -> dict[str, Any]:
             dict(
                 session.execute(
                     select(Record.reject_reason, func.count())
-                    .where(Record.job_id == dataset.job_id, Record.status != "accepted")
+                    .where(Record.job_id == dataset.job_id, Record.status != RecordStatus.ACCEPTED)
                     .group_by(Record.reject_reason)
                 ).all()
             )

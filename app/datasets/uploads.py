@@ -17,6 +17,7 @@ from app.db.models import Dataset, Record
 from app.errors import InvalidSpec, InvalidUpload
 from app.schemas.base import MAX_DEPTH, InputProblem
 from app.schemas.datasets import UploadLine, UploadPurpose
+from app.schemas.status import RecordStatus
 
 MAX_PROBLEMS = 100
 _BATCH = 5000
@@ -92,5 +93,5 @@ def _record(number: int, line: UploadLine, purpose: str) -> dict[str, Any]:
         "parsed": {"candidates": line.candidates} if line.candidates else {},
         "answer": line.output,
         "scores": {},
-        "status": "accepted",
+        "status": RecordStatus.ACCEPTED,
     }

@@ -27,7 +27,7 @@ from app.methods import quality
 from app.methods.base import JobContext, Teachers, WorkItemData
 from app.methods.registry import method_for
 from app.observability import teacher_metrics
-from app.schemas.jobs import ACTIVE_STATUSES
+from app.schemas.status import ACTIVE_STATUSES
 from app.security import teacher_urls
 from app.security.secrets import decrypt
 from app.settings import get_settings

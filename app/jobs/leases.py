@@ -13,7 +13,7 @@ from app.db.base import utcnow
 from app.db.models import Job, WorkItem
 from app.ledger import counters
 from app.ledger.counters import Counts
-from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES
+from app.schemas.status import ACTIVE_STATUSES, OPEN_ITEM_STATUSES, TERMINAL_STATUSES, ItemStatus, JobStatus
 
 
 def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> list[dict[str, Any]]:
@@ -25,11 +25,13 @@ def claim(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> l
             WorkItem.job_id == job_id,
             WorkItem.id.in_(item_ids),
             or_(
-                WorkItem.status == "pending",
-                and_(WorkItem.status == "running", WorkItem.leased_until < now),
+                WorkItem.status == ItemStatus.PENDING,
+                and_(WorkItem.status == ItemStatus.RUNNING, WorkItem.leased_until < now),
             ),
         )
-        .values(status="running", leased_until=now + timedelta(seconds=lease_s), attempts=WorkItem.attempts + 1)
+        .values(
+            status=ItemStatus.RUNNING, leased_until=now + timedelta(seconds=lease_s), attempts=WorkItem.attempts + 1
+        )
         .returning(WorkItem.id, WorkItem.position, WorkItem.seed_ids, WorkItem.payload, WorkItem.teacher_id)
     )
     return [dict(row._mapping) for row in rows]
@@ -43,12 +45,12 @@ def release(session: Session, item_ids: list[int]) -> list[None]:
     closed = select(Job.id).where(Job.id == WorkItem.job_id, Job.status.in_(TERMINAL_STATUSES))
     released = session.execute(
         update(WorkItem)
-        .where(WorkItem.id.in_(item_ids), WorkItem.status == "running")
-        .values(status=case((closed.exists(), "skipped"), else_="pending"), leased_until=utcnow())
+        .where(WorkItem.id.in_(item_ids), WorkItem.status == ItemStatus.RUNNING)
+        .values(status=case((closed.exists(), ItemStatus.SKIPPED), else_=ItemStatus.PENDING), leased_until=utcnow())
         .returning(WorkItem.job_id, WorkItem.status)
         .execution_options(synchronize_session=False)
     ).all()
-    skipped = Counter(job_id for job_id, status in released if status == "skipped")
+    skipped = Counter(job_id for job_id, status in released if status == ItemStatus.SKIPPED)
     counters.add(session, ((job_id, Counts(skipped=n)) for job_id, n in skipped.items()))
     return [None] * len(item_ids)
 
@@ -57,7 +59,7 @@ def renew(session: Session, item_ids: list[int], lease_s: int) -> None:
     """Extend the lease of items still being worked on (a long chunk keeps its items)."""
     session.execute(
         update(WorkItem)
-        .where(WorkItem.id.in_(item_ids), WorkItem.status == "running")
+        .where(WorkItem.id.in_(item_ids), WorkItem.status == ItemStatus.RUNNING)
         .values(leased_until=utcnow() + timedelta(seconds=lease_s))
     )
 
@@ -74,7 +76,7 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
         .join(Job, Job.id == WorkItem.job_id)
         .where(
             Job.status.in_(ACTIVE_STATUSES),
-            WorkItem.status.in_(("pending", "running")),
+            WorkItem.status.in_(OPEN_ITEM_STATUSES),
             WorkItem.leased_until < now,
         )
         .order_by(WorkItem.job_id, WorkItem.id)
@@ -88,8 +90,10 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
     ids = [item_id for _, item_id, _ in rows]
     if ids:
         # Back to pending, so the re-dispatched chunk can claim them.
-        session.execute(update(WorkItem).where(WorkItem.id.in_(ids)).values(status="pending", leased_until=until))
-    held = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status == "running")
+        session.execute(
+            update(WorkItem).where(WorkItem.id.in_(ids)).values(status=ItemStatus.PENDING, leased_until=until)
+        )
+    held = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status == ItemStatus.RUNNING)
     session.execute(
         update(Job)
         .where(Job.status.in_(ACTIVE_STATUSES), Job.in_flight_requests > 0, ~held.exists())
@@ -103,8 +107,8 @@ def stalled_jobs(session: Session, lease_s: int) -> tuple[list[str], list[str]]:
     """Jobs whose doorbell was lost: queued but never planned, or running with nothing
     left to do (or stopped) but never finalized. Finalizing re-checks under a lock."""
     cutoff = utcnow() - timedelta(seconds=lease_s)
-    unplanned = list(session.scalars(select(Job.id).where(Job.status == "queued", Job.created_at < cutoff)))
-    open_items = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status.in_(("pending", "running")))
+    unplanned = list(session.scalars(select(Job.id).where(Job.status == JobStatus.QUEUED, Job.created_at < cutoff)))
+    open_items = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status.in_(OPEN_ITEM_STATUSES))
     unfinished = list(
         session.scalars(
             select(Job.id).where(

@@ -26,7 +26,19 @@ from app.ledger import closed_flag, counters
 from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.methods.registry import method_for
-from app.schemas.jobs import ACTIVE_STATUSES, TERMINAL_STATUSES, Budget, JobCreate
+from app.schemas.jobs import Budget, JobCreate
+from app.schemas.status import (
+    ACTIVE_STATUSES,
+    OPEN_ITEM_STATUSES,
+    TERMINAL_STATUSES,
+    UNFINISHED_STATUSES,
+    ItemStatus,
+    JobKind,
+    JobStatus,
+    RecordStatus,
+    move,
+    transition,
+)
 from app.security.scrub import scrub
 from app.teachers import registry
 
@@ -90,7 +102,7 @@ def _check_active(session: Session, tenant_id: str, max_active: int) -> None:
     # the last free place.
     session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
     active = session.scalar(
-        select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status.in_(("queued", "running")))
+        select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status.in_(UNFINISHED_STATUSES))
     )
     if (active or 0) >= max_active:
         raise TooManyActiveJobs(max_active)
@@ -119,7 +131,7 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> Job:
     if job.status in TERMINAL_STATUSES:
         raise Conflict(f"job '{job_id}' already {job.status}; only queued or running jobs can be cancelled")
     skipped = _skip_pending(session, job)
-    job.status = "cancelled"
+    move(job, JobStatus.CANCELLED, JobKind.SYNTHESIS)
     job.finished_at = utcnow()
     closed_flag.mark_closed(job.id)  # up before the API answers: no call starts after
     emit(
@@ -139,7 +151,7 @@ def retry(
     job = get_owned(session, Job, tenant_id, job_id, "job", for_update=True)
     if job.status not in TERMINAL_STATUSES:
         raise Conflict(f"job '{job_id}' is {job.status}; only a finished job can be retried")
-    failed_items = select(Record.work_item_id).where(Record.job_id == job_id, Record.status == "failed")
+    failed_items = select(Record.work_item_id).where(Record.job_id == job_id, Record.status == RecordStatus.FAILED)
     # A failed item's records go: its outcome is made again.
     gone = session.execute(
         delete(Record)
@@ -151,16 +163,19 @@ def retry(
     leased_until = utcnow() + timedelta(seconds=lease_s)
     rerun = session.execute(
         update(WorkItem)
-        .where(WorkItem.job_id == job_id, or_(WorkItem.id.in_(items), WorkItem.status.in_(("skipped", "pending"))))
-        .values(status="pending", leased_until=leased_until)
+        .where(
+            WorkItem.job_id == job_id,
+            or_(WorkItem.id.in_(items), WorkItem.status.in_((ItemStatus.SKIPPED, ItemStatus.PENDING))),
+        )
+        .values(status=ItemStatus.PENDING, leased_until=leased_until)
         .returning(WorkItem.id, WorkItem.status)
     ).all()
     skipped = len(rerun) - len(items)
     undo = Counts(
         completed=-len(items),
-        accepted=-undone["accepted"],
-        rejected=-undone["rejected"],
-        failed=-undone["failed"],
+        accepted=-undone[RecordStatus.ACCEPTED],
+        rejected=-undone[RecordStatus.REJECTED],
+        failed=-undone[RecordStatus.FAILED],
         skipped=-counters.of(session, job_id).skipped,
     )
     counters.add(session, [(job_id, undo)])
@@ -168,7 +183,8 @@ def retry(
         job.max_requests = budget.max_requests
         job.max_cost_usd = Decimal(str(budget.max_cost_usd)) if budget.max_cost_usd else None
         job.spec = {**job.spec, "budget": budget.model_dump(mode="json")}
-    job.status, job.stop_reason, job.error, job.finished_at = "running", None, None, None
+    move(job, JobStatus.RUNNING, JobKind.SYNTHESIS)
+    job.stop_reason, job.error, job.finished_at = None, None, None
     closed_flag.reopen(job_id)
     job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
     emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
@@ -199,7 +215,10 @@ def _budget_stop(job: Job, spent: Counts) -> str:
 def pause(session: Session, job_id: str, teacher: str, cause: str) -> None:
     """The job's teacher stopped answering (its circuit opened): the job waits for it."""
     paused = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "running").values(status="paused").returning(Job.id)
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(status=transition(JobStatus.RUNNING, JobStatus.PAUSED, JobKind.SYNTHESIS))
+        .returning(Job.id)
     ).first()
     if paused:
         emit(
@@ -215,7 +234,10 @@ def pause(session: Session, job_id: str, teacher: str, cause: str) -> None:
 
 def resume(session: Session, job_id: str, teacher: str) -> None:
     resumed = session.execute(
-        update(Job).where(Job.id == job_id, Job.status == "paused").values(status="running").returning(Job.id)
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.PAUSED)
+        .values(status=transition(JobStatus.PAUSED, JobStatus.RUNNING, JobKind.SYNTHESIS))
+        .returning(Job.id)
     ).first()
     if resumed:
         emit(session, job_id, "resumed", f"resumed: teacher '{teacher}' answers again", teacher=teacher)
@@ -230,7 +252,7 @@ def _ready(session: Session, job: Job) -> bool:
     if job.status not in ACTIVE_STATUSES:
         return False
     # A stopped job waits only for items in flight; a live one for every item.
-    open_states = ("running",) if job.stop_reason else ("pending", "running")
+    open_states = (ItemStatus.RUNNING,) if job.stop_reason else OPEN_ITEM_STATUSES
     open_items = session.scalar(
         select(func.count()).select_from(WorkItem).where(WorkItem.job_id == job.id, WorkItem.status.in_(open_states))
     )
@@ -264,7 +286,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     failures = _failures(session, job_id) if done.failed else ""
     # Failed only when every item failed; a job whose records were all rejected has an empty version.
     if done.accepted == 0 and done.rejected == duplicate_seeds and done.failed > 0:
-        job.status = "failed"
+        move(job, JobStatus.FAILED, JobKind.SYNTHESIS)
         job.error = scrub(f"no record was accepted; {done.failed} items failed: {failures}")
         emit(session, job_id, "failed", job.error, level="error")
         return
@@ -279,7 +301,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     # Set-level curation runs as the version is made; it marks the records it rejects.
     dataset = build.create_from_job(session, job, dataset_kind)
     job.dataset_id = dataset.id
-    job.status = "succeeded"
+    move(job, JobStatus.SUCCEEDED, JobKind.SYNTHESIS)
     done = counters.of(session, job_id)  # curation moved records from accepted to rejected
     emit(
         session,
@@ -296,7 +318,7 @@ def fail(session: Session, job_id: str, error: str) -> None:
     if job is None or job.status in TERMINAL_STATUSES:
         return
     _skip_pending(session, job)
-    job.status = "failed"
+    move(job, JobStatus.FAILED, JobKind.SYNTHESIS)
     closed_flag.mark_closed(job_id)
     job.error = scrub(error)
     job.finished_at = utcnow()
@@ -305,7 +327,9 @@ def fail(session: Session, job_id: str, error: str) -> None:
 
 def _skip_pending(session: Session, job: Job) -> int:
     skipped: int = session.execute(
-        update(WorkItem).where(WorkItem.job_id == job.id, WorkItem.status == "pending").values(status="skipped")
+        update(WorkItem)
+        .where(WorkItem.job_id == job.id, WorkItem.status == ItemStatus.PENDING)
+        .values(status=ItemStatus.SKIPPED)
     ).rowcount  # type: ignore[attr-defined]
     counters.add(session, [(job.id, Counts(skipped=skipped))])
     return skipped
@@ -315,7 +339,7 @@ def _failures(session: Session, job_id: str) -> str:
     """The failed records' reasons, most common first: "12 teacher_http_500 (Bad gateway), ..."."""
     rows = session.execute(
         select(Record.reject_reason, func.min(Record.reject_detail), func.count())
-        .where(Record.job_id == job_id, Record.status == "failed")
+        .where(Record.job_id == job_id, Record.status == RecordStatus.FAILED)
         .group_by(Record.reject_reason)
         .order_by(func.count().desc())
         .limit(5)

@@ -18,6 +18,7 @@ from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.methods.base import NewItem
 from app.methods.registry import method_for, seed_items
+from app.schemas.status import JobKind, JobStatus, RecordStatus, move
 
 # The step of a record that stands for a duplicate seed: no work item made it.
 DUPLICATE_SEED_STEP = "plan"
@@ -27,7 +28,7 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
     """Queued → running with its first stage's work items; returns the chunks to dispatch
     (none if the job was already planned or is no longer queued)."""
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(key_share=True))
-    if job is None or job.status != "queued":
+    if job is None or job.status != JobStatus.QUEUED:
         return []
     seeds = [
         (external_id, data)
@@ -37,7 +38,7 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
     ]
     method = method_for(job.method, job.spec["params"])
     new = method.plan(job_id, job.spec, seeds)
-    job.status = "running"
+    move(job, JobStatus.RUNNING, JobKind.SYNTHESIS)
     job.started_at = utcnow()
     chunks = add_items(session, job, new, stage=0, chunk_size=chunk_size, lease_s=lease_s)
     # Methods with an item per seed plan a task once; its other copies become rejected records.
@@ -85,7 +86,7 @@ def _reject_duplicate_seeds(
                     "messages": [],
                     "parsed": {"duplicate_of_seed": kept},
                     "scores": {},
-                    "status": "rejected",
+                    "status": RecordStatus.REJECTED,
                     "reject_reason": "exact_duplicate",
                     # duplicate_of is set when the job closes: the kept seed has no record yet.
                     "reject_detail": f"same task as seed '{kept}'",

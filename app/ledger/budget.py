@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from app.db.models import Job, Usage
 from app.ledger import counters
 from app.ledger.counters import Counts
-from app.schemas.jobs import ACTIVE_STATUSES
+from app.schemas.status import ACTIVE_STATUSES
 
 # held: reserved in the job's row, to be released; free: the job has no budget to hold it;
 # wait: it would not fit beside the calls in flight, ask again when they are settled;

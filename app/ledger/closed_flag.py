@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from app.db.batching import TransactionBatcher
 from app.db.models import Job
 from app.errors import BudgetExhausted
-from app.schemas.jobs import ACTIVE_STATUSES
+from app.schemas.status import ACTIVE_STATUSES
 from app.settings import get_settings
 
 log = logging.getLogger(__name__)

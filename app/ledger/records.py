@@ -12,6 +12,7 @@ from app.db.models import Record, WorkItem
 from app.db.upsert import insert_for
 from app.ledger import counters
 from app.ledger.counters import Counts
+from app.schemas.status import ItemStatus, RecordStatus
 from app.security.scrub import scrub_value
 
 
@@ -56,8 +57,8 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
     done = set(
         session.scalars(
             update(WorkItem)
-            .where(WorkItem.id.in_([o.item_id for o in outcomes]), WorkItem.status == "running")
-            .values(status="done", leased_until=None)
+            .where(WorkItem.id.in_([o.item_id for o in outcomes]), WorkItem.status == ItemStatus.RUNNING)
+            .values(status=ItemStatus.DONE, leased_until=None)
             .returning(WorkItem.id)
             .execution_options(synchronize_session=False)
         )
@@ -92,9 +93,9 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
                 o.job_id,
                 Counts(
                     completed=1,
-                    accepted=sum(d.status == "accepted" for d in o.drafts),
-                    rejected=sum(d.status == "rejected" for d in o.drafts),
-                    failed=sum(d.status == "failed" for d in o.drafts),
+                    accepted=sum(d.status == RecordStatus.ACCEPTED for d in o.drafts),
+                    rejected=sum(d.status == RecordStatus.REJECTED for d in o.drafts),
+                    failed=sum(d.status == RecordStatus.FAILED for d in o.drafts),
                 ),
             )
             for o in stored

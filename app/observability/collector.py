@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any
 
 from kombu.exceptions import ChannelError
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -32,12 +32,12 @@ from app.observability.teacher_metrics import (
     bucket_bound,
 )
 from app.queue import SYNTHESIS, TRAINING, celery_app
-from app.schemas.jobs import JobStatus
+from app.schemas.status import UNFINISHED_STATUSES, ItemStatus, JobStatus
 
 log = logging.getLogger(__name__)
 
-ACTIVE_JOB_STATUSES = ("queued", "running")
-WORK_ITEM_STATES = ("pending", "running", "done", "failed", "skipped")
+ACTIVE_JOB_STATUSES = UNFINISHED_STATUSES
+WORK_ITEM_STATES = tuple(s.value for s in ItemStatus)
 QUEUES = (SYNTHESIS, TRAINING)
 # A scrape waits at most this long for a broker that does not answer.
 BROKER_TIMEOUT_S = 2.0
@@ -102,7 +102,7 @@ def _read(session: Session) -> _Snapshot:
     )
     work_items.update(by_state.all())
 
-    jobs = dict.fromkeys(get_args(JobStatus), 0)
+    jobs = dict.fromkeys((s.value for s in JobStatus), 0)
     jobs.update(session.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     return _Snapshot(teachers, work_items, jobs)
 

@@ -8,12 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, Text
 from app.schemas.curation import Curation
-
-# paused: running, but waiting for a teacher that stopped answering (its circuit is open).
-JobStatus = Literal["queued", "running", "paused", "succeeded", "failed", "cancelled"]
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
-# Statuses in which workers run a job's items.
-ACTIVE_STATUSES = ("running", "paused")
+from app.schemas.status import JobStatus, RecordStatus
 
 
 class Skill(InputModel):
@@ -297,7 +292,7 @@ class RecordOut(OutputModel):
     job_id: str
     method: str
     step: str
-    status: Literal["accepted", "rejected", "failed"]
+    status: RecordStatus
     reject_reason: str | None
     reject_detail: str | None
     duplicate_of: int | None

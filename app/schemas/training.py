@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from app.schemas.base import InputModel, Name, OutputModel, Text
-from app.schemas.jobs import JobStatus
+from app.schemas.status import JobStatus
 
 TrainingMethod = Literal["sft", "dpo"]
 ModulePattern = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-*]+$")]

@@ -1,7 +1,8 @@
 """Training job lifecycle: queued → running → succeeded | failed | cancelled.
 
 The API creates and cancels; the training worker starts, reports and closes. Every
-transition locks the job row, so a cancel and the worker's own close never cross.
+transition locks the job row, so a cancel and the worker's own close never cross, and
+goes through the transition table shared with synthesis jobs (app/schemas/status.py).
 """
 
 from __future__ import annotations
@@ -20,19 +21,18 @@ from app.db.base import new_id, utcnow
 from app.db.models import TrainingJob, TrainingMetric
 from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound
-from app.schemas.jobs import TERMINAL_STATUSES
-from app.schemas.training import TrainingJobCreate
+from app.schemas.status import TERMINAL_STATUSES, JobKind, JobStatus, move
+from app.schemas.training import Lora, TrainingJobCreate
 from app.security.scrub import scrub
 from app.teachers import registry
+from app.training import hyperparameters
 from app.training.base_models import locate
 from app.training.events import emit
+from app.training.hyperparameters import MethodHyperparameters
 
 # The dataset kind each method reads (Dataset.kind).
 DATASET_KIND = {"sft": "sft", "dpo": "preference"}
-
-# METHODS.md: SFT ~2e-5 full, 1e-4–2e-4 LoRA; DPO ~5e-7 full, higher with LoRA.
-DEFAULT_LEARNING_RATE = {("sft", True): 2e-4, ("sft", False): 2e-5, ("dpo", True): 5e-6, ("dpo", False): 5e-7}
-DEFAULT_BETA = 0.1
+TRAINING = JobKind.TRAINING
 
 
 def create(
@@ -56,18 +56,13 @@ def create(
         evaluate["judge_teacher"] = registry.resolve(
             session, tenant_id, evaluate["judge_teacher"], "evaluate.judge_teacher"
         ).id
-    hyperparameters = spec.hyperparameters.model_dump()
-    if hyperparameters["learning_rate"] is None:
-        hyperparameters["learning_rate"] = DEFAULT_LEARNING_RATE[(spec.method, spec.lora is not None)]
-    if spec.method == "dpo" and hyperparameters["beta"] is None:
-        hyperparameters["beta"] = DEFAULT_BETA
     job = TrainingJob(
         id=new_id("train"),
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         method=spec.method,
         base_model=base_model,
-        hyperparameters=hyperparameters,
+        hyperparameters=hyperparameters.as_stored(spec.method, spec.hyperparameters, lora=spec.lora is not None),
         lora=spec.lora.model_dump() if spec.lora else None,
         eval_split=spec.eval_split,
         evaluate=evaluate,
@@ -90,8 +85,8 @@ def cancel(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
     job = get_owned(session, TrainingJob, tenant_id, job_id, "training job", for_update=True)
     if job.status in TERMINAL_STATUSES:
         raise Conflict(f"training job '{job_id}' already {job.status}; only queued or running jobs can be cancelled")
-    if job.status == "queued":
-        _close(session, job, "cancelled", "cancelled by the user before it started")
+    if job.status == JobStatus.QUEUED:
+        _close(session, job, JobStatus.CANCELLED, "cancelled by the user before it started")
         return job
     if not job.cancel_requested:
         job.cancel_requested = True
@@ -108,8 +103,10 @@ class RunSpec:
     dataset_id: str
     method: str
     base_model: str
-    hyperparameters: dict[str, Any]
-    lora: dict[str, Any] | None
+    hyperparameters: MethodHyperparameters
+    # As the job row stores them and the API shows them (the run card repeats them).
+    stored_hyperparameters: dict[str, Any]
+    lora: Lora | None
     eval_split: float
     evaluate: dict[str, Any] | None
     attempt: int
@@ -124,23 +121,23 @@ def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: 
         return None
     now = utcnow()
     alive = job.heartbeat_at is not None and job.heartbeat_at > now - timedelta(seconds=stale_after_s)
-    if job.status == "running" and alive:
+    if job.status == JobStatus.RUNNING and alive:
         return None  # a second delivery while its worker is alive
     if job.attempts >= max_attempts:
         # A worker killed mid-run (say, by the kernel's OOM killer) has its job delivered
         # again; after this many starts it fails instead of killing workers forever.
-        _close(session, job, "failed", _worn_out(job))
+        _close(session, job, JobStatus.FAILED, _worn_out(job))
         return None
     if job.attempts:
         emit(session, job.id, "restarted", f"the previous worker stopped mid-run; attempt {job.attempts + 1}")
     if job.cancel_requested:
-        _close(session, job, "cancelled", "cancelled by the user")
+        _close(session, job, JobStatus.CANCELLED, "cancelled by the user")
         return None
     if job.dataset_id is None:
-        _close(session, job, "failed", "its dataset was deleted")
+        _close(session, job, JobStatus.FAILED, "its dataset was deleted")
         return None
     dataset = queries.get(session, job.tenant_id, job.dataset_id)
-    job.status = "running"
+    move(job, JobStatus.RUNNING, TRAINING)
     job.attempts += 1
     job.heartbeat_at = now
     job.started_at = job.started_at or now
@@ -152,8 +149,9 @@ def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: 
         dataset_id=job.dataset_id,
         method=job.method,
         base_model=job.base_model,
-        hyperparameters=dict(job.hyperparameters),
-        lora=dict(job.lora) if job.lora else None,
+        hyperparameters=hyperparameters.as_run(job.method, job.hyperparameters),
+        stored_hyperparameters=dict(job.hyperparameters),
+        lora=Lora.model_validate(job.lora) if job.lora else None,
         eval_split=job.eval_split,
         evaluate=dict(job.evaluate) if job.evaluate else None,
         attempt=job.attempts,
@@ -172,7 +170,7 @@ def reap(session: Session, *, stale_after_s: float, max_attempts: int) -> list[s
     quiet = or_(TrainingJob.heartbeat_at < cutoff, TrainingJob.heartbeat_at.is_(None))
     stale = session.scalars(
         select(TrainingJob)
-        .where(TrainingJob.status == "running", quiet)
+        .where(TrainingJob.status == JobStatus.RUNNING, quiet)
         .order_by(TrainingJob.id)
         .with_for_update(skip_locked=True)
     ).all()
@@ -180,11 +178,11 @@ def reap(session: Session, *, stale_after_s: float, max_attempts: int) -> list[s
     for job in stale:
         silent = f"its training worker stopped sending heartbeats at step {job.step}"
         if job.cancel_requested:
-            _close(session, job, "cancelled", f"cancelled by the user; {silent}")
+            _close(session, job, JobStatus.CANCELLED, f"cancelled by the user; {silent}")
         elif job.attempts >= max_attempts:
-            _close(session, job, "failed", _worn_out(job))
+            _close(session, job, JobStatus.FAILED, _worn_out(job))
         else:
-            job.status = "queued"
+            move(job, JobStatus.QUEUED, TRAINING)
             emit(
                 session,
                 job.id,
@@ -226,7 +224,7 @@ def record_step(session: Session, job_id: str, step: int, values: dict[str, floa
 
 
 def finish(
-    session: Session, job_id: str, status: str, message: str, metrics: dict[str, Any], artifacts_uri: str
+    session: Session, job_id: str, status: JobStatus, message: str, metrics: dict[str, Any], artifacts_uri: str
 ) -> None:
     job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id).with_for_update())
     if job is None or job.status in TERMINAL_STATUSES:
@@ -240,12 +238,12 @@ def fail(session: Session, job_id: str, error: str) -> None:
     job = session.scalar(select(TrainingJob).where(TrainingJob.id == job_id).with_for_update())
     if job is None or job.status in TERMINAL_STATUSES:
         return
-    _close(session, job, "failed", error)
+    _close(session, job, JobStatus.FAILED, error)
 
 
-def _close(session: Session, job: TrainingJob, status: str, message: str) -> None:
-    job.status = status
+def _close(session: Session, job: TrainingJob, status: JobStatus, message: str) -> None:
+    move(job, status, TRAINING)
     job.finished_at = utcnow()
-    if status == "failed":
+    if status == JobStatus.FAILED:
         job.error = scrub(message)
-    emit(session, job.id, status, message, level="error" if status == "failed" else "info")
+    emit(session, job.id, str(status), message, level="error" if status == JobStatus.FAILED else "info")

@@ -17,9 +17,10 @@ from app.db.models import Job, Record
 from app.db.session import unit_of_work
 from app.errors import Conflict, InvalidSpec
 from app.jobs import lifecycle
-from app.queue import enqueue
+from app.queue import PLAN_JOB, enqueue
 from app.schemas.curation import Curation
-from app.schemas.jobs import TERMINAL_STATUSES, JobCreate, Params, SeedIn, Skill
+from app.schemas.jobs import JobCreate, Params, SeedIn, Skill
+from app.schemas.status import TERMINAL_STATUSES, JobStatus, RecordStatus
 from app.settings import get_settings
 
 POLL_S = 2.0
@@ -66,10 +67,10 @@ def compare(
                 job_id = lifecycle.create(session, tenant_id, spec, max_active=0).id
         except InvalidSpec as exc:  # the judge teacher was deleted since submission
             return {**result, **counts, "win_rate": None, "error": str(exc)}
-        enqueue("distillery.synthesis.plan_job", job_id)
+        enqueue(PLAN_JOB, job_id)
         result["job_id"] = job_id
         status, error = _wait(tenant_id, job_id, cancelled)
-        if status != "succeeded":
+        if status != JobStatus.SUCCEEDED:
             return {**result, **counts, "win_rate": None, "error": f"judge job {status}: {error}"}
         with unit_of_work() as session:
             for record in session.scalars(select(Record).where(Record.job_id == job_id)):
@@ -95,15 +96,15 @@ def _wait(tenant_id: str, job_id: str, cancelled: Callable[[], bool]) -> tuple[s
                     lifecycle.cancel(session, tenant_id, job_id)
                 except Conflict:
                     continue  # it finished meanwhile: read its outcome
-            return "cancelled", reason
+            return JobStatus.CANCELLED, reason
         time.sleep(POLL_S)
 
 
 def _outcome(record: Record) -> str:
     """The student's side of one comparison: its answer is the first candidate."""
-    if record.status == "rejected" and record.reject_reason == "tie":
+    if record.status == RecordStatus.REJECTED and record.reject_reason == "tie":
         return "tie"
-    if record.status != "accepted":
+    if record.status != RecordStatus.ACCEPTED:
         return "unjudged"
     student = record.parsed["candidates"][0]["response"]
     return "win" if record.parsed["chosen"] == student else "loss"

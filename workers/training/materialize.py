@@ -16,6 +16,7 @@ from datasets import Dataset
 
 from app.datasets.download import rows
 from app.datasets.exporters import ExportOptions
+from app.training.hyperparameters import SftHyperparameters
 from app.training.lifecycle import RunSpec
 
 
@@ -63,13 +64,13 @@ def _dpo_row(row: dict[str, Any]) -> dict[str, Any] | None:
 
 def _training_rows(spec: RunSpec, split: Any) -> tuple[list[dict[str, Any]], int]:
     options = ExportOptions(eval_fraction=spec.eval_split, conversational=True)
-    if spec.method == "dpo":
+    hp = spec.hyperparameters
+    if isinstance(hp, SftHyperparameters):
+        raw = _all(spec.dataset_id, "openai-chat", options, split)
+        usable = [r for r in (_sft_row(row, hp.completion_only_loss) for row in raw) if r is not None]
+    else:
         raw = _all(spec.dataset_id, "dpo", options, split)
         usable = [r for r in map(_dpo_row, raw) if r is not None]
-    else:
-        raw = _all(spec.dataset_id, "openai-chat", options, split)
-        completion_only = bool(spec.hyperparameters["completion_only_loss"])
-        usable = [r for r in (_sft_row(row, completion_only) for row in raw) if r is not None]
     return usable, len(raw) - len(usable)
 
 

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, Trainer
-from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+from trl import DPOConfig, DPOTrainer, SFTTrainer
 
 from app.db.session import unit_of_work
+from app.schemas.status import JobStatus
 from app.settings import get_settings
 from app.training import lifecycle
 from app.training.events import emit
 from app.training.lifecycle import RunSpec
 from workers.training.artifacts import publish, run_card
 from workers.training.callbacks import RunReporter
+from workers.training.configs import lora_config, trl_config
 from workers.training.evaluate import evaluate
 from workers.training.judge import Comparison, compare
 from workers.training.materialize import DataError, Materialized, materialize
@@ -93,7 +94,7 @@ def _event(job_id: str, type: str, message: str, *, level: str = "info", **data:
 def _run(spec: RunSpec, scratch: Path) -> None:
     data = materialize(spec)
     eval_rows = len(data.eval) if data.eval is not None else 0
-    rows = {"train": len(data.train), "eval": eval_rows, "dropped": data.dropped}
+    rows: dict[str, Any] = {"train": len(data.train), "eval": eval_rows, "dropped": data.dropped}
     dropped = f"; {data.dropped} rows without a usable answer left out" if data.dropped else ""
     _event(
         spec.job_id,
@@ -110,7 +111,7 @@ def _run(spec: RunSpec, scratch: Path) -> None:
     metrics = summary(reporter, trainer, rows)
     if spec.evaluate and not reporter.cancelled:
         metrics["evaluation"] = _evaluate(spec, trainer, tokenizer, data, reporter)
-    status = "cancelled" if reporter.cancelled else "succeeded"
+    status = JobStatus.CANCELLED if reporter.cancelled else JobStatus.SUCCEEDED
     weights = scratch / "publish" / ("adapter" if spec.lora else "model")
     trainer.save_model(str(weights))
     tokenizer.save_pretrained(str(weights))
@@ -146,46 +147,19 @@ def _bf16() -> bool:
 def build_trainer(
     spec: RunSpec, model: Any, tokenizer: Any, data: Materialized, output_dir: Path, reporter: RunReporter
 ) -> Trainer:
-    hp = spec.hyperparameters
-    common: dict[str, Any] = {
-        "output_dir": str(output_dir),
-        "num_train_epochs": hp["epochs"],
-        "per_device_train_batch_size": hp["batch_size"],
-        "per_device_eval_batch_size": hp["batch_size"],
-        "gradient_accumulation_steps": hp["gradient_accumulation_steps"],
-        "learning_rate": hp["learning_rate"],
-        # transformers 5: a float below 1 is a share of the total steps.
-        "warmup_steps": hp["warmup_ratio"],
-        "max_length": hp["max_seq_length"],
-        "gradient_checkpointing": hp["gradient_checkpointing"],
-        "bf16": _bf16(),
-        "dataloader_pin_memory": torch.cuda.is_available(),
-        "seed": hp["seed"],
-        "logging_steps": 1,
-        # A checkpoint per epoch, the last one kept: a restarted worker resumes from it.
-        "save_strategy": "epoch",
-        "save_total_limit": 1,
-        "eval_strategy": "epoch" if data.eval is not None else "no",
-        "include_num_input_tokens_seen": "non_padding",
-        "report_to": "none",
-        "disable_tqdm": True,
-    }
-    peft_config = (
-        LoraConfig(
-            r=spec.lora["r"],
-            lora_alpha=spec.lora["alpha"],
-            lora_dropout=spec.lora["dropout"],
-            target_modules=spec.lora["target_modules"],
-            task_type="CAUSAL_LM",
-        )
-        if spec.lora
-        else None
+    args = trl_config(
+        spec.hyperparameters,
+        output_dir,
+        has_eval=data.eval is not None,
+        bf16=_bf16(),
+        pin_memory=torch.cuda.is_available(),
     )
+    peft_config = lora_config(spec.lora) if spec.lora else None
     trainer: Trainer
-    if spec.method == "dpo":
+    if isinstance(args, DPOConfig):
         trainer = DPOTrainer(
             model=model,
-            args=DPOConfig(**common, beta=hp["beta"]),
+            args=args,
             train_dataset=data.train,
             eval_dataset=data.eval,
             processing_class=tokenizer,
@@ -195,7 +169,7 @@ def build_trainer(
     else:
         trainer = SFTTrainer(
             model=model,
-            args=SFTConfig(**common, packing=hp["packing"], completion_only_loss=hp["completion_only_loss"]),
+            args=args,
             train_dataset=data.train,
             eval_dataset=data.eval,
             processing_class=tokenizer,
@@ -266,12 +240,12 @@ def _evaluate(spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialize
     return result
 
 
-def closing_message(status: str, metrics: dict[str, Any]) -> str:
+def closing_message(status: JobStatus, metrics: dict[str, Any]) -> str:
     loss = ""
     if metrics["first_loss"] is not None and metrics["last_loss"] is not None:
         loss = f"; loss {metrics['first_loss']:.4f} → {metrics['last_loss']:.4f}"
     if metrics.get("eval_loss") is not None:
         loss += f", eval loss {metrics['eval_loss']:.4f}"
-    if status == "cancelled":
+    if status == JobStatus.CANCELLED:
         return f"cancelled at step {metrics['steps']}; the model as trained so far is saved{loss}"
     return f"trained {metrics['steps']} steps{loss}"

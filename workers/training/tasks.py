@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+from app.queue import RUN_TRAINING_JOB
 from workers.celery_app import app
 from workers.training.runner import run
 
 
-@app.task(name="distillery.training.run_job")
+@app.task(name=RUN_TRAINING_JOB)
 def run_job(job_id: str) -> None:
     run(job_id)

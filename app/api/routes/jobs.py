@@ -9,7 +9,7 @@ from app.api.routes import errors
 from app.db.session import unit_of_work
 from app.jobs import lifecycle, queries
 from app.prompts.render import check_overrides
-from app.queue import enqueue
+from app.queue import FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, enqueue
 from app.schemas.base import Page
 from app.schemas.jobs import EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from app.settings import get_settings
@@ -25,7 +25,7 @@ def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
         job = queries.to_out(
             session, lifecycle.create(session, tenant, body, max_active=get_settings().tenant_max_active_jobs)
         )
-    enqueue("distillery.synthesis.plan_job", job.id)
+    enqueue(PLAN_JOB, job.id)
     return job
 
 
@@ -62,9 +62,9 @@ def retry_job(job_id: ResourceId, tenant: Tenant, body: JobRetry | None = None) 
         )
         out = queries.to_out(session, job)
     for chunk in chunks:
-        enqueue("distillery.synthesis.run_chunk", job_id, chunk)
+        enqueue(RUN_CHUNK, job_id, chunk)
     if not chunks:
-        enqueue("distillery.synthesis.finalize_job", job_id)
+        enqueue(FINALIZE_JOB, job_id)
     return out
 
 

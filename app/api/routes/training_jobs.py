@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.db.session import unit_of_work
-from app.queue import TRAINING, enqueue
+from app.queue import RUN_TRAINING_JOB, TRAINING, enqueue
 from app.schemas.base import Page
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 from app.settings import get_settings
@@ -26,7 +26,7 @@ def create_training_job(body: TrainingJobCreate, tenant: Tenant) -> TrainingJobO
                 session, tenant, body, hub_cache=settings.resolved_hf_hub_cache, model_dirs=settings.model_dirs
             )
         )
-    enqueue("distillery.training.run_job", job.id, queue=TRAINING)
+    enqueue(RUN_TRAINING_JOB, job.id, queue=TRAINING)
     return job
 
 
