@@ -20,6 +20,8 @@ FINALIZE_JOB = "distillery.synthesis.finalize_job"
 REAP_LEASES = "distillery.synthesis.reap_leases"
 REAP_TRAINING_JOBS = "distillery.synthesis.reap_training_jobs"
 RUN_TRAINING_JOB = "distillery.training.run_job"
+# A trained job's judge step, run on the synthesis side (workers/judging.py).
+JUDGE_TRAINING = "distillery.synthesis.judge_training"
 # Every task under this prefix goes to the training queue.
 TRAINING_TASKS = "distillery.training.*"
 

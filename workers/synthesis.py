@@ -1,6 +1,6 @@
-"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases; and the reaper
-of training jobs whose worker died, which runs here so that it needs no GPU host alive
-(app.training imports no torch)."""
+"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases; and, for training
+jobs, the reaper of those whose worker died and the judge step of their evaluation, which
+run here so that they need no GPU host alive (app.training imports no torch)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from app.jobs.execution import TRANSIENT
 from app.jobs.execution import run_chunk as run_chunk_items
 from app.queue import (
     FINALIZE_JOB,
+    JUDGE_TRAINING,
     PLAN_JOB,
     REAP_LEASES,
     REAP_TRAINING_JOBS,
@@ -23,6 +24,7 @@ from app.queue import (
 )
 from app.settings import get_settings
 from app.training import lifecycle as training
+from workers import judging
 from workers.celery_app import app
 from workers.runtime import run_async
 
@@ -66,10 +68,13 @@ def finalize_job(job_id: str) -> None:
         log.exception("finalizing job %s failed", job_id)
         with unit_of_work() as session:
             lifecycle.fail(session, job_id, f"finalizing failed: {type(exc).__name__}")
+        judging.after_job_finished(job_id)
         return
     # The next stage of a job that works in rounds.
     for chunk in chunks:
         enqueue(RUN_CHUNK, job_id, chunk)
+    if not chunks:  # a training job whose judge this was closes now
+        judging.after_job_finished(job_id)
 
 
 @app.task(name=REAP_LEASES)
@@ -98,3 +103,9 @@ def reap_training_jobs() -> None:
     for job_id in requeued:
         log.warning("training job %s lost its worker; queued again", job_id)
         enqueue(RUN_TRAINING_JOB, job_id, queue=TRAINING)
+    judging.sweep()
+
+
+@app.task(name=JUDGE_TRAINING, **RETRY_TRANSIENT)
+def judge_training(job_id: str) -> None:
+    judging.advance(job_id)

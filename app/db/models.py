@@ -333,6 +333,12 @@ class TrainingJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Set while the trained job waits for its judge step, which the synthesis workers run
+    # (app/training/judging.py): no training worker holds it, so no heartbeat is expected.
+    judging_since: Mapped[datetime | None]
+    # What the judge step needs and what the job closes with: the comparisons, the metrics
+    # so far, the artifacts' location and, once created, the judge job's id.
+    judging: Mapped[dict[str, Any] | None]
 
 
 class TrainingEvent(Base):

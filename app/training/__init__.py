@@ -13,6 +13,7 @@ Invariants:
 - A job whose worker dies mid-run (no heartbeat for TRAINING_HEARTBEAT_TIMEOUT_S) is
   queued again by the reaper in the synthesis worker's beat, or delivered again by the
   broker, and starts at most TRAINING_MAX_ATTEMPTS times in all; then it fails. It is
-  never left `running` without a live worker. A delivery while its worker is alive
-  (heartbeat fresh) is dropped.
+  never left `running` without a live worker, except while its judge step runs on the
+  synthesis side (`judging_since` set; app/training/judging.py), which closes it. A
+  delivery while its worker is alive (heartbeat fresh) or while it is judged is dropped.
 """

@@ -3,9 +3,11 @@ local directory or a bucket), what is there, and a tar of them streamed file by 
 
 from __future__ import annotations
 
+import json
 import tarfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import fsspec
 from sqlalchemy.orm import Session
@@ -33,6 +35,18 @@ def files(uri: str) -> list[ArtifactOut]:
         (ArtifactOut(path=path[len(root) :].lstrip("/"), size=int(info["size"])) for path, info in found.items()),
         key=lambda a: a.path,
     )
+
+
+def rewrite_card(uri: str, status: str, metrics: dict[str, Any]) -> None:
+    """The published run card with its final status and metrics: a judge step that ended
+    after the training worker published the run adds its verdict."""
+    fs, root = fsspec.core.url_to_fs(uri)
+    path = f"{root}/run_card.json"
+    with fs.open(path, "r") as f:
+        card = json.load(f)
+    card.update(status=status, metrics=metrics)
+    with fs.open(path, "w") as f:
+        f.write(json.dumps(card, indent=2, default=str))
 
 
 def listing(session: Session, tenant_id: str, job_id: str) -> list[ArtifactOut]:

@@ -123,6 +123,8 @@ def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: 
     alive = job.heartbeat_at is not None and job.heartbeat_at > now - timedelta(seconds=stale_after_s)
     if job.status == JobStatus.RUNNING and alive:
         return None  # a second delivery while its worker is alive
+    if job.judging_since is not None:
+        return None  # trained; its judge step runs on the synthesis side
     if job.attempts >= max_attempts:
         # A worker killed mid-run (say, by the kernel's OOM killer) has its job delivered
         # again; after this many starts it fails instead of killing workers forever.
@@ -170,7 +172,8 @@ def reap(session: Session, *, stale_after_s: float, max_attempts: int) -> list[s
     quiet = or_(TrainingJob.heartbeat_at < cutoff, TrainingJob.heartbeat_at.is_(None))
     stale = session.scalars(
         select(TrainingJob)
-        .where(TrainingJob.status == JobStatus.RUNNING, quiet)
+        # A job waiting for its judge step has no worker to lose.
+        .where(TrainingJob.status == JobStatus.RUNNING, quiet, TrainingJob.judging_since.is_(None))
         .order_by(TrainingJob.id)
         .with_for_update(skip_locked=True)
     ).all()
@@ -247,3 +250,15 @@ def _close(session: Session, job: TrainingJob, status: JobStatus, message: str) 
     if status == JobStatus.FAILED:
         job.error = scrub(message)
     emit(session, job.id, str(status), message, level="error" if status == JobStatus.FAILED else "info")
+
+
+def closing_message(status: JobStatus, metrics: dict[str, Any]) -> str:
+    """The closing event's words for a run that trained: its steps and loss."""
+    loss = ""
+    if metrics["first_loss"] is not None and metrics["last_loss"] is not None:
+        loss = f"; loss {metrics['first_loss']:.4f} → {metrics['last_loss']:.4f}"
+    if metrics.get("eval_loss") is not None:
+        loss += f", eval loss {metrics['eval_loss']:.4f}"
+    if status == JobStatus.CANCELLED:
+        return f"cancelled at step {metrics['steps']}; the model as trained so far is saved{loss}"
+    return f"trained {metrics['steps']} steps{loss}"

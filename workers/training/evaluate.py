@@ -3,9 +3,9 @@
 Where the records carry a final answer, the score is exact match of the student's final
 answer against the teacher's, normalised as the labeler compares answers. Where they carry
 free-form answers and the job names `evaluate.judge_teacher`, that teacher compares the
-student's answer with the teacher's in both orders (workers/training/judge.py) and the
-result is win / tie / loss from the student's side. A few samples are kept for a person
-to read."""
+student's answer with the teacher's in both orders, a step the synthesis workers run
+(app/training/judging.py), and the result is win / tie / loss from the student's side. A
+few samples are kept for a person to read."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 
 from app.prompts import extract
 from app.prompts.matching import answers_match
-from workers.training.judge import Comparison
+from app.training.judging import Comparison
 from workers.training.materialize import EvalPrompt
 
 BATCH = 16
@@ -53,8 +53,9 @@ def evaluate(
     n: int,
     max_new_tokens: int,
     progress: Callable[[int], bool],
-    judge: Callable[[list[Comparison]], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Comparison]]:
+    """The scores, and the free-form answers beside the teacher's for a judge to compare
+    (none when a cancel stopped the answering)."""
     chosen = prompts[:n]
     model.eval()
     replies: list[str] = []
@@ -71,7 +72,6 @@ def evaluate(
         for p, r in zip(chosen, replies, strict=False)
         if not p.final_answer
     ]
-    judged = {"judge": judge(free_form)} if judge and free_form and not cancelled else {}
     return {
         "prompts": len(replies),
         "with_final_answer": len(checked),
@@ -80,5 +80,4 @@ def evaluate(
             {"prompt": p.messages[-1]["content"], "reference": p.reference, "student": r}
             for p, r in zip(chosen[:SAMPLES], replies, strict=False)
         ],
-        **judged,
-    }
+    }, [] if cancelled else free_form

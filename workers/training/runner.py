@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,17 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, T
 from trl import DPOConfig, DPOTrainer, SFTTrainer
 
 from app.db.session import unit_of_work
+from app.queue import JUDGE_TRAINING, enqueue
 from app.schemas.status import JobStatus
 from app.settings import get_settings
-from app.training import lifecycle
+from app.training import judging, lifecycle
 from app.training.events import emit
-from app.training.lifecycle import RunSpec
+from app.training.judging import Comparison
+from app.training.lifecycle import RunSpec, closing_message
 from workers.training.artifacts import publish, run_card
 from workers.training.callbacks import RunReporter
 from workers.training.configs import lora_config, trl_config
 from workers.training.evaluate import evaluate
-from workers.training.judge import Comparison, compare
 from workers.training.materialize import DataError, Materialized, materialize
 
 log = logging.getLogger(__name__)
@@ -109,16 +111,26 @@ def _run(spec: RunSpec, scratch: Path) -> None:
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
     metrics = summary(reporter, trainer, rows)
+    to_judge: list[Comparison] = []
     if spec.evaluate and not reporter.cancelled:
-        metrics["evaluation"] = _evaluate(spec, trainer, tokenizer, data, reporter)
+        metrics["evaluation"], to_judge = _evaluate(spec, trainer, tokenizer, data, reporter)
     status = JobStatus.CANCELLED if reporter.cancelled else JobStatus.SUCCEEDED
     weights = scratch / "publish" / ("adapter" if spec.lora else "model")
     trainer.save_model(str(weights))
     tokenizer.save_pretrained(str(weights))
     card = run_card(spec, status, metrics, rows, str(trainer.args.device))
     uri = publish(scratch / "publish", card, spec.job_id)
+    saved = f"{weights.name}, tokenizer and run card saved"
+    if to_judge:
+        # The synthesis workers run the judge job and close this one when it ends: this
+        # worker does not wait (workers/judging.py).
+        with unit_of_work() as session:
+            handed = judging.hand_off(session, spec.job_id, to_judge, metrics, uri, saved)
+        if handed:
+            enqueue(JUDGE_TRAINING, spec.job_id)
+        return
     with unit_of_work() as session:
-        emit(session, spec.job_id, "artifacts_saved", f"{weights.name}, tokenizer and run card saved")
+        emit(session, spec.job_id, "artifacts_saved", saved)
         lifecycle.finish(session, spec.job_id, status, closing_message(status, metrics), metrics, uri)
 
 
@@ -203,49 +215,31 @@ def summary(reporter: RunReporter, trainer: Trainer, rows: dict[str, int]) -> di
     return metrics
 
 
-def _evaluate(spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialized, reporter: RunReporter) -> Any:
+def _evaluate(
+    spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialized, reporter: RunReporter
+) -> tuple[dict[str, Any], list[Comparison]]:
+    """The evaluation so far, and the comparisons a judge teacher still has to make (then
+    the `evaluated` event waits for its verdict)."""
     assert spec.evaluate is not None
     n = min(spec.evaluate["n"], len(data.eval_prompts))
     _event(spec.job_id, "evaluation_started", f"the student answers {n} held-out prompts")
-    judge_teacher = spec.evaluate.get("judge_teacher")
-
-    def judge(comparisons: list[Comparison]) -> dict[str, Any]:
-        assert judge_teacher is not None
-        _event(spec.job_id, "judging_started", f"the judge teacher compares {len(comparisons)} free-form answers")
-        # Each poll is a heartbeat too: the wait can outlast the reaper's timeout.
-        result = compare(spec.tenant_id, judge_teacher, comparisons, lambda: reporter.beat(trainer.state))
-        # No job when every student answer equalled the teacher's: all ties, nothing to ask.
-        by = f"judge job {result['job_id']}" if result["job_id"] else "no judge needed (identical answers)"
-        outcome = (
-            f"{by}: {result['win']} wins, {result['tie']} ties, {result['loss']} losses"
-            if "error" not in result
-            else f"judge comparison not finished: {result['error']}"
-        )
-        _event(spec.job_id, "judged", outcome, level="info" if "error" not in result else "warning", judge=result)
-        return result
-
-    result = evaluate(
+    result, free_form = evaluate(
         trainer.model,
         tokenizer,
         data.eval_prompts,
         n,
         spec.evaluate["max_new_tokens"],
         lambda done: reporter.beat(trainer.state),
-        judge if judge_teacher else None,
     )
-    score = f"exact match {result['exact_match']:.1%}" if result["exact_match"] is not None else "no exact answers"
-    _event(
-        spec.job_id, "evaluated", f"{result['prompts']} prompts answered; {score}", exact_match=result["exact_match"]
-    )
-    return result
-
-
-def closing_message(status: JobStatus, metrics: dict[str, Any]) -> str:
-    loss = ""
-    if metrics["first_loss"] is not None and metrics["last_loss"] is not None:
-        loss = f"; loss {metrics['first_loss']:.4f} → {metrics['last_loss']:.4f}"
-    if metrics.get("eval_loss") is not None:
-        loss += f", eval loss {metrics['eval_loss']:.4f}"
-    if status == JobStatus.CANCELLED:
-        return f"cancelled at step {metrics['steps']}; the model as trained so far is saved{loss}"
-    return f"trained {metrics['steps']} steps{loss}"
+    to_judge = free_form if spec.evaluate.get("judge_teacher") else []
+    ties, asked = judging.split(to_judge)
+    if to_judge and not asked:  # every answer equals the teacher's: nothing to ask a judge
+        result["judge"] = judging.verdict(None, Counter(tie=ties))
+        with unit_of_work() as session:
+            emit(session, spec.job_id, "judging_started", f"the judge teacher compares {ties} free-form answers")
+            judging.judged(session, spec.job_id, result["judge"])
+    if asked:
+        return result, to_judge
+    with unit_of_work() as session:
+        judging.evaluated(session, spec.job_id, result)
+    return result, []

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.db.session import unit_of_work
-from app.queue import RUN_TRAINING_JOB, TRAINING, enqueue
+from app.queue import JUDGE_TRAINING, RUN_TRAINING_JOB, TRAINING, enqueue
 from app.schemas.base import Page
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 from app.settings import get_settings
@@ -47,7 +47,11 @@ def cancel_training_job(job_id: ResourceId, tenant: Tenant) -> TrainingJobOut:
     """A queued job is cancelled at once; a running one stops at its next step and keeps
     the model as trained so far."""
     with unit_of_work() as session:
-        return queries.to_out(lifecycle.cancel(session, tenant, job_id))
+        job = lifecycle.cancel(session, tenant, job_id)
+        judging, out = job.judging_since is not None, queries.to_out(job)
+    if judging:  # no training worker holds it: the synthesis side stops its judge step
+        enqueue(JUDGE_TRAINING, job_id)
+    return out
 
 
 @router.get("/{job_id}/events", response_model=Page[TrainingEventOut], responses=errors(404))
