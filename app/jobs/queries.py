@@ -42,7 +42,7 @@ def _out(job: Job, c: Counts, by_teacher: list[tuple[str, Counts]]) -> JobOut:
         teachers=[JobTeacher(teacher_id=t["id"], name=t["name"], weight=t["weight"]) for t in spec["teachers"]],
         judge_teacher_id=judge["id"] if judge else None,
         mode=spec["params"]["mode"],
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         progress=Progress(
             total=job.total,
             completed=c.completed,

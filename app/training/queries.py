@@ -14,13 +14,13 @@ def to_out(job: TrainingJob) -> TrainingJobOut:
     return TrainingJobOut(
         id=job.id,
         dataset_id=job.dataset_id,
-        method=job.method,  # type: ignore[arg-type]
+        method=job.method,
         base_model=job.base_model,
         hyperparameters=job.hyperparameters,
         lora=job.lora,
         eval_split=job.eval_split,
         evaluate=job.evaluate,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         cancel_requested=job.cancel_requested,
         progress=TrainingProgress(step=job.step, total_steps=job.total_steps),
         metrics=job.metrics,
