@@ -38,7 +38,11 @@ def advance(training_job_id: str) -> None:
             return
         assert job.judging is not None
         judge_job_id = job.judging.get("job_id")
-        if judge_job_id is None:
+        if judge_job_id is None and job.cancel_requested:  # cancelled before its judge job began
+            ties, _ = judging.split(judging.comparisons(job))
+            reason = "judge job cancelled: the training job was cancelled"
+            judging.close(session, job, judging.verdict(None, Counter(tie=ties), reason))
+        elif judge_job_id is None:
             created = _create(session, job)
         else:
             _settle(session, job, judge_job_id, timeout_s)

@@ -127,7 +127,10 @@ def _run(spec: RunSpec, scratch: Path) -> None:
         with unit_of_work() as session:
             handed = judging.hand_off(session, spec.job_id, to_judge, metrics, uri, saved)
         if handed:
-            enqueue(JUDGE_TRAINING, spec.job_id)
+            try:
+                enqueue(JUDGE_TRAINING, spec.job_id)
+            except Exception:  # handed over all the same: the training reaper's sweep finds it
+                log.warning("training job %s: the judge step's message was not sent", spec.job_id, exc_info=True)
         return
     with unit_of_work() as session:
         emit(session, spec.job_id, "artifacts_saved", saved)
