@@ -28,6 +28,7 @@ from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.schemas.curation import Curation
 from app.schemas.datasets import DatasetCreate, DatasetCurate
+from app.schemas.status import RecordStatus
 
 _CANDIDATE_COLUMNS = (
     Record.id,
@@ -43,7 +44,7 @@ _CANDIDATE_COLUMNS = (
 
 def create_from_job(session: Session, job: Job, kind: str) -> Dataset:
     """The job's version: its accepted records, curated; rejections marked on the records."""
-    accepted = select(*_CANDIDATE_COLUMNS).where(Record.job_id == job.id, Record.status == "accepted")
+    accepted = select(*_CANDIDATE_COLUMNS).where(Record.job_id == job.id, Record.status == RecordStatus.ACCEPTED)
     curation = Curation.model_validate(job.spec.get("curation", {}))
     dataset, rejected = _build(
         session,
@@ -62,7 +63,7 @@ def create_from_job(session: Session, job: Job, kind: str) -> Dataset:
             [
                 {
                     "id": r.record_id,
-                    "status": "rejected",
+                    "status": RecordStatus.REJECTED,
                     "reject_reason": r.reason,
                     "reject_detail": r.detail,
                     "duplicate_of": r.matched_id,
