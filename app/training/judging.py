@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -133,8 +133,11 @@ def started(job: TrainingJob, judge_job_id: str) -> None:
 
 
 def overdue(job: TrainingJob, timeout_s: float, now: datetime | None = None) -> bool:
-    assert job.judging_since is not None
-    return (now or utcnow()) > job.judging_since + timedelta(seconds=timeout_s)
+    since = job.judging_since
+    assert since is not None
+    # SQLite hands back a naive timestamp (stored in UTC).
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    return (now or utcnow()) > since + timedelta(seconds=timeout_s)
 
 
 def awaiting(session: Session) -> list[tuple[str, str | None]]:
