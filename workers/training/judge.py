@@ -19,7 +19,8 @@ from app.errors import Conflict, InvalidSpec
 from app.jobs import lifecycle
 from app.queue import enqueue
 from app.schemas.curation import Curation
-from app.schemas.jobs import TERMINAL_STATUSES, JobCreate, Params, SeedIn, Skill
+from app.schemas.job_specs import FeedbackJob, FeedbackParams
+from app.schemas.jobs import TERMINAL_STATUSES, SeedIn, Skill
 from app.settings import get_settings
 
 POLL_S = 2.0
@@ -48,14 +49,14 @@ def compare(
             asked.append(SeedIn(instruction=c.prompt, candidates=[student, teacher]))
     result: dict[str, Any] = {"job_id": None}
     if asked:
-        spec = JobCreate(
+        spec = FeedbackJob(
             name="student-vs-teacher",
             teacher=judge_teacher,
             judge_teacher=judge_teacher,
             method="feedback",
             skill=Skill(name="student-vs-teacher", reasoning="none"),
             seeds=asked,
-            params=Params(judge_mode="pairwise"),
+            params=FeedbackParams(judge_mode="pairwise"),
             # Every comparison is an outcome: no set-level pass may drop one.
             curation=Curation(dedup=False, near_dedup=None, heuristics=None),
         )
