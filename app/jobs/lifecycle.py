@@ -176,7 +176,7 @@ def retry(
     job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
     emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
     ids = sorted(item_id for item_id, _ in rerun)
-    return job, leases.chunked(ids, job.spec["params"].get("chunk_size") or chunk_size)
+    return job, leases.chunked(ids, rehydrate(job.spec).job.params.chunk_size or chunk_size)
 
 
 BUDGET_STOP = "budget exhausted"

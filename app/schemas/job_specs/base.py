@@ -176,9 +176,10 @@ def _every_knob(classes: tuple[type[CommonParams], ...]) -> type[BaseModel]:
         for name, info in params.model_fields.items():
             # Only the knobs a body gives are checked; an exclusive one may be null elsewhere
             # (the one bag had `evol: null`).
+            annotation: Any = info.annotation
             optional = copy(info)
             optional.default = None
-            fields.setdefault(name, (info.annotation | None if name in exclusive else info.annotation, optional))
+            fields.setdefault(name, (annotation | None if name in exclusive else annotation, optional))
     return create_model("EveryKnob", **fields)
 
 
@@ -188,6 +189,11 @@ def _exclusive(classes: tuple[type[CommonParams], ...]) -> dict[str, str]:
 
 
 _MODELS: dict[str, type[JobCreate]] = {}
+
+
+def method_models() -> list[type[JobCreate]]:
+    """Every method's model, in the order their modules were imported."""
+    return list(_MODELS.values())
 
 
 def model_key(data: dict[str, Any]) -> str | None:
@@ -203,7 +209,9 @@ def model_key(data: dict[str, Any]) -> str | None:
 class JobCreate(InputModel):
     """A job body. It validates as the model of its method (`model_key`): one subclass per
     method, with the method's params and rules. This class is what they share; a body with
-    no known method is checked against it, so every field's problem is still reported."""
+    no known method is checked against it, so every field's problem is still reported.
+    Build a body with `JobCreate.model_validate` or the method's model (`LabelJob(...)`):
+    a constructor cannot return another class."""
 
     name: Name
     teacher: Name | None = Field(default=None, description="teacher id or name (or `teachers`)")
@@ -253,7 +261,7 @@ class JobCreate(InputModel):
         if cls.__name__ != "JobCreate":
             return handler(schema)
         # Any one of the methods' models (`expand` is two: with `params.evol` or without).
-        members = tuple(_MODELS.values())
+        members = tuple(method_models())
         return handler(TypeAdapter(members[0] if len(members) == 1 else _union(members)).core_schema)
 
     @model_validator(mode="after")

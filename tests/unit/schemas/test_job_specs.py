@@ -98,13 +98,21 @@ def test_another_methods_knobs_are_checked_and_ignored():
     assert isinstance(spec, LabelJob) and "seed_examples" not in spec.params.model_dump()
     assert _problems(_body(params={"seed_examples": -1}))[0]["field"] == "params.seed_examples"
     assert _problems(_body(params={"evol": {"operations": ["shout"]}}))[0]["field"] == "params.evol.operations.0"
-    assert _problems(_body(params={"nope": 1})) == [{"field": "params.nope", "problem": "Extra inputs are not permitted"}]
+    assert _problems(_body(params={"nope": 1})) == [
+        {"field": "params.nope", "problem": "Extra inputs are not permitted"}
+    ]
 
 
 def test_the_json_schema_offers_every_methods_model_and_each_refuses_unknown_fields():
     schema = JobCreate.model_json_schema()
     members = [schema["$defs"][ref["$ref"].rsplit("/", 1)[1]] for ref in schema["anyOf"]]
-    assert {m["title"] for m in members} == {"LabelJob", "SelfInstructJob", "EvolInstructJob", "CurateJob", "FeedbackJob"}
+    assert {m["title"] for m in members} == {
+        "LabelJob",
+        "SelfInstructJob",
+        "EvolInstructJob",
+        "CurateJob",
+        "FeedbackJob",
+    }
     assert all(m["additionalProperties"] is False for m in members)
 
 
