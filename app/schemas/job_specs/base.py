@@ -8,8 +8,9 @@ stored.py).
 
 from __future__ import annotations
 
+import operator
 from copy import copy
-from functools import cache
+from functools import cache, reduce
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 import jsonschema
@@ -245,7 +246,7 @@ class JobCreate(InputModel):
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         schema = handler(source)
-        if cls.__name__ != "JobCreate":
+        if cls.__name__ != "JobCreate":  # by name: the class is not bound yet while pydantic builds it
             return schema
 
         def as_its_method(data: Any, validate: Any, info: ValidationInfo) -> Any:
@@ -261,8 +262,7 @@ class JobCreate(InputModel):
         if cls.__name__ != "JobCreate":
             return handler(schema)
         # Any one of the methods' models (`expand` is two: with `params.evol` or without).
-        members = tuple(method_models())
-        return handler(TypeAdapter(members[0] if len(members) == 1 else _union(members)).core_schema)
+        return handler(TypeAdapter(reduce(operator.or_, method_models())).core_schema)
 
     @model_validator(mode="after")
     def _inputs_fit_the_method(self, info: ValidationInfo) -> Self:
@@ -308,12 +308,6 @@ class JobCreate(InputModel):
 
     def shares(self) -> list[TeacherShare]:
         return self.teachers if self.teachers is not None else [TeacherShare(teacher=self.teacher or "")]
-
-
-def _union(members: tuple[type[JobCreate], ...]) -> Any:
-    from typing import Union
-
-    return Union[members]  # noqa: UP007 - a runtime union of a tuple of classes
 
 
 class SeededJob(JobCreate):
