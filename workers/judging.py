@@ -19,7 +19,8 @@ from app.errors import Conflict, InvalidSpec
 from app.jobs import lifecycle
 from app.queue import PLAN_JOB, enqueue
 from app.schemas.curation import Curation
-from app.schemas.jobs import JobCreate, Params, SeedIn, Skill
+from app.schemas.job_specs import FeedbackJob, FeedbackParams
+from app.schemas.jobs import SeedIn, Skill
 from app.schemas.status import TERMINAL_STATUSES, JobStatus
 from app.settings import get_settings
 from app.training import judging
@@ -74,14 +75,14 @@ def _create(session: Session, job: TrainingJob) -> str | None:
     assert job.evaluate is not None
     judge_teacher = job.evaluate["judge_teacher"]
     ties, asked = judging.split(judging.comparisons(job))
-    spec = JobCreate(
+    spec = FeedbackJob(
         name="student-vs-teacher",
         teacher=judge_teacher,
         judge_teacher=judge_teacher,
         method="feedback",
         skill=Skill(name="student-vs-teacher", reasoning="none"),
         seeds=[SeedIn(instruction=c.prompt, candidates=[c.student.strip(), c.teacher.strip()]) for c in asked],
-        params=Params(judge_mode="pairwise"),
+        params=FeedbackParams(judge_mode="pairwise"),
         # Every comparison is an outcome: no set-level pass may drop one.
         curation=Curation(dedup=False, near_dedup=None, heuristics=None),
     )

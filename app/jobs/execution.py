@@ -27,6 +27,7 @@ from app.methods import quality
 from app.methods.base import JobContext, Teachers, WorkItemData
 from app.methods.registry import method_for
 from app.observability import teacher_metrics
+from app.schemas.job_specs import rehydrate
 from app.schemas.status import ACTIVE_STATUSES
 from app.security import teacher_urls
 from app.security.secrets import decrypt
@@ -75,11 +76,10 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherE
     job = session.scalar(select(Job).where(Job.id == job_id))
     if job is None or job.status not in ACTIVE_STATUSES or job.stop_reason is not None:
         return None
-    spec = job.spec
-    named = [*spec["teachers"], *([spec["judge_teacher"]] if spec.get("judge_teacher") else [])]
-    named += spec["params"].get("generators") or []
-    teachers = {t.id: t for t in session.scalars(select(TeacherRow).where(TeacherRow.id.in_([t["id"] for t in named])))}
-    missing = [t["name"] for t in named if t["id"] not in teachers]
+    spec = rehydrate(job.spec)
+    named = [*spec.teachers, *([spec.judge] if spec.judge else []), *spec.generators]
+    teachers = {t.id: t for t in session.scalars(select(TeacherRow).where(TeacherRow.id.in_([t.id for t in named])))}
+    missing = [t.name for t in named if t.id not in teachers]
     if missing:
         lifecycle.fail(session, job_id, f"the job's teacher '{missing[0]}' was deleted")
         return None
@@ -91,13 +91,10 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherE
             return None
     context = JobContext(
         job_id=job.id,
-        method=job.method,
-        skill=spec["skill"],
-        params=spec["params"],
-        curation=spec.get("curation", {}),
-        templates=spec.get("templates") or {},
-        judge_id=(spec.get("judge_teacher") or {}).get("id"),
+        spec=spec.job,
+        judge_id=spec.judge.id if spec.judge else None,
         budgeted=job.max_requests is not None or job.max_cost_usd is not None,
+        generators=tuple(spec.generators),
     )
     return context, {tid: _endpoint(t) for tid, t in teachers.items()}
 
@@ -169,7 +166,7 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
             )
             for teacher_id, endpoint in endpoints.items()
         }
-        if job.params["mode"] == "batch":
+        if job.params.mode == "batch":
             # Batch mode is for label jobs: one request per item, so each teacher's items
             # go out as one provider batch per round.
             work = []
@@ -260,10 +257,10 @@ async def _finish_item(
 ) -> None:
     output = None
     try:
-        method = method_for(job.method, job.params)
+        method = method_for(job.spec)
         produced = await method.run(item, job, teachers)
         drafts, output = produced.drafts, produced.output
-        if job.curation.get("judge") and method.dataset_kind == "sft":
+        if job.curation.judge and method.quality_judged:
             await quality.score(teachers.judge, job, drafts)
     except BudgetExhausted:
         await job_row.run(lifecycle.stop_for_budget, job.job_id)

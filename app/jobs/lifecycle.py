@@ -26,6 +26,7 @@ from app.ledger import closed_flag, counters
 from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.methods.registry import method_for
+from app.schemas.job_specs import GeneratorRef, ShareRef, TeacherRef, rehydrate, stored_form
 from app.schemas.jobs import Budget, JobCreate
 from app.schemas.status import (
     ACTIVE_STATUSES,
@@ -56,16 +57,18 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
                 raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
     judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
     build.eval_sets(session, tenant_id, spec.curation)  # named eval sets exist: a 422 now, not at the end
-    stored = spec.model_dump(mode="json", exclude={"seeds", "teacher"})
-    stored["templates"] = spec.templates or {}
-    stored["params"]["generators"] = [
-        {"id": t.id, "name": t.name, "temperature": g.temperature}
-        for g in spec.params.generators or []
+    generators = [
+        GeneratorRef(id=t.id, name=t.name, temperature=g.temperature)
+        for g in spec.generators()
         for t in [registry.resolve(session, tenant_id, g.teacher, "params.generators")]
     ]
     # Stored by id: renaming or re-creating a teacher later does not change a job.
-    stored["teachers"] = [{"id": t.id, "name": t.name, "weight": w} for t, w in shares]
-    stored["judge_teacher"] = {"id": judge.id, "name": judge.name} if judge else None
+    stored = stored_form(
+        spec,
+        [ShareRef(id=t.id, name=t.name, weight=w) for t, w in shares],
+        TeacherRef(id=judge.id, name=judge.name) if judge else None,
+        generators,
+    )
     job = Job(
         id=new_id("job"),
         tenant_id=tenant_id,
@@ -189,7 +192,7 @@ def retry(
     job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
     emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
     ids = sorted(item_id for item_id, _ in rerun)
-    return job, leases.chunked(ids, job.spec["params"].get("chunk_size") or chunk_size)
+    return job, leases.chunked(ids, rehydrate(job.spec).job.params.chunk_size or chunk_size)
 
 
 BUDGET_STOP = "budget exhausted"
@@ -265,12 +268,13 @@ def finalize(session: Session, job_id: str, *, chunk_size: int, lease_s: int) ->
     job = session.scalar(select(Job).where(Job.id == job_id).with_for_update(key_share=True))
     if job is None or not _ready(session, job):
         return []
-    method = method_for(job.method, job.spec["params"])
+    spec = rehydrate(job.spec)
+    method = method_for(spec.job)
     if method.advance is not None and job.stop_reason is None:
         stage = session.scalar(select(func.max(WorkItem.stage)).where(WorkItem.job_id == job_id)) or 0
-        new = method.advance(session, job, stage)
+        new = method.advance(session, job, spec, stage)
         if new:
-            return planning.add_items(session, job, new, stage=stage + 1, chunk_size=chunk_size, lease_s=lease_s)
+            return planning.add_items(session, job, spec, new, stage=stage + 1, chunk_size=chunk_size, lease_s=lease_s)
     _close(session, job, method.dataset_kind)
     return []
 

@@ -17,7 +17,8 @@ from app.ledger import counters
 from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.methods.base import NewItem
-from app.methods.registry import method_for, seed_items
+from app.methods.registry import method_for
+from app.schemas.job_specs import StoredSpec, rehydrate
 from app.schemas.status import JobKind, JobStatus, RecordStatus, move
 
 # The step of a record that stands for a duplicate seed: no work item made it.
@@ -36,13 +37,14 @@ def plan(session: Session, job_id: str, *, chunk_size: int, lease_s: int) -> lis
             select(Seed.external_id, Seed.data).where(Seed.job_id == job_id).order_by(Seed.position)
         ).tuples()
     ]
-    method = method_for(job.method, job.spec["params"])
-    new = method.plan(job_id, job.spec, seeds)
+    spec = rehydrate(job.spec)
+    method = method_for(spec.job)
+    new = method.plan(job_id, spec.job, seeds)
     move(job, JobStatus.RUNNING, JobKind.SYNTHESIS)
     job.started_at = utcnow()
-    chunks = add_items(session, job, new, stage=0, chunk_size=chunk_size, lease_s=lease_s)
+    chunks = add_items(session, job, spec, new, stage=0, chunk_size=chunk_size, lease_s=lease_s)
     # Methods with an item per seed plan a task once; its other copies become rejected records.
-    duplicates = _reject_duplicate_seeds(session, job, seeds, new) if method.plan is seed_items else 0
+    duplicates = _reject_duplicate_seeds(session, job, seeds, new) if method.item_per_seed else 0
     emit(
         session,
         job_id,
@@ -135,12 +137,12 @@ def link_duplicate_seeds(session: Session, job: Job) -> int:
 
 
 def add_items(
-    session: Session, job: Job, new: list[NewItem], *, stage: int, chunk_size: int, lease_s: int
+    session: Session, job: Job, spec: StoredSpec, new: list[NewItem], *, stage: int, chunk_size: int, lease_s: int
 ) -> list[list[int]]:
     """Store a stage's items, spread over the job's teachers by weight, leased for their
     first dispatch; returns their ids in chunks."""
-    chunk_size = job.spec.get("params", {}).get("chunk_size") or chunk_size
-    shares = job.spec["teachers"]
+    chunk_size = spec.job.params.chunk_size or chunk_size
+    shares = spec.teachers
     leased_until = utcnow() + timedelta(seconds=lease_s)
     rows = [
         {
@@ -149,10 +151,10 @@ def add_items(
             "stage": stage,
             "seed_ids": item.seed_ids,
             "payload": item.payload,
-            "teacher_id": shares[share]["id"],
+            "teacher_id": shares[share].id,
             "leased_until": leased_until,
         }
-        for n, (item, share) in enumerate(zip(new, spread([s["weight"] for s in shares], len(new)), strict=True))
+        for n, (item, share) in enumerate(zip(new, spread([s.weight for s in shares], len(new)), strict=True))
     ]
     if not rows:
         return []

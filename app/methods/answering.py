@@ -30,10 +30,10 @@ def label_prompt(job: JobContext, instruction: str, input_: str) -> Prompt:
     skill = job.skill
     return job.prompt(
         "label",
-        system_prompt=skill.get("system_prompt"),
-        reasoning=skill["reasoning"],
-        output_format=skill["output_format"],
-        output_schema=skill.get("output_schema"),
+        system_prompt=skill.system_prompt,
+        reasoning=skill.reasoning,
+        output_format=skill.output_format,
+        output_schema=skill.output_schema,
         instruction=instruction,
         input=input_,
         **job.skill_context(),
@@ -44,9 +44,9 @@ def answer_parser(job: JobContext) -> Callable[[str], Parsed]:
     skill = job.skill
     return lambda text: parse_reply(
         text,
-        reasoning=skill["reasoning"],
-        output_format=skill["output_format"],
-        output_schema=skill.get("output_schema"),
+        reasoning=skill.reasoning,
+        output_format=skill.output_format,
+        output_schema=skill.output_schema,
     )
 
 
@@ -55,8 +55,8 @@ def response_format(job: JobContext, teacher: Teacher) -> dict[str, Any] | None:
     without CoT: the reply is then the JSON value itself, not reasoning and an Answer line;
     and only for an object schema, the one root type the API accepts."""
     skill = job.skill
-    schema = skill.get("output_schema")
-    if skill["output_format"] != "json" or skill["reasoning"] == "cot" or not teacher.endpoint.structured_outputs:
+    schema = skill.output_schema
+    if skill.output_format != "json" or skill.reasoning == "cot" or not teacher.endpoint.structured_outputs:
         return None
     if not isinstance(schema, dict) or schema.get("type") != "object":
         return None
@@ -68,7 +68,7 @@ async def answer_task(
 ) -> RecordDraft:
     """One task answered per the skill: parsed, repaired once, voted on when sampled."""
     prompt = label_prompt(job, instruction, input_)
-    k = job.params.get("samples_per_item", 1)
+    k = job.params.samples_per_item
     exchanges = await asyncio.gather(
         *(
             ask(
@@ -107,7 +107,7 @@ async def answer_task(
             next(e.value.answer for e in parsed if answer_key(e.value.answer) == key): n  # type: ignore[union-attr]
             for key, n in votes.most_common()
         }
-        floor = job.curation.get("min_agreement", 0.6)
+        floor = job.curation.min_agreement
         if agreement < floor:
             draft.status, draft.reject_reason = "rejected", "low_agreement"
             draft.reject_detail = f"{count} of {k} samples agree on the answer; min_agreement is {floor}"

@@ -74,8 +74,8 @@ async def ask(
     exchange: Exchange[T] = Exchange(prompt)
     messages = list(prompt.messages)
     params: dict[str, Any] = {
-        "temperature": job.params["temperature"] if temperature is None else temperature,
-        "max_tokens": max_tokens or job.params["max_tokens"],
+        "temperature": job.params.temperature if temperature is None else temperature,
+        "max_tokens": max_tokens or job.params.max_tokens,
         "seed": seed,
         "response_format": response_format,
     }

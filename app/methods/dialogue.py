@@ -30,7 +30,7 @@ async def converse(
     system = [m for m in opening.messages if m["role"] == "system"]
     conversation: list[dict[str, str]] = [opening.messages[-1]]
     draft = RecordDraft(step="dialogue", status="accepted", instruction=instruction, input=input_, seed_ids=seed_ids)
-    for turn in range(job.params["turns"]):
+    for turn in range(job.params.turns):
         if turn > 0:
             asked = await ask(
                 teacher, job, job.prompt("dialogue_user", conversation=conversation, **job.skill_context()), _text
@@ -51,7 +51,7 @@ async def converse(
         if turn == 0:
             draft.answer = replied.value
     draft.parsed["conversation"] = conversation
-    draft.parsed["turns"] = job.params["turns"]
+    draft.parsed["turns"] = job.params.turns
     return draft
 
 

@@ -1,4 +1,4 @@
-"""`expand` by Evol-Instruct (Xu et al. 2023, WizardLM): each seed evolves over rounds.
+"""`expand` with `params.evol`, Evol-Instruct (Xu et al. 2023, WizardLM): each seed evolves.
 
 Each round rewrites the current instruction with one operation (in depth: add
 constraints, deepen, concretize, increase reasoning, complicate the input; in breadth: a
@@ -14,9 +14,10 @@ from app.curation.heuristics import is_contentless
 from app.ledger.records import RecordDraft
 from app.methods.answering import answer_task
 from app.methods.asking import ask, note_template
-from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData
+from app.methods.base import ItemOutput, JobContext, Method, Teachers, WorkItemData, seed_items
 from app.prompts.extract import verdict_line
 from app.prompts.parse import ParseFailure
+from app.schemas.job_specs import EvolInstructJob
 
 # The rewriting prompt's own words, which an evolved instruction must not repeat.
 _MARKERS = ("#given prompt#", "#rewritten prompt#", "given prompt", "rewritten prompt", "#created prompt#")
@@ -42,12 +43,12 @@ def parse_verdict(text: str) -> bool:
     )
 
 
-async def evolve(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
-    evol = job.params["evol"]
-    operations = evol["operations"]
+async def evolve(item: WorkItemData, job: JobContext[EvolInstructJob], teachers: Teachers) -> ItemOutput:
+    evol = job.spec.params.evol
+    operations = evol.operations
     parent = item.payload["instruction"]
     drafts = []
-    for round_ in range(evol["rounds"]):
+    for round_ in range(evol.rounds):
         operation = operations[(item.position + round_) % len(operations)]
         lineage = {"operation": operation, "round": round_ + 1, "parent": parent}
         rewrite = await ask(teachers.own, job, job.prompt("evol", instruction=parent, operation=operation), _rewrite)
@@ -91,3 +92,6 @@ async def evolve(item: WorkItemData, job: JobContext, teachers: Teachers) -> Ite
         if answered.status == "accepted":
             parent = evolved
     return ItemOutput(drafts)
+
+
+METHOD = Method(spec=EvolInstructJob, run=evolve, plan=seed_items)

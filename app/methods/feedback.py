@@ -20,9 +20,10 @@ from typing import Any
 from app.ledger.records import RecordDraft
 from app.methods.answering import label_prompt
 from app.methods.asking import Exchange, ask, note_template
-from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData
+from app.methods.base import ItemOutput, JobContext, Method, Teachers, WorkItemData, seed_items
 from app.prompts.extract import find_json
 from app.prompts.parse import ParseFailure
+from app.schemas.job_specs import FeedbackJob, GeneratorRef
 
 ASPECTS = ("instruction_following", "honesty", "truthfulness", "helpfulness")
 RATINGS_FORMAT = (
@@ -39,7 +40,9 @@ def parse_ratings(text: str) -> dict[str, dict[str, Any]]:
     for aspect in ASPECTS:
         entry = value.get(aspect)
         rating = entry.get("rating") if isinstance(entry, dict) else None
-        if isinstance(rating, bool) or not isinstance(rating, int | float) or not 1 <= rating <= 5:
+        if not isinstance(entry, dict) or isinstance(rating, bool) or not isinstance(rating, int | float):
+            raise ParseFailure("schema_mismatch", f'"{aspect}" needs a "rating" from 1 to 5', RATINGS_FORMAT)
+        if not 1 <= rating <= 5:
             raise ParseFailure("schema_mismatch", f'"{aspect}" needs a "rating" from 1 to 5', RATINGS_FORMAT)
         ratings[aspect] = {"rating": rating, "rationale": str(entry.get("rationale", ""))}
     return ratings
@@ -57,7 +60,7 @@ def parse_preference(text: str) -> str:
     return max(verdicts, key=text.rfind)[2]
 
 
-async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
+async def feedback(item: WorkItemData, job: JobContext[FeedbackJob], teachers: Teachers) -> ItemOutput:
     instruction, input_ = item.payload["instruction"], item.payload.get("input", "")
     draft = RecordDraft(
         step="feedback", status="accepted", instruction=instruction, input=input_, seed_ids=item.seed_ids
@@ -66,12 +69,12 @@ async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> I
         {"response": text, "source": f"seed:{n}"} for n, text in enumerate(item.payload.get("candidates") or [])
     ]
     generated = await asyncio.gather(
-        *(_generate(job, teachers, g, n, instruction, input_) for n, g in enumerate(job.params.get("generators") or []))
+        *(_generate(job, teachers, g, n, instruction, input_) for n, g in enumerate(job.generators))
     )
-    for generator, exchange in zip(job.params.get("generators") or [], generated, strict=True):
+    for generator, exchange in zip(job.generators, generated, strict=True):
         if exchange.ok and exchange.reply is not None:
             note_template(draft, exchange.prompt)
-            source = f"{generator['name']}@{generator['temperature']}"
+            source = f"{generator.name}@{generator.temperature}"
             candidates.append({"response": exchange.reply.content.strip(), "source": source})
     # Identical responses make no pair: keep the first of each.
     candidates = list({c["response"]: c for c in reversed(candidates)}.values())[::-1]
@@ -80,7 +83,8 @@ async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> I
         draft.status, draft.reject_reason = "rejected", "too_few_candidates"
         draft.reject_detail = f"{len(candidates)} distinct candidate(s); a pair needs two"
         return ItemOutput([draft])
-    if job.params["judge_mode"] == "pairwise":
+    params = job.spec.params
+    if params.judge_mode == "pairwise":
         beaten = await _compare(job, teachers, draft, instruction, input_, candidates)
     else:
         beaten = await _rate(job, teachers, draft, instruction, input_, candidates)
@@ -91,7 +95,7 @@ async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> I
     chosen = candidates[best]
     draft.answer = chosen["response"]
     draft.parsed.update(
-        {"chosen": chosen["response"], "rejected": rejected["response"], "judge_mode": job.params["judge_mode"]}
+        {"chosen": chosen["response"], "rejected": rejected["response"], "judge_mode": params.judge_mode}
     )
     draft.scores.update(
         {
@@ -104,17 +108,17 @@ async def feedback(item: WorkItemData, job: JobContext, teachers: Teachers) -> I
 
 
 async def _generate(
-    job: JobContext, teachers: Teachers, generator: dict[str, Any], n: int, instruction: str, input_: str
+    job: JobContext[FeedbackJob], teachers: Teachers, generator: GeneratorRef, n: int, instruction: str, input_: str
 ) -> Exchange[str]:
     # A seed per configuration: a sampled answer of its own, not the cached one a label job
     # of the same prompt already paid for, and still reproducible.
     return await ask(
-        teachers.by_id[generator["id"]],
+        teachers.by_id[generator.id],
         job,
         label_prompt(job, instruction, input_),
         lambda text: text,
-        temperature=generator["temperature"],
-        seed=n if generator["temperature"] > 0 else None,
+        temperature=generator.temperature,
+        seed=n if generator.temperature > 0 else None,
     )
 
 
@@ -130,7 +134,7 @@ def _judged(draft: RecordDraft, exchanges: list[Exchange[Any]]) -> bool:
 
 
 async def _rate(
-    job: JobContext,
+    job: JobContext[FeedbackJob],
     teachers: Teachers,
     draft: RecordDraft,
     instruction: str,
@@ -157,19 +161,19 @@ async def _rate(
     best = max(range(len(candidates)), key=lambda i: candidates[i]["score"])
     top = candidates[best]["score"]
     # A pair needs some gap even at min_margin 0: equal scores are a tie.
-    margin = max(job.params["min_margin"], 1e-9)
+    margin = max(job.spec.params.min_margin, 1e-9)
     losers = [i for i, c in enumerate(candidates) if top - c["score"] >= margin]
     if not losers:
         draft.status, draft.reject_reason = "rejected", "tie"
         draft.reject_detail = (
-            f"no candidate scores at least min_margin={job.params['min_margin']} below the best ({top})"
+            f"no candidate scores at least min_margin={job.spec.params.min_margin} below the best ({top})"
         )
         return None
     return best, losers
 
 
 async def _compare(
-    job: JobContext,
+    job: JobContext[FeedbackJob],
     teachers: Teachers,
     draft: RecordDraft,
     instruction: str,
@@ -208,3 +212,6 @@ async def _compare(
         draft.reject_detail = "no candidate lost to the best in both orders"
         return None
     return best, losers
+
+
+METHOD = Method(spec=FeedbackJob, run=feedback, plan=seed_items, dataset_kind="preference", quality_judged=False)

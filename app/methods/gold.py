@@ -35,7 +35,7 @@ async def check_gold(
     if matches or draft.status != "accepted" or _structured(gold) != _structured(draft.answer or ""):
         # A plain gold answer ("21") says nothing about a JSON object answer: scored, never filtered.
         return
-    mode = job.curation.get("gold", "reject")
+    mode = job.curation.gold
     if mode == "keep":
         return
     detail = f"the teacher answered {draft.answer!r}; the gold answer is {gold!r}"
@@ -54,8 +54,8 @@ async def _rationalize(
     skill = job.skill
     prompt = job.prompt(
         "rationalize",
-        output_format=skill["output_format"],
-        output_schema=skill.get("output_schema"),
+        output_format=skill.output_format,
+        output_schema=skill.output_schema,
         instruction=instruction,
         input=input_,
         answer=gold,
@@ -81,7 +81,7 @@ async def _rationalize(
     )
     if value.value is not None:
         draft.parsed["value"] = value.value
-    draft.rationale, draft.answer = (value.rationale if skill["reasoning"] == "cot" else None), value.answer
+    draft.rationale, draft.answer = (value.rationale if skill.reasoning == "cot" else None), value.answer
     draft.raw_response, draft.finish_reason = asked.reply.content, asked.reply.finish_reason
     draft.scores["matches_gold"] = True
     return None
@@ -90,9 +90,7 @@ async def _rationalize(
 def _parse(job: JobContext, text: str) -> Parsed:
     # The rationalization prompt always asks for reasoning, whatever the skill's own mode.
     skill = job.skill
-    return parse_reply(
-        text, reasoning="cot", output_format=skill["output_format"], output_schema=skill.get("output_schema")
-    )
+    return parse_reply(text, reasoning="cot", output_format=skill.output_format, output_schema=skill.output_schema)
 
 
 def _structured(text: str) -> bool:

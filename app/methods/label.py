@@ -4,19 +4,22 @@ respected per `curation.gold` (see gold.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.methods.answering import answer_task
-from app.methods.base import ItemOutput, JobContext, Teachers, WorkItemData
+from app.methods.base import ItemOutput, JobContext, Method, Teachers, WorkItemData, seed_items
 from app.methods.dialogue import converse
 from app.methods.gold import check_gold
 from app.prompts.extract import final_answer
 from app.prompts.matching import answers_match
+from app.schemas.job_specs import LabelJob
 
 
 async def label(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
     payload = item.payload
     instruction, input_ = payload["instruction"], payload.get("input", "")
     gold = payload.get("answer")
-    if job.params.get("turns", 1) > 1:
+    if job.params.turns > 1:
         draft = await converse(teachers.own, job, instruction, input_, item.seed_ids)
         if gold is not None and draft.answer is not None:
             # A dialogue's opening reply is free text: its final answer is scored, not filtered.
@@ -26,6 +29,9 @@ async def label(item: WorkItemData, job: JobContext, teachers: Teachers) -> Item
         draft = await answer_task(teachers.own, job, instruction, input_, item.seed_ids)
         if gold is not None and draft.answer is not None:
             await check_gold(teachers.own, job, draft, gold, instruction, input_)
-    lineage = {k: payload[k] for k in ("origin", "topic_path", "document_id", "span") if k in payload}
+    lineage: dict[str, Any] = {k: payload[k] for k in ("origin", "topic_path", "document_id", "span") if k in payload}
     draft.parsed.update(lineage)
     return ItemOutput([draft])
+
+
+METHOD = Method(spec=LabelJob, run=label, plan=seed_items)

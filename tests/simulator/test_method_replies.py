@@ -19,7 +19,7 @@ from simulator import SimulatorConfig, create_app
 from simulator.answers import Reply, compose_reply
 from simulator.arithmetic import find_expression
 
-# Self-Instruct's filters as the service applies them (app/methods/expand.py).
+# Self-Instruct's filters as the service applies them (app/methods/self_instruct/propose.py).
 MODALITY = re.compile(
     r"\b(?:images?|pictures?|graphs?|files?|maps?|draw|plot|go to|video|audio|music|flowchart|diagram)\b", re.I
 )

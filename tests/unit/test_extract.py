@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.methods.expand import parse_tasks
+from app.methods.self_instruct.propose import parse_tasks
 from app.prompts.extract import final_answer, find_json, task_list
 from app.prompts.matching import answer_key, answers_match
 from app.prompts.parse import ParseFailure, parse_reply

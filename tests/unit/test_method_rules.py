@@ -9,10 +9,10 @@ import pytest
 
 from app.curation.heuristics import is_contentless, is_refusal
 from app.curation.similarity import SimilarityIndex, banding, rouge_l, tokens
-from app.methods.curate import chunks, parse_support
 from app.methods.evol import parse_verdict
-from app.methods.expand import parse_tasks, task_problem
 from app.methods.feedback import ASPECTS, parse_preference, parse_ratings
+from app.methods.from_sources import chunks, parse_support
+from app.methods.self_instruct.propose import parse_tasks, task_problem
 from app.prompts.parse import ParseFailure
 from app.prompts.render import SAMPLE_CONTEXT, check_override, names, render
 
@@ -124,12 +124,15 @@ def test_structured_outputs_are_asked_for_only_where_they_fit():
 
     from app.methods.answering import response_format
     from app.methods.base import JobContext
+    from app.schemas.job_specs import LabelJob
 
     schema = {"type": "object", "properties": {"x": {"type": "number"}}}
 
     def job(**skill):
         base = {"name": "s", "reasoning": "none", "output_format": "json", "output_schema": schema}
-        return JobContext(job_id="j", method="label", skill={**base, **skill}, params={})
+        body = {"name": "j", "teacher": "t", "method": "label", "seeds": [{"instruction": "q"}]}
+        spec = LabelJob.model_validate({**body, "skill": {**base, **skill}})
+        return JobContext(job_id="j", spec=spec)
 
     able = SimpleNamespace(endpoint=SimpleNamespace(structured_outputs=True))
     unable = SimpleNamespace(endpoint=SimpleNamespace(structured_outputs=False))

@@ -20,15 +20,17 @@ from app.ledger import counters
 from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.methods.base import NewItem
-from app.methods.expand import propose_items, requests_for
+from app.methods.self_instruct.propose import propose_items, requests_for
+from app.schemas.job_specs import SelfInstructJob, StoredSpec
 
 # Records a round adds to a propose item come after the ones its worker wrote.
 _ROUND_ORDINALS = 1000
 
 
-def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewItem]:
-    spec = job.spec
-    target, params = spec["target_count"], spec["params"]
+def end_self_instruct_round(session: Session, job: Job, stored: StoredSpec, stage: int) -> list[NewItem]:
+    spec = stored.job
+    assert isinstance(spec, SelfInstructJob)
+    target, params = spec.tasks_wanted, spec.params
     seeds = [(s.external_id, s.data) for s in session.scalars(select(Seed).where(Seed.job_id == job.id))]
     items = list(session.scalars(select(WorkItem).where(WorkItem.job_id == job.id).order_by(WorkItem.position)))
     generated = [i.payload for i in items if i.payload.get("step") == "label"]
@@ -37,12 +39,15 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
     round_ = max(rounds, default=0)
     # Every item so far is done, so this is the tasks that became records: a task whose
     # answer was rejected is made up for by the next round.
-    labelled = session.scalar(
-        select(func.count())
-        .select_from(Record)
-        .where(Record.job_id == job.id, Record.step != "propose", Record.status == "accepted")
+    labelled = (
+        session.scalar(
+            select(func.count())
+            .select_from(Record)
+            .where(Record.job_id == job.id, Record.step != "propose", Record.status == "accepted")
+        )
+        or 0
     )
-    pool = SimilarityIndex(spec["curation"]["max_similarity"])
+    pool = SimilarityIndex(spec.curation.max_similarity)
     for text in [d["instruction"] for _, d in seeds] + [g["instruction"] for g in generated]:
         pool.add(text)
 
@@ -50,7 +55,8 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
     rejects: list[dict[str, Any]] = []
     for item in proposals:
         for n, task in enumerate(item.output["candidates"]):  # type: ignore[index]
-            reason, detail = None, None
+            reason: str | None = None
+            detail = ""
             match = pool.closest(task["instruction"])
             if match is not None:
                 reason, detail = "too_similar", f"ROUGE-L {match.score:.2f} with a pooled task: {match.text[:300]}"
@@ -64,7 +70,7 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
             rejects.append(
                 _reject(job, item, _ROUND_ORDINALS + n, task, reason, detail, match.score if match else None)
             )
-    _store(session, job, rejects)
+    _store(session, job, stored, rejects)
 
     made = labelled + len(accepted)
     if proposals:
@@ -81,18 +87,18 @@ def end_self_instruct_round(session: Session, job: Job, stage: int) -> list[NewI
         )
     if made >= target:
         return accepted
-    if round_ + 1 >= params["max_rounds"]:
+    if round_ + 1 >= params.max_rounds:
         emit(
             session,
             job.id,
             "rounds_exhausted",
-            f"stopped after max_rounds={params['max_rounds']} with {made} of {target} tasks",
+            f"stopped after max_rounds={params.max_rounds} with {made} of {target} tasks",
             level="warning",
         )
         return accepted
     pooled = generated + [a.payload for a in accepted]
     more = propose_items(
-        job.id, params, round_ + 1, requests_for(target - made, params["tasks_per_request"]), seeds, pooled
+        job.id, params, round_ + 1, requests_for(target - made, params.tasks_per_request), seeds, pooled
     )
     return accepted + more
 
@@ -122,10 +128,10 @@ def _reject(
     }
 
 
-def _store(session: Session, job: Job, rows: list[dict[str, Any]]) -> None:
+def _store(session: Session, job: Job, stored: StoredSpec, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    teachers = {t["id"]: t["name"] for t in job.spec["teachers"]}
+    teachers = {t.id: t.name for t in stored.teachers}
     # .all(): dict() of a Result would take it for a mapping (it has keys()).
     models = dict(
         session.execute(select(TeacherRow.id, TeacherRow.model).where(TeacherRow.id.in_(list(teachers)))).all()

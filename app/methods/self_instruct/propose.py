@@ -1,8 +1,8 @@
-"""`expand` by Self-Instruct (Wang et al. 2023): rounds of new tasks from in-context examples.
+"""Self-Instruct's propose step: new tasks from in-context examples.
 
 A `propose` item shows the teacher 6 seed tasks and 2 generated ones and asks for new tasks
 as a JSON list (read from JSON or markdown lists alike). Tasks failing a per-task rule are
-rejected here with their reason; the rest go to the round's end (app/methods/rounds.py),
+rejected here with their reason; the rest go to the round's end (rounds.py),
 where each is compared with the whole pool (ROUGE-L) and the survivors become `label`
 items, until `target_count` is reached.
 """
@@ -15,10 +15,11 @@ from typing import Any
 
 from app.ledger.records import RecordDraft
 from app.methods.asking import ask
-from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData
+from app.methods.base import ItemOutput, JobContext, NewItem, Seeds, Teachers, WorkItemData
 from app.methods.label import label
 from app.prompts.extract import task_list
 from app.prompts.parse import ParseFailure
+from app.schemas.job_specs import SelfInstructJob, SelfInstructParams
 
 # Self-Instruct samples its tasks at temperature 0.7.
 PROPOSE_TEMPERATURE = 0.7
@@ -60,20 +61,20 @@ def task_problem(instruction: str, *, ascii_only: bool = True) -> tuple[str, str
 
 def propose_items(
     job_id: str,
-    params: dict[str, Any],
+    params: SelfInstructParams,
     round_: int,
     count: int,
-    seeds: list[tuple[str, dict[str, Any]]],
+    seeds: Seeds,
     generated: list[dict[str, Any]],
 ) -> list[NewItem]:
     """A round's requests, each with its own sample of examples (fixed by job, round and
     index, so a re-planned round asks the same prompts and hits the cache)."""
-    per_request = params["tasks_per_request"]
+    per_request = params.tasks_per_request
     items = []
     for index in range(count):
         rng = random.Random(f"{job_id}:{round_}:{index}")
-        shown = rng.sample(seeds, min(params["seed_examples"], len(seeds)))
-        extra = rng.sample(generated, min(params["generated_examples"], len(generated)))
+        shown = rng.sample(seeds, min(params.seed_examples, len(seeds)))
+        extra = rng.sample(generated, min(params.generated_examples, len(generated)))
         examples = [{"instruction": d["instruction"], "input": d.get("input", "")} for _, d in shown] + [
             {"instruction": g["instruction"], "input": g.get("input", "")} for g in extra
         ]
@@ -91,19 +92,19 @@ def requests_for(tasks: int, per_request: int) -> int:
     return min(64, max(1, -(-tasks * 3 // (2 * per_request))))
 
 
-def plan(job_id: str, spec: dict[str, Any], seeds: list[tuple[str, dict[str, Any]]]) -> list[NewItem]:
-    params = spec["params"]
-    return propose_items(job_id, params, 0, requests_for(spec["target_count"], params["tasks_per_request"]), seeds, [])
+def plan(job_id: str, spec: SelfInstructJob, seeds: Seeds) -> list[NewItem]:
+    params = spec.params
+    return propose_items(job_id, params, 0, requests_for(spec.tasks_wanted, params.tasks_per_request), seeds, [])
 
 
-async def expand(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
+async def expand(item: WorkItemData, job: JobContext[SelfInstructJob], teachers: Teachers) -> ItemOutput:
     if item.payload.get("step") != "propose":
         return await label(item, job, teachers)
     payload = item.payload
     prompt = job.prompt("expand", examples=payload["examples"], count=payload["count"], **job.skill_context())
     # The item's position as the seed: two requests with the same examples still differ.
     asked = await ask(teachers.own, job, prompt, parse_tasks, temperature=PROPOSE_TEMPERATURE, seed=item.position)
-    base = {"step": "propose", "seed_ids": item.seed_ids}
+    base: dict[str, Any] = {"step": "propose", "seed_ids": item.seed_ids}
     if not asked.ok or asked.value is None:
         return ItemOutput([asked.record(RecordDraft(instruction="", status="rejected", **base))])
     drafts, candidates = [], []

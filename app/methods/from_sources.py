@@ -1,4 +1,4 @@
-"""`curate` from meta-information: topics (UltraChat) or documents (Genstruct, Bonito).
+"""`curate`: tasks written from meta-information: topics (UltraChat) or documents (Genstruct, Bonito).
 
 Topics: a topic without subtopics is broken into subtopics, each subtopic into questions,
 and each question answered (or opened as a dialogue with `params.turns > 1`); records keep
@@ -16,10 +16,11 @@ from typing import Any
 from app.ledger.records import RecordDraft
 from app.methods.answering import answer_task
 from app.methods.asking import ask, note_template
-from app.methods.base import ItemOutput, JobContext, NewItem, Teachers, WorkItemData
+from app.methods.base import ItemOutput, JobContext, Method, NewItem, Seeds, Teachers, WorkItemData
 from app.methods.dialogue import converse
 from app.prompts.extract import find_json, task_list, verdict_line
 from app.prompts.parse import ParseFailure
+from app.schemas.job_specs import CurateJob
 
 _BREAK = re.compile(r"\n\s*\n|(?<=[.!?])\s+")
 
@@ -39,34 +40,32 @@ def chunks(text: str, size: int) -> list[tuple[int, int]]:
     return spans
 
 
-def plan(job_id: str, spec: dict[str, Any], seeds: list[tuple[str, dict[str, Any]]]) -> list[NewItem]:
-    if spec.get("documents"):
+def plan(job_id: str, spec: CurateJob, seeds: Seeds) -> list[NewItem]:
+    if spec.documents:
         return [
             NewItem(
                 {
                     "step": "grounded",
-                    "document_id": doc.get("id") or str(n),
-                    "title": doc.get("title", ""),
+                    "document_id": doc.id or str(n),
+                    "title": doc.title,
                     "span": [start, end],
-                    "passage": doc["text"][start:end].strip(),
+                    "passage": doc.text[start:end].strip(),
                 }
             )
-            for n, doc in enumerate(spec["documents"])
-            for start, end in chunks(doc["text"], spec["params"]["chunk_chars"])
+            for n, doc in enumerate(spec.documents)
+            for start, end in chunks(doc.text, spec.params.chunk_chars)
         ]
     items = []
-    for topic in spec["topics"]:
+    for topic in spec.topics or []:
         if isinstance(topic, str):
             items.append(NewItem({"step": "subtopics", "topic_path": [topic]}))
             continue
-        for sub in topic["subtopics"]:
+        for sub in topic.subtopics:
             if isinstance(sub, str):
-                items.append(NewItem({"step": "questions", "topic_path": [topic["name"], sub]}))
+                items.append(NewItem({"step": "questions", "topic_path": [topic.name, sub]}))
             else:
-                path = [topic["name"], sub["name"]]
-                items.extend(
-                    NewItem({"step": "answer", "topic_path": path, "instruction": q}) for q in sub["questions"]
-                )
+                path = [topic.name, sub.name]
+                items.extend(NewItem({"step": "answer", "topic_path": path, "instruction": q}) for q in sub.questions)
     return items
 
 
@@ -112,7 +111,8 @@ def parse_support(text: str) -> bool:
     )
 
 
-async def curate(item: WorkItemData, job: JobContext, teachers: Teachers) -> ItemOutput:
+async def curate(item: WorkItemData, job: JobContext[CurateJob], teachers: Teachers) -> ItemOutput:
+    params = job.spec.params
     step = item.payload["step"]
     if step == "grounded":
         return ItemOutput(await _grounded(item, job, teachers))
@@ -125,32 +125,33 @@ async def curate(item: WorkItemData, job: JobContext, teachers: Teachers) -> Ite
         listed = await ask(
             teachers.own,
             job,
-            job.prompt("subtopics", topic=path[0], count=job.params["subtopics_per_topic"], **job.skill_context()),
+            job.prompt("subtopics", topic=path[0], count=params.subtopics_per_topic, **job.skill_context()),
             parse_strings,
         )
         if not listed.ok or listed.value is None:
             return ItemOutput([_failed(listed, item, path)])
-        paths = [[*path, sub] for sub in listed.value[: job.params["subtopics_per_topic"]]]
+        paths = [[*path, sub] for sub in listed.value[: params.subtopics_per_topic]]
     asked = await asyncio.gather(*(_questions(job, teachers, p) for p in paths))
     questions = []
     for p, exchange in zip(paths, asked, strict=True):
         if not exchange.ok or exchange.value is None:
             drafts.append(_failed(exchange, item, p))
             continue
-        questions += [(p, q) for q in exchange.value[: job.params["questions_per_topic"]]]
+        questions += [(p, q) for q in exchange.value[: params.questions_per_topic]]
     drafts += await asyncio.gather(*(_answer(item, job, teachers, p, q) for p, q in questions))
     return ItemOutput(drafts)
 
 
-async def _questions(job: JobContext, teachers: Teachers, path: list[str]) -> Any:
-    prompt = job.prompt("questions", topic_path=path, count=job.params["questions_per_topic"], **job.skill_context())
+async def _questions(job: JobContext[CurateJob], teachers: Teachers, path: list[str]) -> Any:
+    count = job.spec.params.questions_per_topic
+    prompt = job.prompt("questions", topic_path=path, count=count, **job.skill_context())
     return await ask(teachers.own, job, prompt, parse_strings)
 
 
 async def _answer(
     item: WorkItemData, job: JobContext, teachers: Teachers, path: list[str], question: str
 ) -> RecordDraft:
-    if job.params.get("turns", 1) > 1:
+    if job.params.turns > 1:
         draft = await converse(teachers.own, job, question, "", item.seed_ids)
     else:
         draft = await answer_task(teachers.own, job, question, "", item.seed_ids, step="curate")
@@ -164,14 +165,14 @@ def _failed(exchange: Any, item: WorkItemData, path: list[str]) -> RecordDraft:
     return draft
 
 
-async def _grounded(item: WorkItemData, job: JobContext, teachers: Teachers) -> list[RecordDraft]:
-    payload = item.payload
+async def _grounded(item: WorkItemData, job: JobContext[CurateJob], teachers: Teachers) -> list[RecordDraft]:
+    payload, params = item.payload, job.spec.params
     lineage = {"document_id": payload["document_id"], "span": payload["span"]}
     prompt = job.prompt(
         "grounded_qa",
         passage=payload["passage"],
         title=payload["title"],
-        count=job.params["questions_per_chunk"],
+        count=params.questions_per_chunk,
         **job.skill_context(),
     )
     written = await ask(teachers.own, job, prompt, parse_pairs)
@@ -179,7 +180,7 @@ async def _grounded(item: WorkItemData, job: JobContext, teachers: Teachers) -> 
         draft = written.record(RecordDraft(step="grounded", status="rejected", instruction=""))
         draft.parsed.update(lineage)
         return [draft]
-    pairs = written.value[: job.params["questions_per_chunk"]]
+    pairs = written.value[: params.questions_per_chunk]
     checks = await asyncio.gather(
         *(
             ask(
@@ -199,7 +200,7 @@ async def _grounded(item: WorkItemData, job: JobContext, teachers: Teachers) -> 
                 step="grounded",
                 status="accepted",
                 instruction=pair["question"],
-                input=payload["passage"] if job.params["passage_in_input"] else "",
+                input=payload["passage"] if params.passage_in_input else "",
                 answer=pair["answer"],
                 seed_ids=[payload["document_id"]],
             )
@@ -214,3 +215,6 @@ async def _grounded(item: WorkItemData, job: JobContext, teachers: Teachers) -> 
         draft.scores["grounded"] = bool(check.value)
         drafts.append(draft)
     return drafts
+
+
+METHOD = Method(spec=CurateJob, run=curate, plan=plan)
