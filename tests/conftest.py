@@ -1,5 +1,10 @@
 """Fixtures. Integration tests run against real services: a fresh Postgres database per
 session, Redis as the broker, a `distillery worker` subprocess and simulator subprocesses.
+
+The suite runs in parallel (pytest-xdist, `-n` in pyproject's addopts; `-n 0` runs it in
+this process). Each xdist worker is a session of its own: its own Postgres database, data
+dir, worker subprocess, log folder and Redis database, DISTILLERY_TEST_REDIS_DB (default 8)
+plus its index (gw0 → 8, gw1 → 9, ...), so at most 16 - base workers fit.
 """
 
 from __future__ import annotations
@@ -17,6 +22,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+# "gw0", "gw1", ... in an xdist worker; "" when the suite runs in one process.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REDIS_DATABASES = 16
+
+
+def session_redis_db() -> int:
+    """This session's Redis database: the base plus the xdist worker's index."""
+    base = int(os.environ.get("DISTILLERY_TEST_REDIS_DB", "8"))
+    db = base + int(XDIST_WORKER.removeprefix("gw") or 0)
+    if db >= REDIS_DATABASES:
+        raise pytest.UsageError(
+            f"xdist worker {XDIST_WORKER} would use Redis db {db}: lower DISTILLERY_TEST_REDIS_DB ({base}) or -n"
+        )
+    return db
 
 
 def _reset_cached_config() -> None:
@@ -37,7 +56,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     from app.db.migrate import upgrade
     from tests.support.stack import postgres_database
 
-    redis_db = os.environ.get("DISTILLERY_TEST_REDIS_DB", "13")
+    redis_db = session_redis_db()
     with postgres_database() as database_url:
         env = {
             "DISTILLERY_DATABASE_URL": database_url,
@@ -69,9 +88,29 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         _reset_cached_config()
 
 
+@pytest.fixture
+def embedded_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The embedded mode's database (SQLite in the data dir), migrated, with the core
+    tenant and teacher (tests/support/ledger_db.py), for this test alone: `unit_of_work()`
+    and the group commit use it. No Redis, no subprocess."""
+    from app.db.session import unit_of_work
+    from tests.support.ledger_db import add_tenant_and_teacher, fresh_database
+
+    fresh_database(tmp_path)
+    monkeypatch.setenv("DISTILLERY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DISTILLERY_DATABASE_URL", "")
+    monkeypatch.setenv("DISTILLERY_BROKER_URL", "")
+    _reset_cached_config()
+    with unit_of_work() as session:
+        add_tenant_and_teacher(session)
+    yield
+    monkeypatch.undo()
+    _reset_cached_config()
+
+
 @pytest.fixture(scope="session")
 def logs() -> Path:
-    path = ARTIFACTS / "logs"
+    path = ARTIFACTS / "logs" / XDIST_WORKER  # one folder per xdist worker
     path.mkdir(parents=True, exist_ok=True)
     return path
 
