@@ -141,17 +141,35 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(stack_env: dict[str, str], logs: Path) -> Iterator[Workers]:
+    """The session's worker, started by the first test that asks for `worker`."""
     pool = Workers(stack_env, logs / "worker.log")
-    pool.start()
     yield pool
     pool.stop()
 
 
 @pytest.fixture
 def worker(workers: Workers) -> Workers:
+    """The session's worker, running (started again if a test stopped or killed it)."""
     if workers.proc is None or workers.proc.poll() is not None:
         workers.start()
     return workers
+
+
+# Leases of the worker that kill tests kill: its items are free again this long after the
+# kill (then the reaper, every max(5 s, a quarter lease), dispatches them), not 30 s.
+SHORT_LEASE_S = 10
+
+
+@pytest.fixture
+def short_lease_worker(workers: Workers, stack_env: dict[str, str], logs: Path) -> Iterator[Workers]:
+    """A worker of its own with short leases, for a test that kills it and waits for the
+    reaper. The session's worker is stopped meanwhile (the next test that asks for
+    `worker` starts it again), so no other worker takes the items first."""
+    workers.stop()
+    pool = Workers({**stack_env, "DISTILLERY_LEASE_SECONDS": str(SHORT_LEASE_S)}, logs / "worker-short-lease.log")
+    pool.start()
+    yield pool
+    pool.stop()
 
 
 @pytest.fixture(scope="session")
@@ -177,6 +195,12 @@ def _new_tenant_api(test_client: Any) -> Any:
 @pytest.fixture
 def api(test_client: Any, worker: Workers) -> Any:
     """A fresh tenant, with the worker running."""
+    return _new_tenant_api(test_client)
+
+
+@pytest.fixture
+def tenant_api(test_client: Any) -> Any:
+    """A fresh tenant; no worker is started for it (the test brings its own)."""
     return _new_tenant_api(test_client)
 
 

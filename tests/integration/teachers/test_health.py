@@ -150,7 +150,8 @@ def test_a_cost_budget_at_concurrency_32_is_exceeded_by_at_most_one_request(api,
     assert f"${spent:.6f}"[:-1] in job["stop_reason"] and job["progress"]["completed"] < 300
 
 
-def test_a_budget_stopped_job_whose_workers_were_all_killed_finalizes(api, worker, start_simulator):
+def test_a_budget_stopped_job_whose_workers_were_all_killed_finalizes(tenant_api, short_lease_worker, start_simulator):
+    api, worker = tenant_api, short_lease_worker
     sim = start_simulator(latency_ms=400)
     teacher = api.add_teacher(sim, max_concurrency=8)
     job = api.submit_label_job(teacher, arithmetic_seeds(200), params={"chunk_size": 8}, budget={"max_requests": 20})
