@@ -38,6 +38,18 @@ def session_redis_db() -> int:
     return db
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each of schemathesis' items (one per API operation) its operation in its node
+    id. Under pytest 9 they all share the test's id, and xdist schedules a file's tests by
+    id (`--dist loadfile`), so all but the first operation would silently never run."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        node_id = getattr(item, "_id", None)
+        if label and node_id is not None and getattr(node_id, "params", "") is None:
+            item._id = node_id.with_params(label)
+
+
 def _reset_cached_config() -> None:
     from app.db.session import reset_engine
     from app.queue import celery_app
