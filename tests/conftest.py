@@ -1,5 +1,10 @@
 """Fixtures. Integration tests run against real services: a fresh Postgres database per
 session, Redis as the broker, a `distillery worker` subprocess and simulator subprocesses.
+
+The suite runs in parallel (pytest-xdist, `-n` in pyproject's addopts; `-n 0` runs it in
+this process). Each xdist worker is a session of its own: its own Postgres database, data
+dir, worker subprocess, log folder and Redis database, DISTILLERY_TEST_REDIS_DB (default 8)
+plus its index (gw0 → 8, gw1 → 9, ...), so at most 16 - base workers fit.
 """
 
 from __future__ import annotations
@@ -17,6 +22,32 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
+# "gw0", "gw1", ... in an xdist worker; "" when the suite runs in one process.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+REDIS_DATABASES = 16
+
+
+def session_redis_db() -> int:
+    """This session's Redis database: the base plus the xdist worker's index."""
+    base = int(os.environ.get("DISTILLERY_TEST_REDIS_DB", "8"))
+    db = base + int(XDIST_WORKER.removeprefix("gw") or 0)
+    if db >= REDIS_DATABASES:
+        raise pytest.UsageError(
+            f"xdist worker {XDIST_WORKER} would use Redis db {db}: lower DISTILLERY_TEST_REDIS_DB ({base}) or -n"
+        )
+    return db
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each of schemathesis' items (one per API operation) its operation in its node
+    id. Under pytest 9 they all share the test's id, and xdist schedules a file's tests by
+    id (`--dist loadfile`), so all but the first operation would silently never run."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        node_id = getattr(item, "_id", None)
+        if label and node_id is not None and getattr(node_id, "params", "") is None:
+            item._id = node_id.with_params(label)
 
 
 def _reset_cached_config() -> None:
@@ -37,7 +68,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     from app.db.migrate import upgrade
     from tests.support.stack import postgres_database
 
-    redis_db = os.environ.get("DISTILLERY_TEST_REDIS_DB", "13")
+    redis_db = session_redis_db()
     with postgres_database() as database_url:
         env = {
             "DISTILLERY_DATABASE_URL": database_url,
@@ -69,9 +100,29 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         _reset_cached_config()
 
 
+@pytest.fixture
+def embedded_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The embedded mode's database (SQLite in the data dir), migrated, with the core
+    tenant and teacher (tests/support/ledger_db.py), for this test alone: `unit_of_work()`
+    and the group commit use it. No Redis, no subprocess."""
+    from app.db.session import unit_of_work
+    from tests.support.ledger_db import add_tenant_and_teacher, fresh_database
+
+    fresh_database(tmp_path)
+    monkeypatch.setenv("DISTILLERY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DISTILLERY_DATABASE_URL", "")
+    monkeypatch.setenv("DISTILLERY_BROKER_URL", "")
+    _reset_cached_config()
+    with unit_of_work() as session:
+        add_tenant_and_teacher(session)
+    yield
+    monkeypatch.undo()
+    _reset_cached_config()
+
+
 @pytest.fixture(scope="session")
 def logs() -> Path:
-    path = ARTIFACTS / "logs"
+    path = ARTIFACTS / "logs" / XDIST_WORKER  # one folder per xdist worker
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -102,17 +153,35 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(stack_env: dict[str, str], logs: Path) -> Iterator[Workers]:
+    """The session's worker, started by the first test that asks for `worker`."""
     pool = Workers(stack_env, logs / "worker.log")
-    pool.start()
     yield pool
     pool.stop()
 
 
 @pytest.fixture
 def worker(workers: Workers) -> Workers:
+    """The session's worker, running (started again if a test stopped or killed it)."""
     if workers.proc is None or workers.proc.poll() is not None:
         workers.start()
     return workers
+
+
+# Leases of the worker that kill tests kill: its items are free again this long after the
+# kill (then the reaper, every max(5 s, a quarter lease), dispatches them), not 30 s.
+SHORT_LEASE_S = 10
+
+
+@pytest.fixture
+def short_lease_worker(workers: Workers, stack_env: dict[str, str], logs: Path) -> Iterator[Workers]:
+    """A worker of its own with short leases, for a test that kills it and waits for the
+    reaper. The session's worker is stopped meanwhile (the next test that asks for
+    `worker` starts it again), so no other worker takes the items first."""
+    workers.stop()
+    pool = Workers({**stack_env, "DISTILLERY_LEASE_SECONDS": str(SHORT_LEASE_S)}, logs / "worker-short-lease.log")
+    pool.start()
+    yield pool
+    pool.stop()
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +207,12 @@ def _new_tenant_api(test_client: Any) -> Any:
 @pytest.fixture
 def api(test_client: Any, worker: Workers) -> Any:
     """A fresh tenant, with the worker running."""
+    return _new_tenant_api(test_client)
+
+
+@pytest.fixture
+def tenant_api(test_client: Any) -> Any:
+    """A fresh tenant; no worker is started for it (the test brings its own)."""
     return _new_tenant_api(test_client)
 
 

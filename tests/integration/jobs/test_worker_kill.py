@@ -24,7 +24,10 @@ def paid_requests(job_id: str) -> list[str]:
         return list(session.scalars(select(Usage.request_hash).where(Usage.job_id == job_id, ~Usage.cached)))
 
 
-def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, worker, start_simulator):
+def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(
+    tenant_api, short_lease_worker, start_simulator
+):
+    api, worker = tenant_api, short_lease_worker
     sim = start_simulator(latency_ms=250)
     teacher = api.add_teacher(sim, max_concurrency=4)
     job = api.submit_label_job(teacher, arithmetic_seeds(40), params={"chunk_size": 4})
@@ -60,8 +63,9 @@ def test_a_worker_killed_mid_job_loses_no_item_and_duplicates_no_record(api, wor
 
 
 def test_a_worker_killed_while_its_batch_runs_is_replaced_by_one_that_polls_the_same_batch(
-    api, worker, start_simulator
+    tenant_api, short_lease_worker, start_simulator
 ):
+    api, worker = tenant_api, short_lease_worker
     sim = start_simulator(batch_delay_s=3)
     teacher = api.add_teacher(sim, supports_batch=True)
     job = api.submit_label_job(teacher, arithmetic_seeds(12), params={"mode": "batch", "chunk_size": 12})
@@ -78,3 +82,17 @@ def test_a_worker_killed_while_its_batch_runs_is_replaced_by_one_that_polls_the_
     assert stats["batches"] == 1
     assert stats["completions"] == stats["batch_lines"] == job["usage"]["requests"] == 12
     assert any(e["type"] == "batch_resumed" for e in api.events(job["id"]))
+
+
+def test_a_budget_stopped_job_whose_workers_were_all_killed_finalizes(tenant_api, short_lease_worker, start_simulator):
+    api, worker = tenant_api, short_lease_worker
+    sim = start_simulator(latency_ms=400)
+    teacher = api.add_teacher(sim, max_concurrency=8)
+    job = api.submit_label_job(teacher, arithmetic_seeds(200), params={"chunk_size": 8}, budget={"max_requests": 20})
+    wait_until(lambda: sim.stats()["completions"] >= 6, what="calls before the kill")
+    worker.kill()
+    worker.start()
+    job = api.wait_for_job(job["id"], timeout_s=180)
+    assert job["status"] == "succeeded" and "budget exhausted" in job["stop_reason"]
+    assert job["usage"]["requests"] <= 20 and f"spent {job['usage']['requests']} requests" in job["stop_reason"]
+    assert job["progress"]["completed"] + job["progress"]["skipped"] == 200

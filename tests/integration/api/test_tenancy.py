@@ -190,8 +190,8 @@ def test_a_revoked_key_is_refused(other_api):
 def test_a_tenant_over_its_active_job_limit_gets_a_429_until_one_finishes(api, other_api, start_simulator):
     # A slow teacher keeps the first two jobs running.
     teacher = api.add_teacher(start_simulator(latency_ms=300), max_concurrency=1)
-    first = api.submit_label_job(teacher, arithmetic_seeds(6))
-    second = api.submit_label_job(teacher, arithmetic_seeds(6, offset=6))
+    first = api.submit_label_job(teacher, arithmetic_seeds(40))
+    second = api.submit_label_job(teacher, arithmetic_seeds(40, offset=40))
 
     refused = api.post("/v1/jobs", json=_label_body(teacher["name"]))
     assert refused.status_code == 429, refused.text

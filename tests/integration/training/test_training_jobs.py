@@ -52,7 +52,7 @@ def _tenant(test_client: Any) -> Api:
 @pytest.fixture
 def trainer(test_client: Any, train_worker: subprocess.Popen[bytes]) -> Api:
     """A fresh tenant, with the training worker running."""
-    assert train_worker.poll() is None, "the training worker exited; see test-artifacts/logs/train-worker.log"
+    assert train_worker.poll() is None, "the training worker exited; see train-worker.log in test-artifacts/logs"
     return _tenant(test_client)
 
 

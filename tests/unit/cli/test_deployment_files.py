@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from app.cli.main import app
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_compose_service_runs_a_real_distillery_command():

@@ -5,7 +5,7 @@ schemathesis runs all its phases: per operation, the documented examples, the co
 cases (each constraint's edges and violations) and fuzzed requests, schema-valid and
 schema-violating; then stateful sequences (create a teacher, then a job naming it, then
 read, cancel, retry it, ...), linking operations by what their answers contain. All go, as
-a fresh tenant, to the app in process. (tests/integration/test_nasty_inputs.py sends
+a fresh tenant, to the app in process. (tests/integration/api/test_nasty_inputs.py sends
 hand-made nasty inputs to a real server.)
 """
 
