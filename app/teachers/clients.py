@@ -177,9 +177,7 @@ REDIS_OUTAGE_RETRY = Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=35)
 
 def redis_client(url: str) -> Redis:
     # DriverInfo() reads package metadata (milliseconds); build it once per client.
-    return _shared(
-        ("redis", url), lambda: Redis.from_url(url, driver_info=DriverInfo(), retry=REDIS_OUTAGE_RETRY)
-    )
+    return _shared(("redis", url), lambda: Redis.from_url(url, driver_info=DriverInfo(), retry=REDIS_OUTAGE_RETRY))
 
 
 async def close_all() -> None:
