@@ -328,9 +328,10 @@ class TeacherGateway:
         403, 404) is final for every caller; any other answer, a 429 or a 400, shows the
         teacher up."""
         if isinstance(exc, openai.APIStatusError) and exc.status_code in REFUSALS:
-            failure = self._scrubbed(as_failure(exc))
-            await self._breaker.failed(f"{failure.reason}: {failure.detail}", transient=False)
-            raise Refused(f"refused the requests (HTTP {exc.status_code}: {failure.detail})")
+            # The same words for this call and for every call the circuit then turns away.
+            cause = f"refused the requests (HTTP {exc.status_code}: {self._scrubbed(as_failure(exc)).detail})"
+            await self._breaker.failed(cause, transient=False)
+            raise Refused(cause)
         if retryable(exc) and not isinstance(exc, openai.RateLimitError):
             failure = self._scrubbed(as_failure(exc))
             circuit = await self._breaker.failed(f"{failure.reason}: {failure.detail}", transient=True)
