@@ -115,7 +115,9 @@ def _execute(batch: list[_Op]) -> list[tuple[bool, Any]]:
     for op in batch:
         try:
             with unit_of_work() as session:
-                outcomes.append((True, _apply(session, [op])[0]))
+                value = _apply(session, [op])[0]
+            # Only once committed: a commit that fails must not leave a success behind.
+            outcomes.append((True, value))
         except Exception as exc:
             outcomes.append((False, exc))
     return outcomes

@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db.batching import TransactionBatcher
@@ -100,3 +101,24 @@ def test_a_cancelled_writer_still_commits_its_value(job_id):
 
     asyncio.run(main())
     assert stored_messages(job_id) == ["kept"]
+
+
+class CommitsFail:
+    """A bulk write whose transactions never commit, as when the database drops the
+    connection at COMMIT."""
+
+    def __call__(self, session: Session, values: list[str]) -> Sequence[str]:
+        def refuse(_: Session) -> None:
+            raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+        event.listen(session, "before_commit", refuse)
+        return [v.upper() for v in values]
+
+
+def test_writers_whose_commits_fail_each_get_the_error_and_no_result():
+    async def main() -> list[object]:
+        db = TransactionBatcher()
+        return await asyncio.gather(*(db.each(CommitsFail(), f"v{n}") for n in range(3)), return_exceptions=True)
+
+    outcomes = asyncio.run(asyncio.wait_for(main(), timeout=30))
+    assert [type(o) for o in outcomes] == [OperationalError] * 3
