@@ -48,6 +48,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         node_id = getattr(item, "_id", None)
         if label and node_id is not None and getattr(node_id, "params", "") is None:
             item._id = node_id.with_params(label)
+    # Long files first: xdist hands files out in this order, and one started last keeps the
+    # whole run waiting on it while the other workers idle.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _reset_cached_config() -> None:

@@ -94,6 +94,19 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
+class BudgetHold(Base):
+    """The budget reservations one worker process holds on a job (their sum is the job's
+    in-flight count), renewed with its leases: a dead process's are found and given back
+    (app/ledger/budget.py)."""
+
+    __tablename__ = "budget_holds"
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80), primary_key=True)
+    requests: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    renewed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class JobCounter(Base):
     """One shard of a job's progress and usage counters (see app/ledger/counters.py)."""
 

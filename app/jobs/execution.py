@@ -147,7 +147,7 @@ async def _run_items(job: JobContext, endpoints: dict[str, TeacherEndpoint], ite
     events = _JobEvents(job.job_id, job_row)
 
     background = [
-        asyncio.create_task(_keep_leases(db, items, settings.lease_seconds)),
+        asyncio.create_task(_keep_leases(db, job.job_id, items, settings.lease_seconds)),
         asyncio.create_task(_flush_metrics()),
     ]
     try:
@@ -198,13 +198,13 @@ async def _all(work: list[Coroutine[Any, Any, None]]) -> None:
             raise result
 
 
-async def _keep_leases(db: TransactionBatcher, items: list[WorkItemData], lease_s: int) -> None:
+async def _keep_leases(db: TransactionBatcher, job_id: str, items: list[WorkItemData], lease_s: int) -> None:
     """Renew the chunk's leases while it runs, so only a dead worker's items expire."""
     ids = [item.id for item in items]
     while True:
         await asyncio.sleep(lease_s / 3)
         try:
-            await db.run(leases.renew, ids, lease_s)
+            await db.run(leases.renew, job_id, ids, lease_s)
         except TRANSIENT as exc:  # one missed renewal must not end them all: try again next time
             log.warning("renewing the leases of %d work items failed: %s", len(ids), type(exc).__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
 from app.db.models import Job, WorkItem
-from app.ledger import counters
+from app.ledger import budget, counters
 from app.ledger.counters import Counts
 from app.schemas.status import ACTIVE_STATUSES, OPEN_ITEM_STATUSES, TERMINAL_STATUSES, ItemStatus, JobStatus
 
@@ -55,21 +55,22 @@ def release(session: Session, item_ids: list[int]) -> list[None]:
     return [None] * len(item_ids)
 
 
-def renew(session: Session, item_ids: list[int], lease_s: int) -> None:
-    """Extend the lease of items still being worked on (a long chunk keeps its items)."""
+def renew(session: Session, job_id: str, item_ids: list[int], lease_s: int) -> None:
+    """Extend the lease of items still being worked on (a long chunk keeps its items), and
+    this process's hold on the job's budget reservations with them."""
     session.execute(
         update(WorkItem)
         .where(WorkItem.id.in_(item_ids), WorkItem.status == ItemStatus.RUNNING)
         .values(leased_until=utcnow() + timedelta(seconds=lease_s))
     )
+    budget.renew_holds(session, job_id)
 
 
 def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[list[int]]]:
     """Items of live jobs whose lease ran out, re-leased for dispatch, as chunks per job.
 
     A stopped job's (budget spent) expired items go back to pending without a dispatch:
-    finalizing skips them. Then a dead worker's reservations are cleared from every live
-    job of which no item is held any more, whatever its stop reason, so it can finalize."""
+    finalizing skips them."""
     now = utcnow()
     rows = session.execute(
         select(WorkItem.job_id, WorkItem.id, Job.stop_reason.is_not(None))
@@ -93,13 +94,6 @@ def expired(session: Session, lease_s: int, chunk_size: int) -> dict[str, list[l
         session.execute(
             update(WorkItem).where(WorkItem.id.in_(ids)).values(status=ItemStatus.PENDING, leased_until=until)
         )
-    held = select(WorkItem.id).where(WorkItem.job_id == Job.id, WorkItem.status == ItemStatus.RUNNING)
-    session.execute(
-        update(Job)
-        .where(Job.status.in_(ACTIVE_STATUSES), Job.in_flight_requests > 0, ~held.exists())
-        .values(in_flight_requests=0, in_flight_cost_usd=0)
-        .execution_options(synchronize_session=False)
-    )
     return {job_id: chunked(ids, chunk_size) for job_id, ids in by_job.items()}
 
 

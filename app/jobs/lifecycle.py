@@ -23,6 +23,7 @@ from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound, TooManyActiveJobs
 from app.jobs import leases, planning
 from app.ledger import closed_flag, counters
+from app.ledger.budget import forget_holds
 from app.ledger.counters import Counts
 from app.ledger.events import emit
 from app.methods.registry import method_for
@@ -190,6 +191,7 @@ def retry(
     job.stop_reason, job.error, job.finished_at = None, None, None
     closed_flag.reopen(job_id)
     job.in_flight_requests, job.in_flight_cost_usd = 0, Decimal(0)
+    forget_holds(session, job_id)
     emit(session, job_id, "retried", f"retrying {len(items)} failed and {skipped} skipped items")
     ids = sorted(item_id for item_id, _ in rerun)
     return job, leases.chunked(ids, rehydrate(job.spec).job.params.chunk_size or chunk_size)

@@ -8,6 +8,12 @@ So `max_requests` is exact and `max_cost_usd` is exceeded by at most one request
 case: a call whose worst case does not fit waits while others are in flight, and goes
 alone only when nothing else is.
 
+Each worker process's share of a job's reservations is kept beside it (`budget_holds`) and
+renewed with the process's leases: a killed worker's reservations would otherwise stay
+in flight and hold back every later call of the job. A reservation first gives back the
+holds on its job that were not renewed for a lease's length (the worker that could
+answer for them is dead; its items' leases ran out too).
+
 Only jobs with a budget hold reservations (the gateway asks none for the others; whether
 a job still takes work is asked before each attempt, app/ledger/closed_flag.py).
 Reservations lock the job's row (FOR NO KEY UPDATE, which never conflicts with the
@@ -17,18 +23,25 @@ own, apart from the group commit: see app/jobs/execution.py.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, Usage
+from app.db.base import utcnow
+from app.db.models import BudgetHold, Job, Usage
+from app.db.upsert import insert_for
 from app.ledger import counters
 from app.ledger.counters import Counts
 from app.schemas.status import ACTIVE_STATUSES
+from app.settings import get_settings
 
 # held: reserved in the job's row, to be released; free: the job has no budget to hold it;
 # wait: it would not fit beside the calls in flight, ask again when they are settled;
@@ -40,6 +53,9 @@ Verdict = Literal["held", "free", "wait", "exhausted", "closed"]
 class Reservation:
     job_id: str
     cost_usd: Decimal  # the call's worst case
+    # A Batch API line's: held by its batch row, which any worker may finish, not by this
+    # process.
+    batched: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,9 @@ def _reserve(session: Session, job_id: str, asks: list[Reservation]) -> list[Ver
         return ["closed"] * len(asks)
     spent = counters.of(session, job_id)
     in_flight, in_flight_cost = locked.in_flight_requests, locked.in_flight_cost_usd
+    if in_flight:
+        dead_requests, dead_cost = _forget_stale_holds(session, job_id)
+        in_flight, in_flight_cost = max(0, in_flight - dead_requests), max(Decimal(0), in_flight_cost - dead_cost)
     verdicts: list[Verdict] = []
     for ask in asks:
         max_requests, max_cost = locked.max_requests, locked.max_cost_usd
@@ -103,11 +122,64 @@ def _reserve(session: Session, job_id: str, asks: list[Reservation]) -> list[Ver
             verdicts.append("held")
         else:
             verdicts.append("wait")
-    if in_flight != locked.in_flight_requests:
+    if (in_flight, in_flight_cost) != (locked.in_flight_requests, locked.in_flight_cost_usd):
         session.execute(
             update(Job).where(Job.id == job_id).values(in_flight_requests=in_flight, in_flight_cost_usd=in_flight_cost)
         )
+    mine = [ask for ask, verdict in zip(asks, verdicts, strict=True) if verdict == "held" and not ask.batched]
+    if mine:
+        _hold(session, job_id, len(mine), sum((ask.cost_usd for ask in mine), Decimal(0)))
     return verdicts
+
+
+_holders: dict[int, str] = {}
+
+
+def holder() -> str:
+    """This process as the holder of its reservations: host, pid and a random tag (a pid
+    is reused after a restart)."""
+    pid = os.getpid()
+    if pid not in _holders:
+        _holders[pid] = f"{socket.gethostname()[:50]}:{pid}:{secrets.token_hex(4)}"
+    return _holders[pid]
+
+
+def _hold(session: Session, job_id: str, requests: int, cost: Decimal) -> None:
+    row = {"job_id": job_id, "holder": holder(), "requests": requests, "cost_usd": cost, "renewed_at": utcnow()}
+    stmt = insert_for(session, BudgetHold).values(row)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["job_id", "holder"],
+            set_={
+                "requests": BudgetHold.requests + stmt.excluded.requests,
+                "cost_usd": BudgetHold.cost_usd + stmt.excluded.cost_usd,
+                "renewed_at": stmt.excluded.renewed_at,
+            },
+        )
+    )
+
+
+def _forget_stale_holds(session: Session, job_id: str) -> tuple[int, Decimal]:
+    """Drop the job's holds that were not renewed for a lease's length; what they held."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().lease_seconds)
+    gone = session.execute(
+        delete(BudgetHold)
+        .where(BudgetHold.job_id == job_id, BudgetHold.renewed_at < cutoff)
+        .returning(BudgetHold.requests, BudgetHold.cost_usd)
+    ).all()
+    return sum(n for n, _ in gone), sum((cost for _, cost in gone), Decimal(0))
+
+
+def renew_holds(session: Session, job_id: str) -> None:
+    """This process still holds its reservations on the job (called with its lease renewals)."""
+    session.execute(
+        update(BudgetHold).where(BudgetHold.job_id == job_id, BudgetHold.holder == holder()).values(renewed_at=utcnow())
+    )
+
+
+def forget_holds(session: Session, job_id: str) -> None:
+    """A job starting over (retry) holds nothing."""
+    session.execute(delete(BudgetHold).where(BudgetHold.job_id == job_id))
 
 
 def release(session: Session, holds: list[Reservation]) -> None:
@@ -116,7 +188,7 @@ def release(session: Session, holds: list[Reservation]) -> None:
     for hold in holds:
         totals[hold.job_id][0] += 1
         totals[hold.job_id][1] += hold.cost_usd
-    for job_id, (n, cost) in sorted(totals.items()):
+    for job_id, (n, cost) in sorted(totals.items()):  # one lock order
         session.execute(
             update(Job)
             .where(Job.id == job_id)
@@ -124,6 +196,18 @@ def release(session: Session, holds: list[Reservation]) -> None:
                 in_flight_requests=_less(Job.in_flight_requests, n),
                 in_flight_cost_usd=_less(Job.in_flight_cost_usd, cost),
             )
+        )
+    mine: dict[str, list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for hold in holds:
+        if not hold.batched:
+            mine[hold.job_id][0] += 1
+            mine[hold.job_id][1] += hold.cost_usd
+    me = holder()
+    for job_id, (n, cost) in sorted(mine.items()):
+        session.execute(
+            update(BudgetHold)
+            .where(BudgetHold.job_id == job_id, BudgetHold.holder == me)
+            .values(requests=_less(BudgetHold.requests, n), cost_usd=_less(BudgetHold.cost_usd, cost))
         )
 
 

@@ -127,7 +127,8 @@ class BatchGateway:
 
     def _reservation(self, call: Call) -> budget.Reservation:
         """A line's worst case, at the batch price."""
-        return budget.Reservation(self.online.job_id, self.online.worst_cost(call) * self.endpoint.batch_price_factor)
+        worst = self.online.worst_cost(call) * self.endpoint.batch_price_factor
+        return budget.Reservation(self.online.job_id, worst, batched=True)
 
     def _hold(self, call: Call) -> budget.Reservation | None:
         """The reservation `_open` made for a line, when the job has a budget to hold it."""

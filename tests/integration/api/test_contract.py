@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.stack import arithmetic_seeds
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _job_body(teacher_name: str, **overrides):

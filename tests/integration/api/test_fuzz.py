@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from app.main import create_app
 from tests.support.settings import overridden
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # A fixed budget, so a run takes the same time: examples per operation (about 30
 # operations), and stateful scenarios of at most STEPS calls. All phases together take

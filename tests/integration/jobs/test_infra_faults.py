@@ -30,7 +30,7 @@ from tests.support.redis_server import RedisServer, redis_server
 from tests.support.stack import PG_ADMIN, TERMINAL, Api, arithmetic_seeds
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # How this file's synthesis workers name their Postgres connections, so that a test
 # terminates theirs and nobody else's.

@@ -10,7 +10,7 @@ import pytest
 from tests.support.stack import arithmetic_seeds
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def paid_requests(job_id: str) -> list[str]:

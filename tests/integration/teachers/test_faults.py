@@ -7,7 +7,7 @@ import pytest
 from tests.support.stack import arithmetic_seeds
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_injected_429s_and_5xx_lose_no_item_and_pay_nothing_twice(api, start_simulator):

@@ -13,7 +13,7 @@ import pytest
 from tests.support.stack import arithmetic_seeds, simulator
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_teacher_down_for_a_minute_pauses_the_job_which_resumes_and_completes_every_item(api, stack_env, logs):

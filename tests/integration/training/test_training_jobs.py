@@ -17,7 +17,7 @@ from tests.support.stack import TERMINAL, Api
 from tests.support.training_data import Example, arithmetic, make_dataset, preferences, texts
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Fast enough to overfit a few dozen examples in a few dozen steps on a 2-core CPU.
 FAST = {"learning_rate": 0.01, "batch_size": 8, "max_seq_length": 128, "gradient_checkpointing": False}

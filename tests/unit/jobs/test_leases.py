@@ -72,7 +72,7 @@ def test_a_renewed_lease_is_not_claimed_again():
     claim(job_id, ids)
     with unit_of_work() as session:
         expire_leases(session, ids)
-        leases.renew(session, ids[:1], LEASE_S)
+        leases.renew(session, job_id, ids[:1], LEASE_S)
     assert [c["id"] for c in claim(job_id, ids)] == ids[1:]
 
 
@@ -116,16 +116,11 @@ def test_the_reaper_re_leases_expired_items_of_live_jobs_in_chunks():
     assert sorted(c["id"] for c in claim(job_id, ids)) == ids[1:]
 
 
-def test_the_reaper_leaves_a_stopped_jobs_items_and_clears_a_dead_workers_reservations():
+def test_the_reaper_leaves_a_stopped_jobs_expired_items_pending_without_a_dispatch():
     job_id, ids = planned_job()
     claim(job_id, ids)
     with unit_of_work() as session:
         expire_leases(session, ids)
-        session.execute(
-            update(Job).where(Job.id == job_id).values(stop_reason="budget", in_flight_requests=3, in_flight_cost_usd=1)
-        )
+        session.execute(update(Job).where(Job.id == job_id).values(stop_reason="budget"))
         assert leases.expired(session, LEASE_S, chunk_size=10) == {}
     assert {s for s, _ in items(job_id).values()} == {"pending"}
-    with unit_of_work() as session:
-        job = session.get(Job, job_id)
-        assert job is not None and (job.in_flight_requests, job.in_flight_cost_usd) == (0, 0)

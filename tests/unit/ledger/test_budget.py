@@ -3,16 +3,19 @@ and the charge, with `max_requests` exact however the calls interleave."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
 
-from app.db.models import Job, Usage
+from app.db.base import utcnow
+from app.db.models import BudgetHold, Job, Usage
 from app.db.session import unit_of_work
 from app.jobs import planning
 from app.ledger import budget, counters
 from app.ledger.budget import Charge, Reservation
+from app.settings import get_settings
 from tests.support.ledger_db import TEACHER, create_job, seeds
 
 pytestmark = pytest.mark.usefixtures("embedded_db")
@@ -155,3 +158,41 @@ def test_a_charge_writes_the_ledger_and_the_counters_and_a_cached_reply_is_free(
         spent = counters.of(session, job_id)
     assert (spent.requests, spent.cached_requests, spent.sent_requests, spent.failed_requests) == (1, 1, 5, 4)
     assert (spent.prompt_tokens, spent.completion_tokens, spent.cost_usd) == (10, 5, CENT)
+
+
+def holds(job_id: str) -> list[tuple[str, int]]:
+    with unit_of_work() as session:
+        query = select(BudgetHold.holder, BudgetHold.requests).where(BudgetHold.job_id == job_id)
+        return sorted(session.execute(query).tuples())
+
+
+def test_a_dead_workers_reservations_are_given_back_by_the_next_reservation():
+    job_id = running_job(max_requests=4)
+    assert reserve(job_id, 3) == ["held"] * 3
+    assert holds(job_id) == [(budget.holder(), 3)]
+    with unit_of_work() as session:  # those three as a worker's that died: not renewed for a lease
+        stopped = utcnow() - timedelta(seconds=get_settings().lease_seconds + 1)
+        session.execute(update(BudgetHold).values(holder="dead-host:1:x", renewed_at=stopped))
+    # All four fit again: the dead worker's three were given back first.
+    assert reserve(job_id, 4) == ["held"] * 4
+    assert in_flight(job_id) == (4, 4 * CENT)
+    assert holds(job_id) == [(budget.holder(), 4)]
+
+
+def test_a_live_workers_renewed_reservations_are_kept():
+    job_id = running_job(max_requests=4)
+    assert reserve(job_id, 3) == ["held"] * 3
+    with unit_of_work() as session:
+        stopped = utcnow() - timedelta(seconds=get_settings().lease_seconds + 1)
+        session.execute(update(BudgetHold).values(renewed_at=stopped))
+        budget.renew_holds(session, job_id)
+    assert reserve(job_id, 2) == ["held", "wait"]
+    settle(job_id, 4)
+    assert in_flight(job_id) == (0, 0) and holds(job_id) == [(budget.holder(), 0)]
+
+
+def test_a_batch_lines_reservation_is_held_by_its_batch_not_by_the_process():
+    job_id = running_job(max_requests=4)
+    with unit_of_work() as session:
+        assert budget.reserve(session, [Reservation(job_id, CENT, batched=True)] * 2) == ["held"] * 2
+    assert holds(job_id) == [] and in_flight(job_id) == (2, 2 * CENT)
