@@ -15,6 +15,7 @@ the others, and a dropped connection costs a retry, not a failure.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -27,6 +28,10 @@ from app.db.session import unit_of_work
 A = TypeVar("A")
 T = TypeVar("T")
 MAX_BATCH = 256
+# An operation that failed in its batch is tried alone this many times, pausing 0.2 s,
+# 0.4 s, ... between tries that lose the connection.
+ALONE_ATTEMPTS = 4
+ALONE_PAUSE_S = 0.2
 
 BulkFn = Callable[[Session, list[Any]], Sequence[Any] | None]
 
@@ -111,13 +116,23 @@ def _execute(batch: list[_Op]) -> list[tuple[bool, Any]]:
         # reason would fail the same way again.
         if len(batch) == 1 and not isinstance(exc, OperationalError):
             return [(False, exc)]
-    outcomes: list[tuple[bool, Any]] = []
-    for op in batch:
+    return [_alone(op) for op in batch]
+
+
+def _alone(op: _Op) -> tuple[bool, Any]:
+    """One operation in transactions of its own, again (after a pause) while the database
+    connection is what fails: a reply that cannot be stored would be paid for again."""
+    tries = 0
+    while True:
+        tries += 1
         try:
             with unit_of_work() as session:
                 value = _apply(session, [op])[0]
             # Only once committed: a commit that fails must not leave a success behind.
-            outcomes.append((True, value))
+            return True, value
+        except OperationalError as exc:
+            if tries == ALONE_ATTEMPTS:
+                return False, exc
+            time.sleep(ALONE_PAUSE_S * 2 ** (tries - 1))
         except Exception as exc:
-            outcomes.append((False, exc))
-    return outcomes
+            return False, exc

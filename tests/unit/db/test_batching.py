@@ -118,7 +118,34 @@ class CommitsFail:
 def test_writers_whose_commits_fail_each_get_the_error_and_no_result():
     async def main() -> list[object]:
         db = TransactionBatcher()
-        return await asyncio.gather(*(db.each(CommitsFail(), f"v{n}") for n in range(3)), return_exceptions=True)
+        return await asyncio.gather(*(db.each(CommitsFail(), f"v{n}") for n in range(2)), return_exceptions=True)
 
     outcomes = asyncio.run(asyncio.wait_for(main(), timeout=30))
-    assert [type(o) for o in outcomes] == [OperationalError] * 3
+    assert [type(o) for o in outcomes] == [OperationalError] * 2
+
+
+class CommitFailsOnce:
+    """A bulk write whose first transaction loses its connection at COMMIT."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def __call__(self, session: Session, values: list[str]) -> Sequence[str]:
+        self.tries += 1
+        if self.tries == 1:
+
+            def drop(_: Session) -> None:
+                raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+            event.listen(session, "before_commit", drop)
+        return [v.upper() for v in values]
+
+
+def test_a_write_whose_connection_drops_is_tried_again_and_succeeds():
+    write = CommitFailsOnce()
+
+    async def main() -> str:
+        return await TransactionBatcher().each(write, "v")
+
+    assert asyncio.run(main()) == "V"
+    assert write.tries == 2
