@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy.orm import Session
 
 from app.datasets.rows import RecordRow, page_of_records, records_of
-from app.db.migrate import upgrade
-from app.db.models import Tenant
-from app.db.session import make_engine
 from tests.support.training_data import arithmetic, make_dataset, preferences
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    with Session(make_engine(url)) as session:
-        session.add(Tenant(id="t1", name="one"))
-        session.flush()
-        yield session
 
 
 def _dataset(session: Session, examples, kind: str = "sft") -> str:

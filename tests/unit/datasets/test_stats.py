@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from app.datasets import stats
-from app.db.migrate import upgrade
-from app.db.models import Dataset, DatasetRecord, Record, Tenant
-from app.db.session import make_engine
+from app.db.models import Dataset, DatasetRecord, Record
 from tests.support.training_data import Example, make_dataset
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    with Session(make_engine(url)) as session:
-        session.add(Tenant(id="t1", name="one"))
-        session.flush()
-        yield session
 
 
 def test_response_words_count_the_rationale_and_every_assistant_turn(session):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,9 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.migrate import upgrade
-from app.db.models import Tenant, TrainingEvent, TrainingJob
-from app.db.session import make_engine
+from app.db.models import TrainingEvent, TrainingJob
 from app.schemas.training import TrainingJobCreate
 from app.training import judging, lifecycle
 from app.training.judging import Comparison
@@ -28,16 +25,6 @@ from tests.support.training_data import arithmetic, make_dataset
 EVALUATION = {"prompts": 3, "with_final_answer": 0, "exact_match": None, "samples": []}
 METRICS = {"steps": 6, "first_loss": 2.0, "last_loss": 0.5, "eval_loss": None, "evaluation": EVALUATION}
 COMPARISONS = [Comparison("p1", "same", " same "), Comparison("p2", "mine", "theirs"), Comparison("p3", "a", "b")]
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    with Session(make_engine(url)) as session:
-        session.add(Tenant(id="t1", name="one"))
-        session.flush()
-        yield session
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ a delivery is a duplicate, and how cancels and crashes end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,25 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.base import utcnow
-from app.db.migrate import upgrade
 from app.db.models import Tenant, TrainingEvent, TrainingJob
-from app.db.session import make_engine
 from app.errors import Conflict, InvalidSpec
 from app.schemas.training import TrainingJobCreate
 from app.training import lifecycle
 from tests.support.training_data import arithmetic, make_dataset, preferences
 
 ATTEMPTS = 3
-
-
-@pytest.fixture
-def session(tmp_path: Path) -> Iterator[Session]:
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    with Session(make_engine(url)) as session:
-        session.add(Tenant(id="t1", name="one"))
-        session.flush()
-        yield session
 
 
 @pytest.fixture
