@@ -4,7 +4,6 @@ Redis, training a tiny Llama-style student built on the spot on the CPU."""
 from __future__ import annotations
 
 import io
-import secrets
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -40,26 +39,17 @@ def train_worker(stack_env: dict[str, str], logs: Path) -> Iterator[subprocess.P
         yield proc
 
 
-def _tenant(test_client: Any) -> Api:
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
-
-    with unit_of_work() as session:
-        key = create_key(session, f"tenant-{secrets.token_hex(4)}")
-    return Api(test_client, key)
-
-
 @pytest.fixture
-def trainer(test_client: Any, train_worker: subprocess.Popen[bytes]) -> Api:
+def trainer(tenant_api: Api, train_worker: subprocess.Popen[bytes]) -> Api:
     """A fresh tenant, with the training worker running."""
     assert train_worker.poll() is None, "the training worker exited; see train-worker.log in test-artifacts/logs"
-    return _tenant(test_client)
+    return tenant_api
 
 
 @pytest.fixture
-def tenant(test_client: Any) -> Api:
+def tenant(tenant_api: Api) -> Api:
     """A fresh tenant; no worker needed."""
-    return _tenant(test_client)
+    return tenant_api
 
 
 def dataset(api: Api, examples: list[Example], kind: str = "sft") -> str:
