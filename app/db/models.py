@@ -89,6 +89,8 @@ class Job(Base):
     stop_reason: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     dataset_id: Mapped[str | None] = mapped_column(String(40))
+    # The pipeline run this job is a stage of, if any.
+    pipeline_id: Mapped[str | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -352,6 +354,12 @@ class TrainingJob(Base):
     # What the judge step needs and what the job closes with: the comparisons, the metrics
     # so far, the artifacts' location and, once created, the judge job's id.
     judging: Mapped[dict[str, Any] | None]
+    # The finished training job whose student this one continues training (sft, dpo),
+    # samples (generate) or scores (evaluate).
+    student_job_id: Mapped[str | None] = mapped_column(ForeignKey("training_jobs.id", ondelete="SET NULL"))
+    # What a generate job wrote: the student's samples as a candidates dataset.
+    output_dataset_id: Mapped[str | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    pipeline_id: Mapped[str | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"), index=True)
 
 
 class TrainingEvent(Base):
@@ -374,3 +382,48 @@ class TrainingMetric(Base):
     step: Mapped[int] = mapped_column(primary_key=True)
     values: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Pipeline(Base):
+    """A distillation run: ordered stages, each an ordinary synthesis or training job,
+    started one after another by app/pipelines/. queued → running → succeeded | failed |
+    cancelled."""
+
+    __tablename__ = "pipelines"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # As validated at creation (PipelineCreate), stage references unresolved.
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class PipelineStage(Base):
+    """One stage of a pipeline run and the job that runs it, once started."""
+
+    __tablename__ = "pipeline_stages"
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    training_job_id: Mapped[str | None] = mapped_column(ForeignKey("training_jobs.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class PipelineEvent(Base):
+    __tablename__ = "pipeline_events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    pipeline_id: Mapped[str] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    type: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
