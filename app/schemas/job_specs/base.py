@@ -283,6 +283,10 @@ class JobCreate(InputModel):
     def check_inputs(self) -> None:
         """Raise ValueError("<field>: <problem and fix>") when the inputs do not fit the method."""
 
+    def check_source(self, seeds: list[dict[str, Any]]) -> None:
+        """Raise ValueError("<problem and fix>") when the seeds read from `source_dataset`
+        (known only at creation) do not fit the method."""
+
     def generators(self) -> list[Generator]:
         """The teacher configurations that generate candidates (feedback)."""
         return []

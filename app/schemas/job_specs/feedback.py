@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from app.schemas.job_specs.base import CommonParams, Generator, SeededJob
+
+NEEDS_GENERATORS = "params.generators: needed unless every seed brings two or more distinct `candidates`"
 
 
 class FeedbackParams(CommonParams):
@@ -29,10 +31,14 @@ class FeedbackJob(SeededJob):
 
     def check_inputs(self) -> None:
         super().check_inputs()
-        if not self.params.generators and (
-            self.source_dataset or any(len(set(s.candidates or [])) < 2 for s in self.seeds)
-        ):
-            raise ValueError("params.generators: needed unless every seed brings two or more distinct `candidates`")
+        if not self.params.generators and any(len(set(s.candidates or [])) < 2 for s in self.seeds):
+            raise ValueError(NEEDS_GENERATORS)
+
+    def check_source(self, seeds: list[dict[str, Any]]) -> None:
+        # A candidates dataset (an upload, or a student's samples from a generate job)
+        # brings its own; any other dataset brings one answer per record.
+        if not self.params.generators and any(len(set(s.get("candidates") or [])) < 2 for s in seeds):
+            raise ValueError(NEEDS_GENERATORS.replace("every seed", "every record of source_dataset"))
 
     def generators(self) -> list[Generator]:
         return self.params.generators or []

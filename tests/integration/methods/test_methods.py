@@ -258,3 +258,34 @@ def test_feedback_on_a_labelled_dataset_judges_its_answers_against_generated_one
         },
     )
     assert response.status_code == 422 and response.json()["error"]["details"][0]["field"] == "source_dataset"
+    # One answer per record is no pair: generators are needed, said before anything runs.
+    response = api.post(
+        "/v1/jobs",
+        json={
+            "name": "x",
+            "teacher": teacher["name"],
+            "method": "feedback",
+            "skill": {"name": "x"},
+            "source_dataset": labelled["dataset_id"],
+        },
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()["error"]["details"][0]
+    assert problem["field"] == "params.generators" and "every record of source_dataset" in problem["problem"]
+
+
+def test_feedback_on_a_candidates_dataset_needs_no_generators(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    lines = [
+        json.dumps({"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", "Answer: 0"]})
+        for s in arithmetic_seeds(6, offset=1)
+    ]
+    upload = api.post(
+        "/v1/datasets/upload",
+        files={"file": ("student.jsonl", ("\n".join(lines) + "\n").encode(), "application/x-ndjson")},
+        data={"purpose": "candidates", "name": "student"},
+    )
+    assert upload.status_code == 201, upload.text
+    job = _run(api, teacher, [], method="feedback", source_dataset=upload.json()["id"])
+    rows = _download(api, job, "dpo")
+    assert len(rows) == 6 and all(row["rejected"] == "Answer: 0" for row in rows)
