@@ -91,8 +91,8 @@ def test_dpo_starts_from_the_sft_student_and_its_run_card_names_it(trainer: Api,
     assert [w["training_job_id"] for w in chain] == [sft["id"], done["id"]]
 
 
-def test_a_generate_job_writes_the_students_samples_as_a_candidates_dataset(
-    trainer: Api, student: Path, tmp_path: Path
+def test_a_generate_job_writes_the_students_samples_as_a_candidates_dataset_a_feedback_job_judges(
+    trainer: Api, student: Path, tmp_path: Path, worker: Any, start_simulator: Any
 ):
     sft = sft_student(trainer, student)
     # Four prompts with a reference answer, two without.
@@ -148,6 +148,22 @@ def test_a_generate_job_writes_the_students_samples_as_a_candidates_dataset(
     assert kinds[-4:] == ["generation_started", "dataset_written", "artifacts_saved", "succeeded"]
     card = run_card(trainer, job["id"], tmp_path)
     assert card["student"]["training_job_id"] == sft["id"] and card["weights"] is None
+
+    # The student in the loop: a feedback job judges the student's candidates, beside the
+    # teacher's own answer, into preference pairs.
+    teacher = trainer.add_teacher(start_simulator())
+    generators = [{"teacher": teacher["name"], "temperature": 1.0}]
+    feedback = trainer.submit_label_job(
+        teacher, [], method="feedback", source_dataset=written["id"], params={"generators": generators}
+    )
+    judged = trainer.wait_for_job(feedback["id"])
+    assert judged["status"] == "succeeded", judged["error"]
+    made = trainer.records(feedback["id"])
+    assert len(made) == len(rows)
+    for record in made:
+        candidates = by_prompt[record["instruction"]]["candidates"]
+        responses = [c["response"] for c in record["parsed"]["candidates"]]
+        assert responses[: len(candidates)] == candidates
 
 
 def test_a_student_is_scored_on_an_uploaded_gold_set_during_and_after_training(trainer: Api, student: Path):
