@@ -22,7 +22,7 @@ from app.schemas.datasets import ExportFormat, FileFormat
 from app.schemas.jobs import JobCreate
 from app.schemas.status import JobStatus
 from app.schemas.teachers import TeacherCreate
-from app.schemas.training import TrainingJobCreate, TrainingJobOut
+from app.schemas.training import TRAINING_METHODS, TrainingJobCreate, TrainingJobOut
 
 Url = Annotated[
     str | None,
@@ -278,10 +278,13 @@ def _training_summary(job: TrainingJobOut) -> dict[str, Any]:
         "status": job.status,
         "method": job.method,
         "base_model": job.base_model,
+        "student": job.student,
         "dataset_id": job.dataset_id,
         "progress": f"step {job.progress.step}/{job.progress.total_steps or '?'}",
         "hyperparameters": job.hyperparameters,
-        "lora": job.lora or "full fine-tuning",
+        "generate": job.generate,
+        "lora": job.lora or ("full fine-tuning" if job.method in TRAINING_METHODS else None),
+        "output_dataset_id": job.output_dataset_id,
         "metrics": job.metrics,
         "error": job.error,
         "created_at": job.created_at.isoformat(timespec="seconds"),
@@ -298,7 +301,7 @@ def train_submit(
     api_key: Key = None,
     as_json: AsJson = False,
 ) -> None:
-    """Submit a training job (dataset_id, method sft|dpo, base_model, hyperparameters, lora), checked locally."""
+    """Submit a training job (sft, dpo, generate or evaluate; see the README), checked locally."""
     with reported(), Client(url, api_key) as client:
         job = client.submit_training_job(validated(TrainingJobCreate, specs.load(spec)))
         if wait:

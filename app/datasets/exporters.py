@@ -10,6 +10,9 @@ adding a format is adding one entry.
 - `sharegpt`: {"conversations": [{"from": "system"|"human"|"gpt", "value"}]}.
 - `dpo`: TRL's {"prompt", "chosen", "rejected"}; with `conversational`, message lists.
 - `openai-dpo`: OpenAI's {"input": {"messages"}, "preferred_output", "non_preferred_output"}.
+- `candidates`: an uploaded candidates file's lines, {"instruction", "input", "output",
+  "candidates"}, for a candidates dataset (a student's samples, from a generate training job):
+  a downloaded file uploads again as it is.
 """
 
 from __future__ import annotations
@@ -117,10 +120,19 @@ def openai_dpo(record: Record, options: ExportOptions) -> dict[str, Any]:
     }
 
 
+def candidates(record: Record, options: ExportOptions) -> dict[str, Any]:
+    return {
+        "instruction": record.instruction,
+        "input": record.input,
+        "output": record.answer,
+        "candidates": list(record.parsed.get("candidates", [])),
+    }
+
+
 @dataclass(frozen=True)
 class Exporter:
     row: Callable[[Record, ExportOptions], dict[str, Any]]
-    kind: str  # the dataset kind the format is for: "sft" or "preference"
+    kind: str  # the dataset kind the format is for: "sft", "preference" or "candidates"
 
 
 EXPORTERS: dict[str, Exporter] = {
@@ -130,4 +142,5 @@ EXPORTERS: dict[str, Exporter] = {
     "sharegpt": Exporter(sharegpt, "sft"),
     "dpo": Exporter(dpo, "preference"),
     "openai-dpo": Exporter(openai_dpo, "preference"),
+    "candidates": Exporter(candidates, "candidates"),
 }

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 from app.schemas.base import InputModel, Name, OutputModel, Text
 from app.schemas.curation import Curation
 
-ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo"]
+ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo", "candidates"]
 FileFormat = Literal["jsonl", "jsonl.gz", "parquet"]
 UploadPurpose = Literal["seeds", "eval", "candidates"]
 
@@ -17,7 +17,9 @@ class DatasetOut(OutputModel):
     id: str
     name: str
     version: int
-    kind: str = Field(description="sft | preference (made by jobs); seeds | eval | candidates (uploaded)")
+    kind: str = Field(
+        description="sft | preference (made by jobs); seeds | eval | candidates (uploaded; candidates also by generate)"
+    )
     job_id: str | None
     parent_id: str | None
     sources: list[dict[str, Any]]

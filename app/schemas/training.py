@@ -1,4 +1,5 @@
-"""Training jobs: the student fine-tuned on a dataset version with SFT or DPO."""
+"""Training jobs: the student fine-tuned on a dataset version with SFT or DPO, or a trained
+student sampled (`generate`) or scored on a gold set (`evaluate`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from pydantic import Field, StringConstraints, model_validator
 from app.schemas.base import InputModel, Name, OutputModel, Text
 from app.schemas.status import JobStatus
 
-TrainingMethod = Literal["sft", "dpo"]
+TrainingMethod = Literal["sft", "dpo", "generate", "evaluate"]
+# The methods that train weights; generate and evaluate only run a trained student.
+TRAINING_METHODS = ("sft", "dpo")
 ModulePattern = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-*]+$")]
 ModelRef = Annotated[Text, StringConstraints(min_length=1, max_length=1000, strip_whitespace=True)]
 DatasetId = Annotated[Text, StringConstraints(min_length=1, max_length=40)]
+TrainingJobId = Annotated[Text, StringConstraints(min_length=1, max_length=40)]
 
 
 class Hyperparameters(InputModel):
@@ -45,37 +49,93 @@ class Lora(InputModel):
 
 
 class Evaluate(InputModel):
-    # Held-out prompts (from the eval split) the student answers after training.
+    # Prompts the student answers: held out (the eval split) after training, or of a gold set.
     n: int = Field(ge=1, le=10_000)
     max_new_tokens: int = Field(256, ge=1, le=8192)
-    # Teacher id or name: compares the student's and the teacher's answers where the records
-    # carry no final answer (a pairwise `feedback` job, both orders) and reports win/tie/loss.
+    # Teacher id or name: compares the student's answers with the reference ones where the
+    # records carry no final answer (a pairwise `feedback` job, both orders) and reports
+    # win/tie/loss.
     judge_teacher: Name | None = None
+    # sft/dpo: a gold set (records with answers, e.g. an upload with `output`) to evaluate on
+    # instead of the held-out split. An evaluate job's gold set is its `dataset_id`.
+    dataset_id: DatasetId | None = None
+
+
+class Generate(InputModel):
+    """How a generate job samples its student: `samples` answers per prompt."""
+
+    samples: int = Field(4, ge=1, le=16)
+    # Sampling, never greedy: several answers to one prompt must be able to differ.
+    temperature: float = Field(0.8, gt=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    # The prompt record's own answer as the first candidate, when it has one.
+    include_reference: bool = True
+    seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
 class TrainingJobCreate(InputModel):
+    # sft: an SFT dataset; dpo: a preference one; generate: any dataset, for its prompts;
+    # evaluate: a gold set, any dataset whose records carry answers.
     dataset_id: DatasetId
     method: TrainingMethod
     # A local directory holding a model (config.json) or a hub name already in the local
-    # Hugging Face cache.
-    base_model: ModelRef
+    # Hugging Face cache. sft/dpo only, and only without `student`.
+    base_model: ModelRef | None = None
+    # A succeeded sft or dpo training job: its trained student is where sft/dpo start (its
+    # base model comes with it), what generate samples and what evaluate scores.
+    student: TrainingJobId | None = None
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     # Null for full fine-tuning.
     lora: Lora | None = Field(default_factory=Lora)
     # Share of prompts held out for eval loss and `evaluate`: the dataset's own split by
     # prompt hash, so the same prompts as `download?split=eval`.
     eval_split: float = Field(0.1, ge=0, le=0.5)
+    # sft/dpo: score the student after training; evaluate: how to score it (required).
     evaluate: Evaluate | None = None
+    # generate only; its defaults when left out.
+    generate: Generate | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainingJobCreate:
+        if self.method in TRAINING_METHODS:
+            self._check_training()
+        else:
+            self._check_running()
+        return self
+
+    def _check_training(self) -> None:
+        if self.base_model is not None and self.student is not None:
+            raise ValueError("student: give `base_model` or `student`, not both (the student brings its base model)")
+        if self.base_model is None and self.student is None:
+            raise ValueError("base_model: required, or `student` to continue from a trained one")
         if self.method == "sft" and self.hyperparameters.beta is not None:
             raise ValueError("hyperparameters.beta: only for dpo")
         if self.method == "dpo" and self.hyperparameters.packing:
             raise ValueError("hyperparameters.packing: only for sft")
-        if self.evaluate is not None and self.eval_split == 0:
-            raise ValueError("evaluate: needs held-out prompts; set eval_split above 0")
-        return self
+        if self.evaluate is not None and self.evaluate.dataset_id is None and self.eval_split == 0:
+            raise ValueError("evaluate: needs held-out prompts; set eval_split above 0, or evaluate.dataset_id")
+        if self.generate is not None:
+            raise ValueError("generate: only for a generate job")
+
+    def _check_running(self) -> None:
+        """generate and evaluate run a trained student: nothing to train, nothing to load."""
+        if self.student is None:
+            raise ValueError(f"student: {self.method} jobs need `student`, a succeeded sft or dpo training job")
+        if self.base_model is not None:
+            raise ValueError(f"base_model: {self.method} jobs run their `student`'s model; leave base_model out")
+        for name in ("hyperparameters", "lora", "eval_split"):
+            if name in self.model_fields_set:
+                raise ValueError(f"{name}: only for sft and dpo; {self.method} jobs train nothing")
+        if self.method == "generate" and self.evaluate is not None:
+            raise ValueError("evaluate: only for sft, dpo and evaluate jobs; score the student with an evaluate job")
+        if self.method == "evaluate":
+            if self.evaluate is None:
+                raise ValueError('evaluate: an evaluate job needs `evaluate`, at least {"n": ...}')
+            if self.evaluate.dataset_id is not None:
+                raise ValueError("evaluate.dataset_id: an evaluate job scores on its `dataset_id`; leave this out")
+            if self.generate is not None:
+                raise ValueError("generate: only for a generate job")
 
 
 TrainingStatus = JobStatus
@@ -90,11 +150,14 @@ class TrainingJobOut(OutputModel):
     id: str
     dataset_id: str | None
     method: TrainingMethod
-    base_model: str
-    hyperparameters: dict[str, Any] = Field(description="as run, with the defaults filled in")
+    base_model: str = Field(description="the base model; with `student`, the student's own")
+    student: str | None = Field(description="the training job whose trained student this job starts from or runs")
+    hyperparameters: dict[str, Any] = Field(description="as run, defaults filled in; {} for generate and evaluate")
     lora: dict[str, Any] | None
     eval_split: float
     evaluate: dict[str, Any] | None
+    generate: dict[str, Any] | None = Field(description="a generate job's sampling, with the defaults filled in")
+    output_dataset_id: str | None = Field(description="what a generate job wrote: a candidates dataset")
     status: TrainingStatus
     cancel_requested: bool
     progress: TrainingProgress

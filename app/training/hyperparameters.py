@@ -1,6 +1,10 @@
 """A training job's hyperparameters as run: the submitted ones with the method's defaults
 filled in, one typed model per method. The training worker maps them onto TRL's configs
-(workers/training/configs.py); the job row stores them as the API shows them."""
+(workers/training/configs.py); the job row stores them as the API shows them.
+
+generate and evaluate train nothing: a generate job's row keeps its sampling parameters
+(the `generate` block, shown under that name) in the same column, an evaluate job's keeps
+nothing (its `evaluate` block has a column of its own)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.schemas.training import Hyperparameters, TrainingMethod
+from app.schemas.training import TRAINING_METHODS, Generate, Hyperparameters, TrainingJobCreate, TrainingMethod
 
 # METHODS.md: SFT ~2e-5 full, 1e-4–2e-4 LoRA; DPO ~5e-7 full, higher with LoRA.
 DEFAULT_LEARNING_RATE = {("sft", True): 2e-4, ("sft", False): 2e-5, ("dpo", True): 5e-6, ("dpo", False): 5e-7}
@@ -62,3 +66,17 @@ def as_run(method: str, stored: dict[str, Any]) -> MethodHyperparameters:
     if method == "sft":
         return SftHyperparameters.model_validate(stored)
     raise ValueError(f"no training method '{method}'")
+
+
+def for_job(spec: TrainingJobCreate) -> dict[str, Any]:
+    """What a new job's row keeps as its hyperparameters, by method."""
+    if spec.method in TRAINING_METHODS:
+        return as_stored(spec.method, spec.hyperparameters, lora=spec.lora is not None)
+    if spec.method == "generate":
+        return (spec.generate or Generate()).model_dump()
+    return {}
+
+
+def as_sampling(stored: dict[str, Any]) -> Generate:
+    """A generate job's stored sampling parameters, typed."""
+    return Generate.model_validate(stored)

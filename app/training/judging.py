@@ -169,5 +169,5 @@ def close(session: Session, job: TrainingJob, result: dict[str, Any]) -> None:
     emit(session, job.id, "artifacts_saved", state["saved"])
     job.judging_since, job.judging = None, None
     lifecycle.finish(
-        session, job.id, status, lifecycle.closing_message(status, metrics), metrics, state["artifacts_uri"]
+        session, job.id, status, lifecycle.closing_message(job.method, status, metrics), metrics, state["artifacts_uri"]
     )

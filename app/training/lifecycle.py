@@ -18,67 +18,98 @@ from sqlalchemy.orm import Session
 
 from app.datasets import queries
 from app.db.base import new_id, utcnow
-from app.db.models import TrainingJob, TrainingMetric
+from app.db.models import Dataset, TrainingJob, TrainingMetric
 from app.db.scoping import get_owned
 from app.errors import Conflict, InvalidSpec, NotFound
 from app.schemas.status import TERMINAL_STATUSES, JobKind, JobStatus, move
-from app.schemas.training import Lora, TrainingJobCreate
+from app.schemas.training import TRAINING_METHODS, Evaluate, Generate, Lora, TrainingJobCreate
 from app.security.scrub import scrub
 from app.teachers import registry
-from app.training import hyperparameters
+from app.training import gold_sets, hyperparameters, students
 from app.training.base_models import locate
 from app.training.events import emit
 from app.training.hyperparameters import MethodHyperparameters
+from app.training.students import BrokenLineage, Student
 
-# The dataset kind each method reads (Dataset.kind).
-DATASET_KIND = {"sft": "sft", "dpo": "preference"}
+# The dataset kind each method reads (Dataset.kind); None: any kind, for its prompts.
+DATASET_KIND: dict[str, str | None] = {"sft": "sft", "dpo": "preference", "generate": None, "evaluate": None}
 TRAINING = JobKind.TRAINING
 
 
 def create(
     session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cache: Path, model_dirs: Sequence[Path] = ()
 ) -> TrainingJob:
-    try:
-        dataset = queries.get(session, tenant_id, spec.dataset_id)
-    except NotFound:
-        raise InvalidSpec("dataset_id", f"no dataset '{spec.dataset_id}'") from None
-    wanted = DATASET_KIND[spec.method]
-    if dataset.kind != wanted:
-        raise InvalidSpec(
-            "dataset_id", f"a {spec.method} job needs a {wanted} dataset; '{dataset.id}' is a {dataset.kind} dataset"
-        )
-    if dataset.record_count == 0:
-        raise InvalidSpec("dataset_id", f"dataset '{dataset.id}' has no records")
-    base_model = locate(spec.base_model, hub_cache, model_dirs)
-    evaluate = spec.evaluate.model_dump() if spec.evaluate else None
-    if evaluate and evaluate["judge_teacher"]:
-        # Stored by id, as synthesis jobs store theirs: a later rename does not change the job.
-        evaluate["judge_teacher"] = registry.resolve(
-            session, tenant_id, evaluate["judge_teacher"], "evaluate.judge_teacher"
-        ).id
+    if spec.method == "evaluate":
+        dataset = gold_sets.check(session, tenant_id, spec.dataset_id, "dataset_id")
+    else:
+        dataset = _dataset(session, tenant_id, spec)
+    student = students.resolve(session, tenant_id, spec.student) if spec.student else None
+    if student is not None:
+        base_model = student.base_model
+    else:
+        assert spec.base_model is not None  # TrainingJobCreate asks for one or the other
+        base_model = locate(spec.base_model, hub_cache, model_dirs)
+    evaluate = _evaluate(session, tenant_id, spec.evaluate)
+    trains = spec.method in TRAINING_METHODS
     job = TrainingJob(
         id=new_id("train"),
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         method=spec.method,
         base_model=base_model,
-        hyperparameters=hyperparameters.as_stored(spec.method, spec.hyperparameters, lora=spec.lora is not None),
-        lora=spec.lora.model_dump() if spec.lora else None,
-        eval_split=spec.eval_split,
-        evaluate=evaluate,
+        student_job_id=student.id if student else None,
+        hyperparameters=hyperparameters.for_job(spec),
+        lora=spec.lora.model_dump() if spec.lora and trains else None,
+        eval_split=spec.eval_split if trains else 0.0,
+        evaluate=evaluate.model_dump() if evaluate else None,
         metrics={},
     )
     session.add(job)
     session.flush()
-    tuning = f"LoRA r={spec.lora.r}" if spec.lora else "full fine-tuning"
-    emit(
-        session,
-        job.id,
-        "created",
-        f"{spec.method} job on dataset {dataset.id} (v{dataset.version}, {dataset.record_count} records),"
-        f" base model {base_model}, {tuning}",
-    )
+    emit(session, job.id, "created", _created(spec, dataset, base_model))
     return job
+
+
+def _dataset(session: Session, tenant_id: str, spec: TrainingJobCreate) -> Dataset:
+    try:
+        dataset = queries.get(session, tenant_id, spec.dataset_id)
+    except NotFound:
+        raise InvalidSpec("dataset_id", f"no dataset '{spec.dataset_id}'") from None
+    wanted = DATASET_KIND[spec.method]
+    if wanted is not None and dataset.kind != wanted:
+        raise InvalidSpec(
+            "dataset_id", f"a {spec.method} job needs a {wanted} dataset; '{dataset.id}' is a {dataset.kind} dataset"
+        )
+    if dataset.record_count == 0:
+        raise InvalidSpec("dataset_id", f"dataset '{dataset.id}' has no records")
+    return dataset
+
+
+def _evaluate(session: Session, tenant_id: str, given: Evaluate | None) -> Evaluate | None:
+    if given is None:
+        return None
+    resolved = {}
+    if given.judge_teacher:
+        # Stored by id, as synthesis jobs store theirs: a later rename does not change the job.
+        resolved["judge_teacher"] = registry.resolve(
+            session, tenant_id, given.judge_teacher, "evaluate.judge_teacher"
+        ).id
+    if given.dataset_id:
+        resolved["dataset_id"] = gold_sets.check(session, tenant_id, given.dataset_id, "evaluate.dataset_id").id
+    return given.model_copy(update=resolved)
+
+
+def _created(spec: TrainingJobCreate, dataset: Dataset, base_model: str) -> str:
+    """The `created` event's words."""
+    source = f"dataset {dataset.id} (v{dataset.version}, {dataset.record_count} records)"
+    if spec.method == "generate":
+        samples = (spec.generate or Generate()).samples
+        return f"generate job: student {spec.student} samples {samples} answers for each prompt of {source}"
+    if spec.method == "evaluate":
+        return f"evaluate job: student {spec.student} is scored on gold set {source}"
+    tuning = f"LoRA r={spec.lora.r}" if spec.lora else "full fine-tuning"
+    start = f"from student {spec.student} (base model {base_model})" if spec.student else f"base model {base_model}"
+    return f"{spec.method} job on {source}, {start}, {tuning}"
 
 
 def cancel(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
@@ -103,14 +134,30 @@ class RunSpec:
     dataset_id: str
     method: str
     base_model: str
-    hyperparameters: MethodHyperparameters
+    # sft and dpo only.
+    hyperparameters: MethodHyperparameters | None
     # As the job row stores them and the API shows them (the run card repeats them).
     stored_hyperparameters: dict[str, Any]
     lora: Lora | None
     eval_split: float
-    evaluate: dict[str, Any] | None
+    evaluate: Evaluate | None
     attempt: int
     dataset: dict[str, Any]
+    # The trained student the job starts from (sft, dpo) or runs (generate, evaluate).
+    student: Student | None = None
+    # generate only.
+    generate: Generate | None = None
+
+    @property
+    def trains(self) -> bool:
+        return self.method in TRAINING_METHODS
+
+    @property
+    def gold_set_id(self) -> str | None:
+        """The dataset the student is scored on, when not the held-out split."""
+        if self.method == "evaluate":
+            return self.dataset_id
+        return self.evaluate.dataset_id if self.evaluate else None
 
 
 def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: int) -> RunSpec | None:
@@ -139,25 +186,33 @@ def start(session: Session, job_id: str, *, stale_after_s: float, max_attempts: 
         _close(session, job, JobStatus.FAILED, "its dataset was deleted")
         return None
     dataset = queries.get(session, job.tenant_id, job.dataset_id)
+    try:
+        student = students.lineage(session, job.student_job_id) if job.student_job_id else None
+    except BrokenLineage as exc:
+        _close(session, job, JobStatus.FAILED, f"its student cannot be loaded: {exc}")
+        return None
     move(job, JobStatus.RUNNING, TRAINING)
     job.attempts += 1
     job.heartbeat_at = now
     job.started_at = job.started_at or now
     if job.attempts == 1:
         emit(session, job.id, "started", "a training worker picked the job up")
+    trains = job.method in TRAINING_METHODS
     return RunSpec(
         job_id=job.id,
         tenant_id=job.tenant_id,
         dataset_id=job.dataset_id,
         method=job.method,
         base_model=job.base_model,
-        hyperparameters=hyperparameters.as_run(job.method, job.hyperparameters),
+        hyperparameters=hyperparameters.as_run(job.method, job.hyperparameters) if trains else None,
         stored_hyperparameters=dict(job.hyperparameters),
         lora=Lora.model_validate(job.lora) if job.lora else None,
         eval_split=job.eval_split,
-        evaluate=dict(job.evaluate) if job.evaluate else None,
+        evaluate=Evaluate.model_validate(job.evaluate) if job.evaluate else None,
         attempt=job.attempts,
         dataset={"id": dataset.id, "name": dataset.name, "version": dataset.version, "kind": dataset.kind},
+        student=student,
+        generate=hyperparameters.as_sampling(job.hyperparameters) if job.method == "generate" else None,
     )
 
 
@@ -252,8 +307,22 @@ def _close(session: Session, job: TrainingJob, status: JobStatus, message: str) 
     emit(session, job.id, str(status), message, level="error" if status == JobStatus.FAILED else "info")
 
 
-def closing_message(status: JobStatus, metrics: dict[str, Any]) -> str:
-    """The closing event's words for a run that trained: its steps and loss."""
+def closing_message(method: str, status: JobStatus, metrics: dict[str, Any]) -> str:
+    """The closing event's words: a training run's steps and loss, a generate job's samples,
+    an evaluate job's score."""
+    if method == "generate":
+        if status == JobStatus.CANCELLED:
+            return f"cancelled after {metrics['prompts']} prompts; no dataset written"
+        return (
+            f"{metrics['prompts']} prompts sampled, {metrics['distinct_samples']} distinct answers;"
+            f" candidates dataset {metrics['output_dataset_id']}"
+        )
+    if method == "evaluate":
+        evaluation = metrics["evaluation"]
+        exact = evaluation["exact_match"]
+        score = f"exact match {exact:.1%}" if exact is not None else "no final answers to match"
+        stopped = "cancelled; " if status == JobStatus.CANCELLED else ""
+        return f"{stopped}{evaluation['prompts']} gold prompts answered; {score}"
     loss = ""
     if metrics["first_loss"] is not None and metrics["last_loss"] is not None:
         loss = f"; loss {metrics['first_loss']:.4f} → {metrics['last_loss']:.4f}"

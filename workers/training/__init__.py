@@ -1,4 +1,5 @@
-"""The training worker: TRL (SFT or DPO) with PEFT LoRA or full fine-tuning, on the GPU
+"""The training worker: TRL (SFT or DPO) with PEFT LoRA or full fine-tuning, and the runs
+of a trained student (generate: sampling; evaluate: scoring on a gold set), on the GPU
 host in production and the CPU in tests. Only `distillery train-worker` imports this
 package, so torch and the trainer libraries never load in the API or synthesis workers.
 

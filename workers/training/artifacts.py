@@ -1,6 +1,6 @@
 """Publishing a run: the adapter (or full model) with its tokenizer, and a run card, written
 locally by the trainer and then copied under the job's artifacts location (an fsspec URL:
-a directory or a bucket)."""
+a directory or a bucket). A generate or evaluate job publishes its run card alone."""
 
 from __future__ import annotations
 
@@ -36,17 +36,31 @@ def run_card(spec: RunSpec, status: str, metrics: dict[str, Any], rows: dict[str
         "status": status,
         "method": spec.method,
         "base_model": spec.base_model,
-        "weights": "adapter" if spec.lora else "model",
+        "student": _student(spec),
+        # What this job saved; None when it trained nothing.
+        "weights": ("adapter" if spec.lora else "model") if spec.trains else None,
         "dataset": spec.dataset,
         "rows": rows,
-        "hyperparameters": spec.stored_hyperparameters,
+        "hyperparameters": spec.stored_hyperparameters if spec.trains else {},
         "lora": spec.lora.model_dump() if spec.lora else None,
         "eval_split": spec.eval_split,
-        "evaluate": spec.evaluate,
+        "evaluate": spec.evaluate.model_dump() if spec.evaluate else None,
+        "generate": spec.generate.model_dump() if spec.generate else None,
         "metrics": metrics,
         "device": device,
         "libraries": library_versions(),
         "saved_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _student(spec: RunSpec) -> dict[str, Any] | None:
+    """The trained student the run started from or ran, and the weights it is made of: an
+    adapter saved by a job with a student applies on top of that student, not of the base."""
+    if spec.student is None:
+        return None
+    return {
+        "training_job_id": spec.student.training_job_id,
+        "weights": [{"training_job_id": w.training_job_id, "kind": w.kind} for w in spec.student.weights],
     }
 
 

@@ -1,7 +1,8 @@
 """Streaming a run into the database: step metrics, events, a heartbeat, and cancel.
 
 Each hook writes in its own short transaction. A cancel is seen in the heartbeat of the
-step after it was asked: the trainer is told to save a checkpoint and stop there."""
+step after it was asked: the trainer is told to save a checkpoint and stop there. A run
+that trains nothing (generate, evaluate) beats once a batch of prompts instead."""
 
 from __future__ import annotations
 
@@ -112,3 +113,18 @@ class RunReporter(TrainerCallback):
         rate = tokens / (now - self._clock) if now > self._clock else 0.0
         self._tokens, self._clock = state.num_input_tokens_seen, now
         return round(rate, 1)
+
+
+class Heartbeat:
+    """Progress of a run that trains nothing: its step is the prompts answered so far, out
+    of all it has to answer. Called after each batch; True once the user asked to cancel."""
+
+    def __init__(self, job_id: str, total: int) -> None:
+        self.job_id, self.total = job_id, total
+        self.cancelled = False
+
+    def __call__(self, done: int) -> bool:
+        with unit_of_work() as session:
+            cancel = lifecycle.heartbeat(session, self.job_id, done, self.total)
+        self.cancelled = self.cancelled or cancel
+        return self.cancelled

@@ -1,11 +1,12 @@
-"""After training, the student answers held-out prompts (the eval split, never trained on).
+"""The student answers prompts: held out after training (the eval split, never trained on),
+or a user's gold set (`evaluate.dataset_id`, or an evaluate job's dataset).
 
 Where the records carry a final answer, the score is exact match of the student's final
-answer against the teacher's, normalised as the labeler compares answers. Where they carry
-free-form answers and the job names `evaluate.judge_teacher`, that teacher compares the
-student's answer with the teacher's in both orders, a step the synthesis workers run
-(app/training/judging.py), and the result is win / tie / loss from the student's side. A
-few samples are kept for a person to read."""
+answer against the reference (the teacher's, or the gold one), normalised as the labeler
+compares answers. Where they carry free-form answers and the job names
+`evaluate.judge_teacher`, that teacher compares the student's answer with the reference in
+both orders, a step the synthesis workers run (app/training/judging.py), and the result is
+win / tie / loss from the student's side. A few samples are kept for a person to read."""
 
 from __future__ import annotations
 
@@ -30,8 +31,18 @@ def final_answer(text: str) -> str:
     return found.answer if found else text.strip()
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], max_new_tokens: int) -> list[str]:
-    """Greedy replies, a batch at a time, left-padded so every prompt ends where replies start."""
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[dict[str, str]]],
+    max_new_tokens: int,
+    *,
+    samples: int = 1,
+    **sampling: Any,
+) -> list[str]:
+    """Replies to one batch of prompts, left-padded so every prompt ends where replies start:
+    greedy, or drawn with `sampling` (do_sample, temperature, top_p); `samples` replies per
+    prompt, a prompt's replies side by side."""
     tokenizer.padding_side = "left"
     texts = [tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
     # The chat template already holds any special tokens the model expects.
@@ -40,10 +51,13 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[dict[str, str]]], ma
         output = model.generate(
             **inputs,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
+            num_return_sequences=samples,
             pad_token_id=tokenizer.pad_token_id,
+            **{"do_sample": False, **sampling},
         )
-    return tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    replies = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    # A byte-level model can emit NUL, which Postgres stores in neither text nor JSON.
+    return [reply.replace("\x00", "") for reply in replies]
 
 
 def evaluate(

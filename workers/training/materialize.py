@@ -16,6 +16,7 @@ from datasets import Dataset
 
 from app.datasets.download import rows
 from app.datasets.exporters import ExportOptions
+from app.datasets.splits import Split
 from app.training.hyperparameters import SftHyperparameters
 from app.training.lifecycle import RunSpec
 
@@ -42,7 +43,7 @@ class Materialized:
     dropped: int = 0
 
 
-def _all(dataset_id: str, fmt: str, options: ExportOptions, split: Any) -> list[dict[str, Any]]:
+def _all(dataset_id: str, fmt: str, options: ExportOptions, split: Split | None) -> list[dict[str, Any]]:
     return [row for page in rows(dataset_id, fmt, options, split) for row in page]
 
 
@@ -62,9 +63,10 @@ def _dpo_row(row: dict[str, Any]) -> dict[str, Any] | None:
     return row
 
 
-def _training_rows(spec: RunSpec, split: Any) -> tuple[list[dict[str, Any]], int]:
+def _training_rows(spec: RunSpec, split: Split | None) -> tuple[list[dict[str, Any]], int]:
     options = ExportOptions(eval_fraction=spec.eval_split, conversational=True)
     hp = spec.hyperparameters
+    assert hp is not None, "only sft and dpo jobs train"
     if isinstance(hp, SftHyperparameters):
         raw = _all(spec.dataset_id, "openai-chat", options, split)
         usable = [r for r in (_sft_row(row, hp.completion_only_loss) for row in raw) if r is not None]
@@ -81,10 +83,12 @@ def is_final_answer(reference: str, with_rationale: str) -> bool:
     return with_rationale != reference or ("\n" not in reference and len(reference) <= 100)
 
 
-def _eval_prompts(spec: RunSpec) -> list[EvalPrompt]:
-    with_rationale = _all(spec.dataset_id, "openai-chat", ExportOptions(eval_fraction=spec.eval_split), "eval")
+def eval_prompts(dataset_id: str, eval_fraction: float = 0.0, split: Split | None = None) -> list[EvalPrompt]:
+    """The prompts of `dataset_id` (of its `split` only, if given) whose records carry a
+    reference answer, with that answer: a training dataset's held-out split, or a gold set."""
+    with_rationale = _all(dataset_id, "openai-chat", ExportOptions(eval_fraction=eval_fraction), split)
     answers = _all(
-        spec.dataset_id, "openai-chat", ExportOptions(eval_fraction=spec.eval_split, include_rationale=False), "eval"
+        dataset_id, "openai-chat", ExportOptions(eval_fraction=eval_fraction, include_rationale=False), split
     )
     prompts = []
     for full, bare in zip(with_rationale, answers, strict=True):
@@ -96,6 +100,14 @@ def _eval_prompts(spec: RunSpec) -> list[EvalPrompt]:
                 )
             )
     return prompts
+
+
+def _evaluation_prompts(spec: RunSpec) -> list[EvalPrompt]:
+    if spec.evaluate is None:
+        return []
+    if spec.gold_set_id is not None:
+        return eval_prompts(spec.gold_set_id)
+    return eval_prompts(spec.dataset_id, spec.eval_split, "eval")
 
 
 def materialize(spec: RunSpec) -> Materialized:
@@ -111,6 +123,6 @@ def materialize(spec: RunSpec) -> Materialized:
     return Materialized(
         train=Dataset.from_list(train),
         eval=Dataset.from_list(evaluation) if evaluation else None,
-        eval_prompts=_eval_prompts(spec) if spec.evaluate else [],
+        eval_prompts=_evaluation_prompts(spec),
         dropped=dropped + eval_dropped,
     )

@@ -1,39 +1,36 @@
-"""Running one training job: claim it, materialise its dataset, train with TRL (SFT or DPO,
-LoRA via PEFT or full), evaluate, publish the artifacts, close the job. Whatever goes wrong
-ends the job as failed with a reason a user can act on."""
+"""Running one job of the training queue: claim it, then by method. sft and dpo materialise
+the dataset, load the base model or the student (student.py), train with TRL (LoRA via
+PEFT or full), evaluate (scoring.py), publish the artifacts and close the job; generate
+(sampling.py) and evaluate (scoring.py) run a trained student. Whatever goes wrong ends
+the job as failed with a reason a user can act on."""
 
 from __future__ import annotations
 
 import json
 import logging
 import shutil
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, Trainer
+from transformers import PrinterCallback, Trainer
 from trl import DPOConfig, DPOTrainer, SFTTrainer
 
 from app.db.session import unit_of_work
-from app.queue import JUDGE_TRAINING, enqueue
 from app.schemas.status import JobStatus
 from app.settings import get_settings
-from app.training import judging, lifecycle
-from app.training.events import emit
+from app.training import lifecycle
 from app.training.judging import Comparison
-from app.training.lifecycle import RunSpec, closing_message
-from workers.training.artifacts import publish, run_card
+from app.training.lifecycle import RunSpec
+from workers.training import sampling, scoring, student
+from workers.training.artifacts import run_card
 from workers.training.callbacks import RunReporter
+from workers.training.closing import conclude, event
 from workers.training.configs import lora_config, trl_config
-from workers.training.evaluate import evaluate
 from workers.training.materialize import DataError, Materialized, materialize
+from workers.training.student import ModelError
 
 log = logging.getLogger(__name__)
-
-
-class ModelError(Exception):
-    """The base model cannot be loaded or trained as it is."""
 
 
 def run(job_id: str) -> None:
@@ -49,7 +46,12 @@ def run(job_id: str) -> None:
         return
     scratch = settings.data_dir.resolve() / "training" / job_id
     try:
-        _run(spec, scratch)
+        if spec.method == "generate":
+            sampling.run(spec, scratch)
+        elif spec.method == "evaluate":
+            scoring.run(spec, scratch)
+        else:
+            train(spec, scratch)
     except Exception as exc:  # whatever failed, the job ends with a reason
         log.exception("training job %s failed", job_id)
         with unit_of_work() as session:
@@ -88,23 +90,23 @@ def failure_message(exc: BaseException) -> str:
     return f"training failed: {type(exc).__name__}: {str(exc)[:1000]}"
 
 
-def _event(job_id: str, type: str, message: str, *, level: str = "info", **data: Any) -> None:
-    with unit_of_work() as session:
-        emit(session, job_id, type, message, level=level, **data)
-
-
-def _run(spec: RunSpec, scratch: Path) -> None:
+def train(spec: RunSpec, scratch: Path) -> None:
+    """An sft or dpo job."""
     data = materialize(spec)
     eval_rows = len(data.eval) if data.eval is not None else 0
     rows: dict[str, Any] = {"train": len(data.train), "eval": eval_rows, "dropped": data.dropped}
     dropped = f"; {data.dropped} rows without a usable answer left out" if data.dropped else ""
-    _event(
+    event(
         spec.job_id,
         "dataset_materialized",
         f"{rows['train']} training rows, {eval_rows} held-out rows{dropped}",
         **rows,
     )
-    tokenizer, model = load_model(spec)
+    # On a GPU with bfloat16, a LoRA run keeps the frozen base in bf16 (half the memory);
+    # full fine-tuning keeps fp32 master weights and trains in bf16 autocast.
+    tokenizer, model = student.load(spec, scratch, torch.bfloat16 if spec.lora and student.bf16() else torch.float32)
+    if spec.student is not None:
+        event(spec.job_id, "student_loaded", f"starting from the student trained by {spec.student.training_job_id}")
     reporter = RunReporter(spec.job_id)
     trainer = build_trainer(spec, model, tokenizer, data, scratch / "checkpoints", reporter)
     checkpoint = last_complete_checkpoint(scratch / "checkpoints")
@@ -113,60 +115,27 @@ def _run(spec: RunSpec, scratch: Path) -> None:
     metrics = summary(reporter, trainer, rows)
     to_judge: list[Comparison] = []
     if spec.evaluate and not reporter.cancelled:
-        metrics["evaluation"], to_judge = _evaluate(spec, trainer, tokenizer, data, reporter)
+        metrics["evaluation"], to_judge = scoring.score(
+            spec, trainer.model, tokenizer, data.eval_prompts, lambda done: reporter.beat(trainer.state)
+        )
     status = JobStatus.CANCELLED if reporter.cancelled else JobStatus.SUCCEEDED
     weights = scratch / "publish" / ("adapter" if spec.lora else "model")
     trainer.save_model(str(weights))
     tokenizer.save_pretrained(str(weights))
     card = run_card(spec, status, metrics, rows, str(trainer.args.device))
-    uri = publish(scratch / "publish", card, spec.job_id)
     saved = f"{weights.name}, tokenizer and run card saved"
-    if to_judge:
-        # The synthesis workers run the judge job and close this one when it ends: this
-        # worker does not wait (workers/judging.py).
-        with unit_of_work() as session:
-            handed = judging.hand_off(session, spec.job_id, to_judge, metrics, uri, saved)
-        if handed:
-            try:
-                enqueue(JUDGE_TRAINING, spec.job_id)
-            except Exception:  # handed over all the same: the training reaper's sweep finds it
-                log.warning("training job %s: the judge step's message was not sent", spec.job_id, exc_info=True)
-        return
-    with unit_of_work() as session:
-        emit(session, spec.job_id, "artifacts_saved", saved)
-        lifecycle.finish(session, spec.job_id, status, closing_message(status, metrics), metrics, uri)
-
-
-def load_model(spec: RunSpec) -> tuple[Any, Any]:
-    # On a GPU with bfloat16, a LoRA run keeps the frozen base in bf16 (half the memory);
-    # full fine-tuning keeps fp32 master weights and trains in bf16 autocast.
-    dtype = torch.bfloat16 if spec.lora and _bf16() else torch.float32
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
-        model = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"could not load base model '{spec.base_model}': {str(exc)[:500]}") from exc
-    if not tokenizer.chat_template:
-        raise ModelError(
-            f"base model '{spec.base_model}' has no chat template; the student is trained on conversations"
-        )
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model
-
-
-def _bf16() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    conclude(spec, status, metrics, card, scratch / "publish", saved, to_judge)
 
 
 def build_trainer(
     spec: RunSpec, model: Any, tokenizer: Any, data: Materialized, output_dir: Path, reporter: RunReporter
 ) -> Trainer:
+    assert spec.hyperparameters is not None
     args = trl_config(
         spec.hyperparameters,
         output_dir,
         has_eval=data.eval is not None,
-        bf16=_bf16(),
+        bf16=student.bf16(),
         pin_memory=torch.cuda.is_available(),
     )
     peft_config = lora_config(spec.lora) if spec.lora else None
@@ -216,33 +185,3 @@ def summary(reporter: RunReporter, trainer: Trainer, rows: dict[str, int]) -> di
         if key in reporter.last_values:
             metrics[key] = reporter.last_values[key]
     return metrics
-
-
-def _evaluate(
-    spec: RunSpec, trainer: Trainer, tokenizer: Any, data: Materialized, reporter: RunReporter
-) -> tuple[dict[str, Any], list[Comparison]]:
-    """The evaluation so far, and the comparisons a judge teacher still has to make (then
-    the `evaluated` event waits for its verdict)."""
-    assert spec.evaluate is not None
-    n = min(spec.evaluate["n"], len(data.eval_prompts))
-    _event(spec.job_id, "evaluation_started", f"the student answers {n} held-out prompts")
-    result, free_form = evaluate(
-        trainer.model,
-        tokenizer,
-        data.eval_prompts,
-        n,
-        spec.evaluate["max_new_tokens"],
-        lambda done: reporter.beat(trainer.state),
-    )
-    to_judge = free_form if spec.evaluate.get("judge_teacher") else []
-    ties, asked = judging.split(to_judge)
-    if to_judge and not asked:  # every answer equals the teacher's: nothing to ask a judge
-        result["judge"] = judging.verdict(None, Counter(tie=ties))
-        with unit_of_work() as session:
-            emit(session, spec.job_id, "judging_started", f"the judge teacher compares {ties} free-form answers")
-            judging.judged(session, spec.job_id, result["judge"])
-    if asked:
-        return result, to_judge
-    with unit_of_work() as session:
-        judging.evaluated(session, spec.job_id, result)
-    return result, []

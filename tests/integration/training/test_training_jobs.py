@@ -3,94 +3,17 @@ Redis, training a tiny Llama-style student built on the spot on the CPU."""
 
 from __future__ import annotations
 
-import io
-import subprocess
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.stack import TERMINAL, Api
-from tests.support.training_data import Example, arithmetic, make_dataset, preferences, texts
+from tests.support.stack import Api
+from tests.support.training_api import FAST, LORA, dataset, events, step_metrics, submit, unpack, wait_for
+from tests.support.training_data import Example, arithmetic, preferences
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-# Fast enough to overfit a few dozen examples in a few dozen steps on a 2-core CPU.
-FAST = {"learning_rate": 0.01, "batch_size": 8, "max_seq_length": 128, "gradient_checkpointing": False}
-LORA = {"r": 8, "alpha": 16, "dropout": 0.0}
-
-
-@pytest.fixture(scope="session")
-def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.support.tiny_model import build_tiny_model
-
-    corpus = texts(arithmetic(60)) + texts(preferences(40)) + ["Answer:"]
-    return build_tiny_model(tmp_path_factory.mktemp("student"), corpus)
-
-
-@pytest.fixture(scope="session")
-def train_worker(stack_env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen[bytes]]:
-    from app.cli.stack import process
-
-    with process(["train-worker", "--loglevel", "INFO"], stack_env, logs / "train-worker.log") as proc:
-        yield proc
-
-
-@pytest.fixture
-def trainer(tenant_api: Api, train_worker: subprocess.Popen[bytes]) -> Api:
-    """A fresh tenant, with the training worker running."""
-    assert train_worker.poll() is None, "the training worker exited; see train-worker.log in test-artifacts/logs"
-    return tenant_api
-
-
-@pytest.fixture
-def tenant(tenant_api: Api) -> Api:
-    """A fresh tenant; no worker needed."""
-    return tenant_api
-
-
-def dataset(api: Api, examples: list[Example], kind: str = "sft") -> str:
-    from app.db.session import unit_of_work
-    from app.security.api_keys import tenant_for_key
-
-    with unit_of_work() as session:
-        tenant_id = tenant_for_key(session, api.key)
-        assert tenant_id is not None
-        return make_dataset(session, tenant_id, examples, kind)
-
-
-def submit(api: Api, **body: Any) -> dict[str, Any]:
-    response = api.post("/v1/training-jobs", json=body)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def wait_for(api: Api, job_id: str, timeout_s: float = 120.0) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        job = api.get(f"/v1/training-jobs/{job_id}").json()
-        return job if job["status"] in TERMINAL else None
-
-    return wait_until(finished, timeout_s=timeout_s, interval_s=0.5, what=f"training job {job_id} to finish")
-
-
-def events(api: Api, job_id: str) -> list[dict[str, Any]]:
-    return api.get(f"/v1/training-jobs/{job_id}/events", params={"limit": 500}).json()["data"]
-
-
-def step_metrics(api: Api, job_id: str) -> list[dict[str, Any]]:
-    return api.get(f"/v1/training-jobs/{job_id}/metrics", params={"limit": 500}).json()["data"]
-
-
-def unpack(api: Api, job_id: str, into: Path) -> Path:
-    response = api.get(f"/v1/training-jobs/{job_id}/artifacts/download")
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "application/x-tar"
-    with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
-        tar.extractall(into, filter="data")
-    return into / job_id
 
 
 def test_sft_lora_job_overfits_evaluates_and_its_adapter_loads_and_generates(trainer: Api, student: Path, tmp_path):

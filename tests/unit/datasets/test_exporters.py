@@ -108,6 +108,22 @@ def test_preference_formats_for_trl_and_openai():
     }
 
 
+def test_a_candidates_dataset_downloads_as_the_lines_of_a_candidates_upload():
+    from app.schemas.datasets import UploadLine
+
+    candidates = ["Step 1: 2 + 3 = 5\n\nAnswer: 5", "6"]
+    record = _record(parsed={"candidates": candidates, "sources": ["reference", "student"]})
+    row = EXPORTERS["candidates"].row(record, ExportOptions())
+    assert row == {
+        "instruction": "What is 2 + 3?",
+        "input": "",
+        "output": "5",
+        "candidates": candidates,
+    }
+    assert UploadLine.model_validate(row).candidates == row["candidates"]  # it uploads again as it is
+    assert EXPORTERS["candidates"].kind == "candidates"
+
+
 def test_file_writers_round_trip_every_page():
     import gzip
     import io

@@ -51,3 +51,62 @@ def test_evaluation_needs_held_out_prompts():
 def test_malformed_specs_are_refused(body):
     with pytest.raises(ValidationError):
         TrainingJobCreate.model_validate({**BASE, **body})
+
+
+STUDENT = {"dataset_id": "ds_1", "student": "train_1"}
+
+
+def test_sft_and_dpo_start_from_a_base_model_or_a_student_not_both():
+    spec = TrainingJobCreate.model_validate({**STUDENT, "method": "dpo"})
+    assert spec.base_model is None and spec.student == "train_1"
+    assert problem(student="train_1").endswith(
+        "student: give `base_model` or `student`, not both (the student brings its base model)"
+    )
+    assert problem(base_model=None).endswith("base_model: required, or `student` to continue from a trained one")
+
+
+def test_a_gold_set_replaces_the_held_out_split():
+    spec = TrainingJobCreate.model_validate({**BASE, "eval_split": 0, "evaluate": {"n": 3, "dataset_id": "ds_gold"}})
+    assert spec.evaluate is not None and spec.evaluate.dataset_id == "ds_gold"
+
+
+def test_a_generate_job_samples_a_student_with_bounded_defaults():
+    spec = TrainingJobCreate.model_validate({**STUDENT, "method": "generate"})
+    assert spec.generate is None  # the defaults are filled in at creation
+    given = TrainingJobCreate.model_validate({**STUDENT, "method": "generate", "generate": {"samples": 16}})
+    assert given.generate is not None and given.generate.samples == 16 and given.generate.temperature == 0.8
+    for bad in ({"samples": 0}, {"samples": 17}, {"temperature": 0}, {"top_p": 0}, {"max_new_tokens": 0}):
+        with pytest.raises(ValidationError):
+            TrainingJobCreate.model_validate({**STUDENT, "method": "generate", "generate": bad})
+
+
+def running(method: str, **body: object) -> str:
+    with pytest.raises(ValidationError) as caught:
+        TrainingJobCreate.model_validate({**STUDENT, "method": method, **body})
+    return caught.value.errors()[0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "message"),
+    [
+        ("generate", {"student": None}, "student: generate jobs need `student`, a succeeded sft or dpo training job"),
+        (
+            "generate",
+            {"base_model": "/m"},
+            "base_model: generate jobs run their `student`'s model; leave base_model out",
+        ),
+        ("generate", {"hyperparameters": {}}, "hyperparameters: only for sft and dpo; generate jobs train nothing"),
+        ("evaluate", {"lora": None}, "lora: only for sft and dpo; evaluate jobs train nothing"),
+        ("generate", {"eval_split": 0.2}, "eval_split: only for sft and dpo; generate jobs train nothing"),
+        ("generate", {"evaluate": {"n": 2}}, "evaluate: only for sft, dpo and evaluate jobs"),
+        ("evaluate", {}, 'evaluate: an evaluate job needs `evaluate`, at least {"n": ...}'),
+        ("evaluate", {"evaluate": {"n": 2, "dataset_id": "ds_2"}}, "evaluate.dataset_id: an evaluate job scores on"),
+        ("evaluate", {"evaluate": {"n": 2}, "generate": {}}, "generate: only for a generate job"),
+    ],
+)
+def test_generate_and_evaluate_jobs_refuse_what_only_training_takes(method, body, message):
+    assert message in running(method, **body)
+
+
+def test_only_a_generate_job_takes_sampling_parameters():
+    assert problem(generate={"samples": 2}).endswith("generate: only for a generate job")

@@ -135,3 +135,36 @@ def test_a_job_cancelled_while_judged_closes_as_cancelled(session, handed_off, p
 def test_a_judge_step_past_its_deadline_is_overdue(handed_off):
     assert not judging.overdue(handed_off, 60)
     assert judging.overdue(handed_off, 60, now=utcnow() + timedelta(seconds=61))
+
+
+def test_an_evaluate_job_judged_against_a_gold_set_closes_with_its_score(session, tmp_path, published):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    sft = lifecycle.create(
+        session,
+        "t1",
+        TrainingJobCreate.model_validate(
+            {"dataset_id": make_dataset(session, "t1", arithmetic(4)), "method": "sft", "base_model": "model"}
+        ),
+        hub_cache=tmp_path,
+        model_dirs=[tmp_path],
+    )
+    lifecycle.start(session, sft.id, stale_after_s=60, max_attempts=3)
+    lifecycle.finish(session, sft.id, "succeeded", "trained", {}, published)
+    spec = {
+        "dataset_id": make_dataset(session, "t1", arithmetic(3)),
+        "method": "evaluate",
+        "student": sft.id,
+        "evaluate": {"n": 3},
+    }
+    job = lifecycle.create(session, "t1", TrainingJobCreate.model_validate(spec), hub_cache=tmp_path)
+    lifecycle.start(session, job.id, stale_after_s=60, max_attempts=3)
+    metrics = {"evaluation": EVALUATION}
+    assert judging.hand_off(session, job.id, COMPARISONS, json.loads(json.dumps(metrics)), published, "run card saved")
+    claimed = judging.claim(session, job.id)
+    assert claimed is not None
+    judging.close(session, claimed, judging.verdict("job_judge", Counter(win=2, tie=1)))
+    session.flush()
+    assert job.status == "succeeded" and job.metrics["evaluation"]["judge"]["win"] == 2
+    closed = session.scalars(select(TrainingEvent).where(TrainingEvent.training_job_id == job.id)).all()[-1]
+    assert closed.message == "3 gold prompts answered; no final answers to match"

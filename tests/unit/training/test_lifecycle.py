@@ -158,3 +158,19 @@ def test_another_tenants_job_cannot_be_cancelled(session, model_dir):
     session.add(Tenant(id="t2", name="two"))
     with pytest.raises(NotFound):
         lifecycle.cancel(session, "t2", job.id)
+
+
+def test_each_method_closes_with_its_own_words():
+    training = {"steps": 6, "first_loss": 2.0, "last_loss": 0.5, "eval_loss": None}
+    assert lifecycle.closing_message("sft", "succeeded", training) == "trained 6 steps; loss 2.0000 → 0.5000"
+    generated = {"prompts": 4, "distinct_samples": 9, "output_dataset_id": "ds_1"}
+    assert lifecycle.closing_message("generate", "succeeded", generated) == (
+        "4 prompts sampled, 9 distinct answers; candidates dataset ds_1"
+    )
+    assert lifecycle.closing_message("generate", "cancelled", {"prompts": 2}) == (
+        "cancelled after 2 prompts; no dataset written"
+    )
+    evaluation = {"evaluation": {"prompts": 5, "exact_match": 0.4}}
+    assert lifecycle.closing_message("evaluate", "succeeded", evaluation) == (
+        "5 gold prompts answered; exact match 40.0%"
+    )
