@@ -24,6 +24,7 @@ from app.schemas.jobs import SeedIn, Skill
 from app.schemas.status import TERMINAL_STATUSES, JobStatus
 from app.settings import get_settings
 from app.training import judging
+from workers import pipelines
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def advance(training_job_id: str) -> None:
             _settle(session, job, judge_job_id, timeout_s)
     if created is not None:
         enqueue(PLAN_JOB, created)
+    else:  # the training job may have closed: its pipeline moves on
+        pipelines.after_training_job(training_job_id)
 
 
 def after_job_finished(job_id: str) -> None:

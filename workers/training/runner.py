@@ -23,6 +23,7 @@ from app.training import judging, lifecycle
 from app.training.events import emit
 from app.training.judging import Comparison
 from app.training.lifecycle import RunSpec, closing_message
+from workers import pipelines
 from workers.training.artifacts import publish, run_card
 from workers.training.callbacks import RunReporter
 from workers.training.configs import lora_config, trl_config
@@ -45,7 +46,8 @@ def run(job_id: str) -> None:
             stale_after_s=settings.training_heartbeat_timeout_s,
             max_attempts=settings.training_max_attempts,
         )
-    if spec is None:
+    if spec is None:  # perhaps closed now (cancelled before it started, out of attempts)
+        pipelines.after_training_job(job_id)
         return
     scratch = settings.data_dir.resolve() / "training" / job_id
     try:
@@ -56,6 +58,8 @@ def run(job_id: str) -> None:
             lifecycle.fail(session, job_id, failure_message(exc))
     # Only a finished run gets here: a killed worker leaves its checkpoints to resume from.
     shutil.rmtree(scratch, ignore_errors=True)
+    # Unless it waits for its judge step: that closes it and rings then.
+    pipelines.after_training_job(job_id)
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
