@@ -16,8 +16,9 @@ from app.errors import Conflict, InvalidSpec
 from app.jobs import lifecycle as jobs
 from app.pipelines.plan import PlannedStage
 from app.queue import FINALIZE_JOB, JUDGE_TRAINING, PLAN_JOB, RUN_CHUNK, RUN_TRAINING_JOB, TRAINING, Message
+from app.schemas.base import first_problem
 from app.schemas.jobs import JobCreate
-from app.schemas.pipelines import ReferenceField, first_problem, stage_body, substitute, validate_body
+from app.schemas.pipelines import ReferenceField, stage_body, substitute, validate_body
 from app.schemas.status import TERMINAL_STATUSES, JobStatus
 from app.settings import Settings
 from app.training import lifecycle as training

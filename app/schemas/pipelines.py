@@ -34,7 +34,6 @@ a stage of them gets the last round's copy.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,9 +41,8 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
-from pydantic_core import ErrorDetails
 
-from app.schemas.base import InputModel, JsonObject, Name, OutputModel
+from app.schemas.base import InputModel, JsonObject, Name, OutputModel, first_problem
 from app.schemas.jobs import JobCreate
 from app.schemas.training import TrainingJobCreate
 
@@ -160,26 +158,6 @@ def stage_body(kind: str, spec: dict[str, Any], job_name: str) -> dict[str, Any]
 
 def validate_body(kind: str, body: dict[str, Any]) -> JobCreate | TrainingJobCreate:
     return JobCreate.model_validate(body) if kind == "job" else TrainingJobCreate.model_validate(body)
-
-
-# A model validator's message names its field first ("seeds: needs seeds or a source_dataset").
-_NAMED = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*): (?P<problem>.+)$", re.S)
-
-
-def first_problem(exc: ValidationError) -> tuple[str, str]:
-    """(field, problem) of a validation error's first line, the field in the API's dotted form."""
-    return problem_of(exc.errors(include_url=False, include_input=False)[0])
-
-
-def problem_of(error: ErrorDetails) -> tuple[str, str]:
-    field = ".".join(str(part) for part in error["loc"])
-    message = error["msg"]
-    if error["type"] == "value_error":
-        message = message.removeprefix("Value error, ")
-        named = _NAMED.match(message)
-        if named:
-            return ".".join(p for p in (field, named["field"]) if p), named["problem"]
-    return field, message
 
 
 # What stands for a reference while a spec is validated at submission.
