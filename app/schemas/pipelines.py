@@ -40,7 +40,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
 from app.schemas.base import InputModel, JsonObject, Name, OutputModel, first_problem
 from app.schemas.jobs import JobCreate
@@ -183,6 +183,8 @@ class PipelineCreate(InputModel):
     name: Name
     stages: list[StageIn] = Field(min_length=1, max_length=50)
     rounds: Rounds | None = None
+    # Each stage's job body as validated here (a big seed list is validated once).
+    _bodies: list[JobCreate | TrainingJobCreate] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _stages_fit_together(self) -> Self:
@@ -194,14 +196,14 @@ class PipelineCreate(InputModel):
             position[stage.name] = i
         for i, stage in enumerate(self.stages):
             _check_references(i, stage, self.stages, position)
-            _check_spec(i, stage, self.name)
+        self._bodies = [_checked_body(i, stage, self.name) for i, stage in enumerate(self.stages)]
         if self.rounds is not None:
             _check_rounds(self.rounds, position)
         return self
 
     def bodies(self) -> list[JobCreate | TrainingJobCreate]:
         """Each stage's job body as validated at submission, references as placeholders."""
-        return [validate_body(s.kind, placeholder_body(s, self.name)) for s in self.stages]
+        return list(self._bodies)
 
 
 def placeholder_body(stage: StageIn, pipeline_name: str) -> dict[str, Any]:
@@ -228,7 +230,7 @@ def _check_references(i: int, stage: StageIn, stages: Sequence[StageIn], positio
             )
 
 
-def _check_spec(i: int, stage: StageIn, pipeline_name: str) -> None:
+def _checked_body(i: int, stage: StageIn, pipeline_name: str) -> JobCreate | TrainingJobCreate:
     where = f"stages.{i}"
     if stage.kind != "job":
         if stage.kind not in training_methods():
@@ -239,7 +241,7 @@ def _check_spec(i: int, stage: StageIn, pipeline_name: str) -> None:
         if stage.spec.get("method", stage.kind) != stage.kind:
             raise ValueError(f"{where}.spec.method: the stage's kind is its method; leave method out")
     try:
-        validate_body(stage.kind, placeholder_body(stage, pipeline_name))
+        return validate_body(stage.kind, placeholder_body(stage, pipeline_name))
     except ValidationError as exc:
         field, problem = first_problem(exc)
         raise ValueError(f"{where}.spec{'.' + field if field else ''}: {problem}") from None
