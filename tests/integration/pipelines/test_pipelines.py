@@ -208,3 +208,27 @@ def test_every_pipeline_route_is_in_the_openapi_document(test_client):
     }
     body = paths["/v1/pipelines"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/json", "application/yaml"}
+
+
+def test_a_run_whose_messages_were_lost_is_moved_on_by_the_reapers_sweep(
+    tenant_api, workers, start_simulator, stack_env, logs
+):
+    """The database is the ledger: with no worker up, the POST's message is lost with the
+    broker's data; a worker started later finds the run in its sweep and runs it."""
+    import redis
+
+    from tests.conftest import SHORT_LEASE_S, Workers
+
+    workers.stop()  # the next test that asks for `worker` starts it again
+    teacher = tenant_api.add_teacher(start_simulator())["name"]
+    run = submit(tenant_api, two_labels(teacher, teacher))
+    redis.Redis.from_url(stack_env["DISTILLERY_BROKER_URL"]).flushdb()
+    # Short leases: the sweep runs every 5 s and takes runs queued for SHORT_LEASE_S.
+    pool = Workers({**stack_env, "DISTILLERY_LEASE_SECONDS": str(SHORT_LEASE_S)}, logs / "worker-sweep.log")
+    pool.start()
+    try:
+        done = wait_for(tenant_api, run["id"], timeout_s=90)
+    finally:
+        pool.stop()
+    assert done["status"] == "succeeded", done["error"]
+    assert [s["status"] for s in done["stages"]] == ["succeeded", "succeeded"]
