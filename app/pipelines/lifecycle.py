@@ -88,6 +88,7 @@ def retry(session: Session, tenant_id: str, pipeline_id: str, runtime: Runtime) 
     for later in unfinished:
         later.status, later.error, later.finished_at = StageStatus.PENDING, None, None
     pipeline.status, pipeline.error, pipeline.finished_at = PipelineStatus.RUNNING, None, None
+    pipeline.started_at = pipeline.started_at or utcnow()  # cancelled while queued, it never started
     emit(session, pipeline.id, "retried", f"running again from stage '{stage.name}'", stage=stage.name)
     if stage.job_id is None or not stage_jobs.was_planned(session, stage):
         # A training stage runs a fresh job; a stage that never started (or whose job was

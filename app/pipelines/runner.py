@@ -51,7 +51,7 @@ def advance(session: Session, pipeline_id: str, runtime: Runtime) -> list[Messag
             session,
             pipeline.id,
             "stage_succeeded",
-            f"stage '{current.name}' succeeded",
+            f"stage '{current.name}' succeeded: {_job_of(current)}",
             stage=current.name,
             job_id=current.job_id,
             training_job_id=current.training_job_id,
@@ -96,7 +96,7 @@ def start(
         session,
         pipeline.id,
         "stage_started",
-        f"stage '{stage.name}' started: {started.label}",
+        f"stage '{stage.name}' started: {_job_of(stage)}",
         stage=stage.name,
         job_id=started.job_id,
         training_job_id=started.training_job_id,
@@ -122,6 +122,10 @@ def fail(session: Session, pipeline: Pipeline, stage: PipelineStage, error: str,
     )
     retry = f"POST /v1/pipelines/{pipeline.id}/retry runs it again"
     emit(session, pipeline.id, "failed", f"{error}; {retry}", level="error")
+
+
+def _job_of(stage: PipelineStage) -> str:
+    return f"job {stage.job_id}" if stage.job_id else f"training job {stage.training_job_id}"
 
 
 def _close_stage(stage: PipelineStage, status: StageStatus) -> None:

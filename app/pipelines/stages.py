@@ -49,10 +49,6 @@ class Started:
     training_job_id: str | None
     messages: list[Message]
 
-    @property
-    def label(self) -> str:
-        return f"job {self.job_id}" if self.job_id else f"training job {self.training_job_id}"
-
 
 @dataclass(frozen=True)
 class Outcome:
