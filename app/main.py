@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
 from app.api.body_limit import MIB, BodyLimit
-from app.api.routes import datasets, health, jobs, metrics, teachers, training_jobs
+from app.api.routes import datasets, health, jobs, metrics, pipelines, teachers, training_jobs
 from app.queue import warm_up
 from app.security.scrub import install_log_filter
 from app.settings import get_settings
@@ -34,6 +37,23 @@ async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _document_bodies(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Add to the OpenAPI document's components the bodies that routes read themselves
+    (JSON or YAML), which FastAPI does not see."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            _, schemas = models_json_schema(
+                [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+            )
+            document.setdefault("components", {}).setdefault("schemas", {}).update(schemas.get("$defs", {}))
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app() -> FastAPI:
     install_log_filter()
     settings = get_settings()
@@ -44,8 +64,9 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     errors.install(app)
-    for module in (health, metrics, teachers, jobs, datasets, training_jobs):
+    for module in (health, metrics, teachers, jobs, datasets, training_jobs, pipelines):
         app.include_router(module.router)
+    _document_bodies(app, pipelines.BODY_MODELS)
     # Uploads (seeds, eval sets) have their own, larger limit.
     uploads = {str(app.url_path_for("upload_dataset")): settings.max_upload_mb * MIB}
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_mb * MIB, per_path=uploads)

@@ -3,6 +3,8 @@ sent after the transaction that made the work has committed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from celery import Celery
@@ -22,6 +24,8 @@ REAP_TRAINING_JOBS = "distillery.synthesis.reap_training_jobs"
 RUN_TRAINING_JOB = "distillery.training.run_job"
 # A trained job's judge step, run on the synthesis side (workers/judging.py).
 JUDGE_TRAINING = "distillery.synthesis.judge_training"
+# Move a pipeline on: start its next stage once the current one's job has ended.
+ADVANCE_PIPELINE = "distillery.synthesis.advance_pipeline"
 # Every task under this prefix goes to the training queue.
 TRAINING_TASKS = "distillery.training.*"
 
@@ -67,6 +71,21 @@ def warm_up() -> None:
 
 def enqueue(task: str, *args: object, queue: str = SYNTHESIS) -> None:
     celery_app().send_task(task, args=list(args), queue=queue)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A task to enqueue once the transaction that made its work has committed: what domain
+    code returns to its edge (an API route or a task) instead of enqueueing itself."""
+
+    task: str
+    args: tuple[object, ...]
+    queue: str = SYNTHESIS
+
+
+def send(messages: Iterable[Message]) -> None:
+    for message in messages:
+        enqueue(message.task, *message.args, queue=message.queue)
 
 
 def broker_reachable(timeout_s: float = 2.0) -> bool:

@@ -24,6 +24,7 @@ from app.schemas.jobs import SeedIn, Skill
 from app.schemas.status import TERMINAL_STATUSES, JobStatus
 from app.settings import get_settings
 from app.training import judging
+from workers import pipelines
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ def advance(training_job_id: str) -> None:
             _settle(session, job, judge_job_id, timeout_s)
     if created is not None:
         enqueue(PLAN_JOB, created)
+    else:  # the training job may have closed: its pipeline moves on
+        pipelines.after_training_job(training_job_id)
 
 
 def after_job_finished(job_id: str) -> None:
@@ -89,12 +92,14 @@ def _create(session: Session, job: TrainingJob) -> str | None:
     try:
         # Part of a training job the tenant already started: not refused for the tenant's
         # limit on active synthesis jobs. Refused before it writes anything.
-        judge_job_id = lifecycle.create(session, job.tenant_id, spec, max_active=0).id
+        judge = lifecycle.create(session, job.tenant_id, spec, max_active=0)
     except InvalidSpec as exc:  # the judge teacher was deleted since submission
         judging.close(session, job, judging.verdict(None, Counter(tie=ties), str(exc)))
         return None
-    judging.started(job, judge_job_id)
-    return judge_job_id
+    # A pipeline's training stage: the judge's teacher calls count in the pipeline's cost.
+    judge.pipeline_id = job.pipeline_id
+    judging.started(job, judge.id)
+    return judge.id
 
 
 def _settle(session: Session, job: TrainingJob, judge_job_id: str, timeout_s: float) -> None:

@@ -1,6 +1,7 @@
-"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases; and, for training
+"""Synthesis tasks: plan a job, run a chunk, finalize, reap expired leases; for training
 jobs, the reaper of those whose worker died and the judge step of their evaluation, which
-run here so that they need no GPU host alive (app.training imports no torch)."""
+run here so that they need no GPU host alive (app.training imports no torch); and moving
+pipelines on from one stage to the next."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from app.db.session import unit_of_work
 from app.jobs import leases, lifecycle, planning
 from app.jobs.execution import TRANSIENT
 from app.jobs.execution import run_chunk as run_chunk_items
+from app.pipelines import runner as pipeline_runner
+from app.pipelines.stages import Runtime
 from app.queue import (
+    ADVANCE_PIPELINE,
     FINALIZE_JOB,
     JUDGE_TRAINING,
     PLAN_JOB,
@@ -21,10 +25,11 @@ from app.queue import (
     RUN_TRAINING_JOB,
     TRAINING,
     enqueue,
+    send,
 )
 from app.settings import get_settings
 from app.training import lifecycle as training
-from workers import judging
+from workers import judging, pipelines
 from workers.celery_app import app
 from workers.runtime import run_async
 
@@ -51,6 +56,8 @@ def plan_job(job_id: str) -> None:
 def run_chunk(job_id: str, item_ids: list[int]) -> None:
     if run_async(run_chunk_items(job_id, item_ids)):
         enqueue(FINALIZE_JOB, job_id)
+    else:  # the job may have failed on its teacher's refusal
+        pipelines.after_job(job_id)
 
 
 @app.task(name=FINALIZE_JOB)
@@ -69,12 +76,14 @@ def finalize_job(job_id: str) -> None:
         with unit_of_work() as session:
             lifecycle.fail(session, job_id, f"finalizing failed: {type(exc).__name__}")
         judging.after_job_finished(job_id)
+        pipelines.after_job(job_id)
         return
     # The next stage of a job that works in rounds.
     for chunk in chunks:
         enqueue(RUN_CHUNK, job_id, chunk)
-    if not chunks:  # a training job whose judge this was closes now
+    if not chunks:  # a training job whose judge this was closes now; a pipeline moves on
         judging.after_job_finished(job_id)
+        pipelines.after_job(job_id)
 
 
 @app.task(name=REAP_LEASES)
@@ -91,6 +100,7 @@ def reap_leases() -> None:
         enqueue(PLAN_JOB, job_id)
     for job_id in unfinished:
         enqueue(FINALIZE_JOB, job_id)
+    pipelines.sweep()
 
 
 @app.task(name=REAP_TRAINING_JOBS)
@@ -109,3 +119,10 @@ def reap_training_jobs() -> None:
 @app.task(name=JUDGE_TRAINING, **RETRY_TRANSIENT)
 def judge_training(job_id: str) -> None:
     judging.advance(job_id)
+
+
+@app.task(name=ADVANCE_PIPELINE, **RETRY_TRANSIENT)
+def advance_pipeline(pipeline_id: str) -> None:
+    with unit_of_work() as session:
+        messages = pipeline_runner.advance(session, pipeline_id, Runtime.of(get_settings()))
+    send(messages)

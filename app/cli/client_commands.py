@@ -1,4 +1,5 @@
-"""Client commands: `distillery jobs|datasets|teachers|train ...` against a running server.
+"""Client commands: `distillery jobs|datasets|teachers|train ...` against a running server
+(pipelines: app/cli/pipeline_commands.py).
 
 They go through the Python client (app.client) and check every spec locally with the
 server's own schemas before sending it. The server and key come from --url/--api-key,
@@ -119,10 +120,10 @@ def jobs_events(job_id: str, url: Url = None, api_key: Key = None, as_json: AsJs
     """A job's event log, oldest first."""
     with reported(), Client(url, api_key) as client:
         events = list(client.iter_job_events(job_id))
-    _show_events(f"events of job {job_id}", events, as_json)
+    show_events(f"events of job {job_id}", events, as_json)
 
 
-def _show_events(title: str, events: list[Any], as_json: bool) -> None:
+def show_events(title: str, events: list[Any], as_json: bool) -> None:
     if as_json:
         emit_json(events)
         return
@@ -349,7 +350,7 @@ def train_events(training_job_id: str, url: Url = None, api_key: Key = None, as_
     """A training job's event log."""
     with reported(), Client(url, api_key) as client:
         events = list(client.iter_training_job_events(training_job_id))
-    _show_events(f"events of training job {training_job_id}", events, as_json)
+    show_events(f"events of training job {training_job_id}", events, as_json)
 
 
 @train_app.command("cancel")

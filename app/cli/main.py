@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import client_commands
+from app.cli import client_commands, pipeline_commands
 from app.cli.demo import demo
 from app.security.scrub import install_log_filter
 from app.settings import get_settings
@@ -20,7 +20,9 @@ app.add_typer(client_commands.jobs_app, name="jobs")
 app.add_typer(client_commands.datasets_app, name="datasets")
 app.add_typer(client_commands.teachers_app, name="teachers")
 app.add_typer(client_commands.train_app, name="train")
+app.add_typer(pipeline_commands.pipelines_app, name="pipelines")
 app.command()(demo)
+app.command("run")(pipeline_commands.run)
 
 
 @app.callback()

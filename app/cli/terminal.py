@@ -11,12 +11,15 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from app.cli.specs import SpecError
 from app.client import ApiError, ClientError
+from app.schemas.base import problem_of
 from app.schemas.jobs import JobOut
+from app.schemas.pipelines import PipelineOut, StageOut
 from app.schemas.status import JobStatus
 
 console = Console()
@@ -30,9 +33,9 @@ def reported() -> Iterator[None]:
         yield
     except ValidationError as exc:
         errors.print("[red]invalid spec[/] (checked locally; nothing was sent):", highlight=False)
-        for problem in exc.errors():
-            field = ".".join(str(p) for p in problem["loc"]) or "spec"
-            errors.print(f"  {field}: {problem['msg'].removeprefix('Value error, ')}", highlight=False, markup=False)
+        for error in exc.errors(include_url=False, include_input=False):
+            field, problem = problem_of(error)
+            errors.print(f"  {field or 'spec'}: {problem}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     except ApiError as exc:
         errors.print(f"[red]{exc.status} {exc.type}[/]: {exc.message}", highlight=False)
@@ -130,3 +133,51 @@ class JobProgress:
         self._bar.update(
             self._task, description=job.status, total=p.total or None, completed=p.completed, detail=detail
         )
+
+
+def pipeline_table(pipeline: PipelineOut) -> Table:
+    """One line per stage: its status, progress and job."""
+    p = pipeline.progress
+    out = Table(
+        title=f"pipeline {pipeline.id} ({pipeline.name}): {pipeline.status} · {p.done}/{p.stages} stages"
+        f" · ${pipeline.cost_usd:.4f}",
+        title_justify="left",
+    )
+    for column in ("stage", "kind", "status", "progress", "job", "error"):
+        out.add_column(column, overflow="fold")
+    for stage in pipeline.stages:
+        out.add_row(
+            stage.name,
+            stage.kind,
+            stage.status,
+            _stage_progress(stage),
+            stage.job_id or stage.training_job_id or "",
+            stage.error or "",
+        )
+    return out
+
+
+def _stage_progress(stage: StageOut) -> str:
+    if stage.progress is None:
+        return ""
+    done, total = stage.progress.done, stage.progress.total
+    if stage.progress.unit == "steps":
+        return f"step {done}/{total or '?'}"
+    return f"{done}/{total} items"
+
+
+class PipelineView:
+    """The live view `distillery run` shows: the stage table, redrawn on every poll."""
+
+    def __init__(self) -> None:
+        self._live = Live(console=console, auto_refresh=False)
+
+    def __enter__(self) -> PipelineView:
+        self._live.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._live.stop()
+
+    def update(self, pipeline: PipelineOut) -> None:
+        self._live.update(pipeline_table(pipeline), refresh=True)

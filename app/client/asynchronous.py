@@ -14,10 +14,12 @@ from app.client import calls
 from app.client.calls import Call, RecordStatus
 from app.client.config import resolve
 from app.client.errors import ServerUnreachable, WaitTimeout, from_response
-from app.client.polling import TERMINAL, Backoff
+from app.client.polling import TERMINAL, Backoff, pipeline_moves
 from app.schemas.base import Page
 from app.schemas.datasets import DatasetOut, ExportFormat, FileFormat
 from app.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
+from app.schemas.pipeline_reports import PipelineReport
+from app.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
 from app.schemas.teachers import TeacherCreate, TeacherOut
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 
@@ -230,3 +232,46 @@ class AsyncClient:
     async def download_training_artifacts(self, training_job_id: str, dest: str | Path) -> Path:
         """The job's artifacts (adapter or model, run card) as one archive at `dest`."""
         return await self._download(calls.download_training_artifacts(training_job_id), Path(dest))
+
+    # pipelines
+    async def submit_pipeline(self, spec: PipelineCreate | Mapping[str, Any]) -> PipelineOut:
+        """Start a pipeline (a dict or a PipelineCreate, validated locally; YAML files: load them first)."""
+        return await self._run(calls.submit_pipeline(spec))
+
+    async def list_pipelines(self, limit: int = 50, offset: int = 0) -> Page[PipelineOut]:
+        return await self._run(calls.list_pipelines(limit, offset))
+
+    def iter_pipelines(self, page_size: int = 100) -> AsyncIterator[PipelineOut]:
+        return self._pages(lambda offset: calls.list_pipelines(page_size, offset))
+
+    async def get_pipeline(self, pipeline_id: str) -> PipelineOut:
+        return await self._run(calls.get_pipeline(pipeline_id))
+
+    def iter_pipeline_events(self, pipeline_id: str, page_size: int = 500) -> AsyncIterator[PipelineEventOut]:
+        return self._pages(lambda offset: calls.pipeline_events(pipeline_id, page_size, offset))
+
+    async def cancel_pipeline(self, pipeline_id: str) -> PipelineOut:
+        return await self._run(calls.cancel_pipeline(pipeline_id))
+
+    async def retry_pipeline(self, pipeline_id: str) -> PipelineOut:
+        """Run a failed or cancelled pipeline on from the stage that did not finish."""
+        return await self._run(calls.retry_pipeline(pipeline_id))
+
+    async def pipeline_report(self, pipeline_id: str) -> PipelineReport:
+        return await self._run(calls.pipeline_report(pipeline_id))
+
+    async def wait_pipeline(
+        self,
+        pipeline_id: str,
+        timeout_s: float | None = None,
+        on_update: Callable[[PipelineOut], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> PipelineOut:
+        """Poll until the pipeline is succeeded, failed or cancelled; `on_update` sees every poll."""
+        return await self._wait(
+            lambda: self.get_pipeline(pipeline_id),
+            lambda p: (p.status, pipeline_moves(p)),
+            timeout_s,
+            on_update,
+            backoff,
+        )

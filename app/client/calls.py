@@ -17,6 +17,8 @@ from pydantic import BaseModel, SecretStr
 from app.schemas.base import Page
 from app.schemas.datasets import DatasetOut, ExportFormat, FileFormat
 from app.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
+from app.schemas.pipeline_reports import PipelineReport
+from app.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
 from app.schemas.teachers import TeacherCreate, TeacherOut
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 
@@ -156,3 +158,32 @@ def training_job_artifacts(training_job_id: str) -> Call[Page[ArtifactOut]]:
 
 def download_training_artifacts(training_job_id: str) -> Call[None]:
     return Call("GET", f"/v1/training-jobs/{training_job_id}/artifacts/download", _nothing)
+
+
+# pipelines
+def submit_pipeline(spec: PipelineCreate | Mapping[str, Any]) -> Call[PipelineOut]:
+    return Call("POST", "/v1/pipelines", _model(PipelineOut), json=validated(PipelineCreate, spec))
+
+
+def list_pipelines(limit: int, offset: int) -> Call[Page[PipelineOut]]:
+    return Call("GET", "/v1/pipelines", _page(PipelineOut), _paging(limit, offset))
+
+
+def get_pipeline(pipeline_id: str) -> Call[PipelineOut]:
+    return Call("GET", f"/v1/pipelines/{pipeline_id}", _model(PipelineOut))
+
+
+def pipeline_events(pipeline_id: str, limit: int, offset: int) -> Call[Page[PipelineEventOut]]:
+    return Call("GET", f"/v1/pipelines/{pipeline_id}/events", _page(PipelineEventOut), _paging(limit, offset))
+
+
+def cancel_pipeline(pipeline_id: str) -> Call[PipelineOut]:
+    return Call("POST", f"/v1/pipelines/{pipeline_id}/cancel", _model(PipelineOut))
+
+
+def retry_pipeline(pipeline_id: str) -> Call[PipelineOut]:
+    return Call("POST", f"/v1/pipelines/{pipeline_id}/retry", _model(PipelineOut))
+
+
+def pipeline_report(pipeline_id: str) -> Call[PipelineReport]:
+    return Call("GET", f"/v1/pipelines/{pipeline_id}/report", _model(PipelineReport))

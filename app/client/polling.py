@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from app.schemas.pipelines import PipelineOut
 from app.schemas.status import TERMINAL_STATUSES
 
 TERMINAL = TERMINAL_STATUSES
@@ -22,3 +24,8 @@ class Backoff:
         """The pause before the next poll; progress since the last poll resets it."""
         self._delay = self.initial_s if progressed else min(self.maximum_s, self._delay * self.factor)
         return self._delay
+
+
+def pipeline_moves(pipeline: PipelineOut) -> Any:
+    """What changes while a pipeline makes progress: its stages' statuses and progress."""
+    return [(s.status, s.progress) for s in pipeline.stages]

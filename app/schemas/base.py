@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 # Deepest nesting of objects and arrays any input may have (request bodies, JSON Schemas,
 # upload lines). Nothing legitimate comes near it; far deeper input reaches recursion
@@ -79,6 +80,27 @@ def _no_nul(value: Any) -> Any:
 Text = Annotated[str, StringConstraints(max_length=100_000), AfterValidator(_no_nul)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), AfterValidator(_no_nul)]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_no_nul)]
+
+
+# A model validator's message names its field first: "seeds: needs seeds or a source_dataset".
+_NAMED = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*): (?P<problem>.+)$", re.S)
+
+
+def problem_of(error: ErrorDetails) -> tuple[str, str]:
+    """(field, problem) of one validation error, the field dotted as the API names it
+    ("seeds.0.instruction"), a model validator's named field included."""
+    field = ".".join(str(part) for part in error["loc"])
+    message = error["msg"]
+    if error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
+        named = _NAMED.match(message)
+        if named:
+            return ".".join(p for p in (field, named["field"]) if p), named["problem"]
+    return field, message
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    return problem_of(exc.errors(include_url=False, include_input=False)[0])
 
 
 class InputModel(BaseModel):

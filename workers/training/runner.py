@@ -22,6 +22,7 @@ from app.settings import get_settings
 from app.training import lifecycle
 from app.training.judging import Comparison
 from app.training.lifecycle import RunSpec
+from workers import pipelines
 from workers.training import sampling, scoring, student
 from workers.training.artifacts import run_card
 from workers.training.callbacks import RunReporter
@@ -42,7 +43,8 @@ def run(job_id: str) -> None:
             stale_after_s=settings.training_heartbeat_timeout_s,
             max_attempts=settings.training_max_attempts,
         )
-    if spec is None:
+    if spec is None:  # perhaps closed now (cancelled before it started, out of attempts)
+        pipelines.after_training_job(job_id)
         return
     scratch = settings.data_dir.resolve() / "training" / job_id
     try:
@@ -58,6 +60,8 @@ def run(job_id: str) -> None:
             lifecycle.fail(session, job_id, failure_message(exc))
     # Only a finished run gets here: a killed worker leaves its checkpoints to resume from.
     shutil.rmtree(scratch, ignore_errors=True)
+    # Unless it waits for its judge step: that closes it and rings then.
+    pipelines.after_training_job(job_id)
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:

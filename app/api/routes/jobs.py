@@ -9,7 +9,7 @@ from app.api.routes import errors
 from app.db.session import unit_of_work
 from app.jobs import lifecycle, queries
 from app.prompts.render import check_overrides
-from app.queue import FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, enqueue
+from app.queue import ADVANCE_PIPELINE, FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, enqueue
 from app.schemas.base import Page
 from app.schemas.jobs import EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from app.settings import get_settings
@@ -44,7 +44,11 @@ def get_job(job_id: ResourceId, tenant: Tenant) -> JobOut:
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=errors(404, 409))
 def cancel_job(job_id: ResourceId, tenant: Tenant) -> JobOut:
     with unit_of_work() as session:
-        return queries.to_out(session, lifecycle.cancel(session, tenant, job_id))
+        job = lifecycle.cancel(session, tenant, job_id)
+        pipeline_id, out = job.pipeline_id, queries.to_out(session, job)
+    if pipeline_id is not None:  # a stage of a pipeline, which now fails
+        enqueue(ADVANCE_PIPELINE, pipeline_id)
+    return out
 
 
 @router.post("/{job_id}/retry", status_code=202, response_model=JobOut, responses=errors(404, 409, body=True))

@@ -8,8 +8,9 @@ from fastapi.responses import StreamingResponse
 from app.api.deps import Limit, Offset, ResourceId, Tenant
 from app.api.routes import errors
 from app.db.session import unit_of_work
-from app.queue import JUDGE_TRAINING, RUN_TRAINING_JOB, TRAINING, enqueue
+from app.queue import ADVANCE_PIPELINE, JUDGE_TRAINING, RUN_TRAINING_JOB, TRAINING, enqueue
 from app.schemas.base import Page
+from app.schemas.status import JobStatus
 from app.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 from app.settings import get_settings
 from app.training import artifacts, lifecycle, queries
@@ -49,8 +50,11 @@ def cancel_training_job(job_id: ResourceId, tenant: Tenant) -> TrainingJobOut:
     with unit_of_work() as session:
         job = lifecycle.cancel(session, tenant, job_id)
         judging, out = job.judging_since is not None, queries.to_out(job)
+        pipeline_id = job.pipeline_id if job.status == JobStatus.CANCELLED else None
     if judging:  # no training worker holds it: the synthesis side stops its judge step
         enqueue(JUDGE_TRAINING, job_id)
+    if pipeline_id is not None:  # cancelled before it started: its pipeline fails now
+        enqueue(ADVANCE_PIPELINE, pipeline_id)
     return out
 
 

@@ -28,6 +28,7 @@ LISTS = {
     "/v1/jobs",
     "/v1/datasets",
     "/v1/training-jobs",
+    "/v1/pipelines",
     "/ui/jobs",
     "/ui/datasets",
 }
@@ -52,7 +53,8 @@ NO_TENANT_DATA = {
 def _path_id(path: str, param: str, ids: dict[str, str]) -> str:
     if param == "job_id":
         return ids["training_job"] if path.startswith("/v1/training-jobs") else ids["job"]
-    return ids[{"teacher_id": "teacher", "dataset_id": "dataset", "training_job_id": "training_job"}[param]]
+    names = {"teacher_id": "teacher", "dataset_id": "dataset", "training_job_id": "training_job"}
+    return ids[names.get(param, "pipeline")]
 
 
 def _body_cases(ids: dict[str, str], own_teacher: str) -> dict[str, list[tuple[dict[str, Any], str]]]:
@@ -80,7 +82,17 @@ def _body_cases(ids: dict[str, str], own_teacher: str) -> dict[str, list[tuple[d
         "/v1/training-jobs:POST": [
             ({"dataset_id": ids["dataset"], "method": "sft", "base_model": ids["base_model"]}, "dataset_id"),
         ],
-    }
+        "/v1/pipelines:POST": [
+            ({"name": "stolen", "stages": [{"name": "a", "kind": "job", "spec": {**job, "teacher": ids["teacher"]}}]},
+             "stages.0.spec.teacher"),
+            ({"name": "stolen", "stages": [{"name": "a", "kind": "job", "spec": {
+                **job, "teacher": own_teacher, "seeds": [], "source_dataset": ids["dataset"]}}]},
+             "stages.0.spec.source_dataset"),
+            ({"name": "stolen", "stages": [{"name": "a", "kind": "sft", "spec": {
+                "dataset_id": ids["dataset"], "base_model": ids["base_model"]}}]},
+             "stages.0.spec.dataset_id"),
+        ],
+    }  # fmt: skip
 
 
 def _ui_cookie(api: Api) -> dict[str, str]:
@@ -100,8 +112,8 @@ def _ui_cookie(api: Api) -> dict[str, str]:
 
 @pytest.fixture
 def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
-    """One of each resource, owned by `api`'s tenant: a teacher, a job, its dataset and a
-    (queued) training job."""
+    """One of each resource, owned by `api`'s tenant: a teacher, a job, its dataset, a
+    (queued) training job and a pipeline."""
     teacher = api.add_teacher(start_simulator())
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"])
     assert job["status"] == "succeeded", job
@@ -112,7 +124,11 @@ def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
     body = {"dataset_id": job["dataset_id"], "method": "sft", "base_model": str(model)}
     training = api.post("/v1/training-jobs", json=body)
     assert training.status_code == 202, training.text
+    stages = [{"name": "sft", "kind": "sft", "spec": {"dataset_id": job["dataset_id"], "base_model": str(model)}}]
+    pipeline = api.post("/v1/pipelines", json={"name": "owned", "stages": stages})
+    assert pipeline.status_code == 202, pipeline.text
     return {
+        "pipeline": pipeline.json()["id"],
         "teacher": teacher["id"],
         "job": job["id"],
         "dataset": job["dataset_id"],
@@ -125,7 +141,7 @@ def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, 
     own_teacher = other_api.add_teacher(start_simulator())["name"]
     body_cases = _body_cases(owned, own_teacher)
     ui = _ui_cookie(other_api)
-    owner_ids = [owned[k] for k in ("teacher", "job", "dataset", "training_job")]
+    owner_ids = [owned[k] for k in ("teacher", "job", "dataset", "training_job", "pipeline")]
     walked: set[str] = set()
 
     # Every route as the app serves it (FastAPI's view, the one its OpenAPI document uses).
@@ -160,7 +176,11 @@ def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, 
     assert bridged.status_code == 404
     assert {"/v1/jobs/{job_id}/records:GET", "/ui/training/{training_job_id}:GET"} <= walked
     # And the owner still sees all of it.
-    for path in (f"/v1/jobs/{owned['job']}", f"/v1/training-jobs/{owned['training_job']}"):
+    for path in (
+        f"/v1/jobs/{owned['job']}",
+        f"/v1/training-jobs/{owned['training_job']}",
+        f"/v1/pipelines/{owned['pipeline']}",
+    ):
         assert api.get(path).status_code == 200
 
 

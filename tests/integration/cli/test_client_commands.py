@@ -140,3 +140,52 @@ def test_training_specs_are_checked_locally_too(cli, tmp_path):
     spec.write_text(yaml.safe_dump({"dataset_id": "ds_x", "method": "ppo", "base_model": "tiny"}))
     rejected = cli("train", "submit", str(spec))
     assert rejected.exit_code == 1 and "invalid spec" in rejected.stderr and "method" in rejected.stderr
+
+
+def _pipeline(teacher: str, seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Label the seeds, then label again what the first stage kept."""
+    label = {k: v for k, v in _spec(teacher, 0).items() if k != "name"}
+    return {
+        "name": "cli-pipeline",
+        "stages": [
+            {"name": "label", "kind": "job", "spec": {**label, "seeds": seeds}},
+            {"name": "relabel", "kind": "job", "spec": {**label, "seeds": [], "source_dataset": "@label"}},
+        ],
+    }
+
+
+def test_run_follows_a_pipeline_stage_by_stage_and_exits_with_its_outcome(cli, api, start_simulator, tmp_path):
+    teacher = api.add_teacher(start_simulator(latency_ms=20))
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(yaml.safe_dump(_pipeline(teacher["name"], arithmetic_seeds(4))))
+
+    ran = cli("run", str(spec), "--timeout-s", "120")
+    assert ran.exit_code == 0, ran.output
+    pipeline_id = ran.stdout.split("submitted pipeline ")[1].split()[0]
+    assert f"pipeline {pipeline_id} succeeded" in ran.stdout
+    assert "relabel" in ran.stdout and "4/4 items" in ran.stdout and "2/2 stages" in ran.stdout
+
+    listed = json.loads(cli("pipelines", "list", "--json").stdout)
+    assert [(p["id"], p["status"]) for p in listed] == [(pipeline_id, "succeeded")]
+    report = cli("pipelines", "report", pipeline_id)
+    assert report.exit_code == 0 and "4 kept, 0 rejected" in report.stdout and "100.0% on gold" in report.stdout
+    events = cli("pipelines", "events", pipeline_id)
+    assert events.exit_code == 0 and "stage_started" in events.stdout
+
+    # Nothing the teacher answers matches these gold answers: the second stage has nothing to read.
+    spec.write_text(yaml.safe_dump(_pipeline(teacher["name"], [{**s, "answer": "never"} for s in arithmetic_seeds(2)])))
+    failed = cli("run", str(spec), "--timeout-s", "120")
+    assert failed.exit_code == 1
+    assert "failed" in failed.stderr and "stage 'relabel' could not start" in failed.stderr
+
+
+def test_run_checks_the_pipeline_locally_and_sends_nothing_when_invalid(cli, api, server_url, tmp_path):
+    spec = tmp_path / "pipeline.yaml"
+    body = _pipeline("any", arithmetic_seeds(1))
+    body["stages"][1]["spec"]["source_dataset"] = "@later"
+    spec.write_text(yaml.safe_dump(body))
+    rejected = cli("run", str(spec))
+    assert rejected.exit_code == 1
+    assert "invalid spec" in rejected.stderr and "stages.1.spec.source_dataset: '@later'" in rejected.stderr
+    with Client(server_url, api.key) as client:
+        assert client.list_pipelines().data == []
