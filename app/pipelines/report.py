@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Dataset, Job, Pipeline, PipelineStage, Record, TrainingJob
+from app.db.models import Job, Pipeline, PipelineStage, Record, TrainingJob
 from app.db.scoping import get_owned
 from app.ledger import counters
 from app.pipelines.runner import stage_rows
@@ -45,6 +45,8 @@ class _Metrics(BaseModel):
     last_loss: float | None = None
     eval_loss: float | None = None
     evaluation: _Evaluation | None = None
+    # generate: the student's samples kept as candidates (distinct, non-blank).
+    distinct_samples: int | None = None
 
 
 class _EvaluateSettings(BaseModel):
@@ -122,9 +124,8 @@ def _training(
         row.training = TrainingSummary(
             steps=metrics.steps, first_loss=metrics.first_loss, last_loss=metrics.last_loss, eval_loss=metrics.eval_loss
         )
-    if stage.kind == "generate" and job.output_dataset_id is not None:
-        written = session.get(Dataset, job.output_dataset_id)
-        row.samples = written.record_count if written is not None else None
+    if stage.kind == "generate":
+        row.samples = metrics.distinct_samples
     settings: _EvaluateSettings = _read(_EvaluateSettings, job.evaluate)
     gold_set = settings.dataset_id or (job.dataset_id if stage.kind == "evaluate" else None)
     evaluation = metrics.evaluation

@@ -58,7 +58,7 @@ class StageReport(OutputModel):
     records: RecordTally | None = Field(description="job stages")
     teacher: TeacherUse | None = Field(description="job stages")
     gold: GoldScore | None = Field(description="job stages whose seeds carry gold answers")
-    samples: int | None = Field(description="generate stages: the samples written")
+    samples: int | None = Field(description="generate stages: the student's distinct samples written as candidates")
     training: TrainingSummary | None = Field(description="training stages that trained")
     evaluation: GoldComparison | None = Field(
         description="evaluate stages, and sft or dpo stages evaluated on a gold set"
