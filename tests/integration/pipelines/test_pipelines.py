@@ -232,3 +232,26 @@ def test_a_run_whose_messages_were_lost_is_moved_on_by_the_reapers_sweep(
         pool.stop()
     assert done["status"] == "succeeded", done["error"]
     assert [s["status"] for s in done["stages"]] == ["succeeded", "succeeded"]
+
+
+def test_a_worker_killed_mid_pipeline_is_replaced_and_the_run_goes_on_from_the_ledger(
+    tenant_api, short_lease_worker, start_simulator
+):
+    api, worker = tenant_api, short_lease_worker
+    teacher = api.add_teacher(start_simulator(latency_ms=250), max_concurrency=4)["name"]
+    run = submit(api, two_labels(teacher, teacher, seeds=24))
+    first = wait_until(
+        lambda: (
+            (j := pipeline(api, run["id"])["stages"][0]["job_id"]) and api.job(j)["progress"]["completed"] >= 4 and j
+        ),
+        what="the first stage under way",
+    )
+    worker.kill()  # SIGKILL mid-stage: leases and the pipeline's doorbells lost with it
+    assert api.job(first)["progress"]["completed"] < 24
+    worker.start()
+
+    done = wait_for(api, run["id"], timeout_s=180)
+    assert done["status"] == "succeeded", done["error"]
+    label, relabel = done["stages"]
+    assert label["job_id"] == first  # the same job resumed, not a second one
+    assert len(api.records(first)) == 24 and len(api.records(relabel["job_id"])) == 24
