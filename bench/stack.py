@@ -81,11 +81,13 @@ def running_stack(
     broker_url: str | None = None,
     workers: int = 1,
     api_workers: int = 1,
+    train_worker: bool = False,
     env_extra: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
-    """The stack with `workers` worker processes (the first runs the reapers' beat) and an API
-    of `api_workers` uvicorn processes, on the shared Redis' db $BENCH_REDIS_DB (12 unless
-    set; flushed first) or on `broker_url`, a broker of the caller's own."""
+    """The stack with `workers` worker processes (the first runs the reapers' beat), a
+    `train-worker` if asked, and an API of `api_workers` uvicorn processes, on the shared
+    Redis' db $BENCH_REDIS_DB (12 unless set; flushed first) or on `broker_url`, a broker of
+    the caller's own."""
     import redis
 
     redis_db = int(os.environ.get("BENCH_REDIS_DB", "12"))
@@ -124,6 +126,8 @@ def running_stack(
         for worker in pool:
             worker.start()
             stack.callback(worker.stop)
+        if train_worker:
+            stack.enter_context(process(["train-worker", "--loglevel", "WARNING"], env, logs / "train-worker.log"))
         api = stack.enter_context(
             process(["serve", "--port", str(api_port), "--workers", str(api_workers)], env, logs / "api.log")
         )
