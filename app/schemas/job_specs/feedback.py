@@ -36,9 +36,13 @@ class FeedbackJob(SeededJob):
 
     def check_source(self, seeds: list[dict[str, Any]]) -> None:
         # A candidates dataset (an upload, or a student's samples from a generate job)
-        # brings its own; any other dataset brings one answer per record.
-        if not self.params.generators and any(len(set(s.get("candidates") or [])) < 2 for s in seeds):
-            raise ValueError(NEEDS_GENERATORS.replace("every seed", "every record of source_dataset"))
+        # brings its own; any other dataset brings one answer per record. In a candidates
+        # dataset, a record whose samples all agree is rejected alone (too_few_candidates).
+        if not self.params.generators and all(len(set(s.get("candidates") or [])) < 2 for s in seeds):
+            raise ValueError(
+                "params.generators: needed unless source_dataset's records bring two or more distinct"
+                " `candidates` (a candidates upload, or a generate job's dataset)"
+            )
 
     def generators(self) -> list[Generator]:
         return self.params.generators or []

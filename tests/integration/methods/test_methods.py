@@ -271,7 +271,7 @@ def test_feedback_on_a_labelled_dataset_judges_its_answers_against_generated_one
     )
     assert response.status_code == 422, response.text
     problem = response.json()["error"]["details"][0]
-    assert problem["field"] == "params.generators" and "every record of source_dataset" in problem["problem"]
+    assert problem["field"] == "params.generators" and "a generate job's dataset" in problem["problem"]
 
 
 def test_feedback_on_a_candidates_dataset_needs_no_generators(api, start_simulator):
@@ -280,6 +280,8 @@ def test_feedback_on_a_candidates_dataset_needs_no_generators(api, start_simulat
         json.dumps({"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", "Answer: 0"]})
         for s in arithmetic_seeds(6, offset=1)
     ]
+    # A record whose candidates agree makes no pair: rejected alone, the rest go on.
+    lines.append(json.dumps({"instruction": "What is 1 + 1?", "candidates": ["Answer: 2", "Answer: 2"]}))
     upload = api.post(
         "/v1/datasets/upload",
         files={"file": ("student.jsonl", ("\n".join(lines) + "\n").encode(), "application/x-ndjson")},
@@ -289,3 +291,4 @@ def test_feedback_on_a_candidates_dataset_needs_no_generators(api, start_simulat
     job = _run(api, teacher, [], method="feedback", source_dataset=upload.json()["id"])
     rows = _download(api, job, "dpo")
     assert len(rows) == 6 and all(row["rejected"] == "Answer: 0" for row in rows)
+    assert [r["reject_reason"] for r in api.records(job["id"], status="rejected")] == ["too_few_candidates"]
