@@ -63,12 +63,14 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
         for g in spec.generators()
         for t in [registry.resolve(session, tenant_id, g.teacher, "params.generators")]
     ]
-    from_dataset = _dataset_seeds(session, tenant_id, spec.source_dataset) if spec.source_dataset else []
-    try:
-        spec.check_source([data for _, data in from_dataset])
-    except ValueError as exc:
-        field, _, problem = str(exc).partition(": ")
-        raise InvalidSpec(field, problem) from None
+    from_dataset = []
+    if spec.source_dataset is not None:
+        from_dataset = _dataset_seeds(session, tenant_id, spec.source_dataset)
+        try:
+            spec.check_source([data for _, data in from_dataset])
+        except ValueError as exc:
+            field, _, problem = str(exc).partition(": ")
+            raise InvalidSpec(field, problem) from None
     # Stored by id: renaming or re-creating a teacher later does not change a job.
     stored = stored_form(
         spec,

@@ -26,8 +26,14 @@ def server_url(stack_env: dict[str, str], logs: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def cli(api, server_url):
+def cli(api, server_url, monkeypatch):
     """`distillery ARGS` as this test's tenant, with the server and key from the environment."""
+    from app.cli import terminal
+
+    # The consoles read COLUMNS once, when first imported (perhaps by another test module):
+    # wide, so a table's cells are not folded across lines.
+    for console in (terminal.console, terminal.errors):
+        monkeypatch.setattr(console, "width", 250)
     runner = CliRunner()
 
     def run(*args: str) -> Any:
