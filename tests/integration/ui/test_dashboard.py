@@ -211,6 +211,8 @@ def test_every_ui_response_carries_the_security_headers(other_api, server_url):
             client.get("/ui/login"),
             client.get("/ui/jobs"),
             client.get("/ui/jobs/job_missing"),
+            client.get("/ui/pipelines"),
+            client.get("/ui/pipelines/pipe_missing"),
             client.get("/ui/static/app.js"),
             client.get("/ui/api/jobs"),
             client.post("/ui/logout", data={}),
