@@ -22,9 +22,10 @@ from app.datasets.exporters import EXPORTERS
 from app.db.session import unit_of_work
 from app.errors import NotFound
 from app.jobs import queries
+from app.pipelines import queries as pipeline_queries
 from app.schemas.datasets import FileFormat
 from app.training import queries as training_queries
-from app.ui import browse
+from app.ui import browse, pipeline_view
 from app.ui.session import (
     COOKIE,
     LOGIN_COOKIE,
@@ -57,6 +58,7 @@ def _pretty(value: Any) -> str:
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
 _env.filters["pretty"] = _pretty
+_env.filters["percent"] = pipeline_view.percent_label
 templates = Jinja2Templates(env=_env)
 router = APIRouter(prefix="/ui", include_in_schema=False)
 signed_in = [Depends(signed_in_tenant)]
@@ -169,6 +171,24 @@ def job_page(
     kept = {"status": where.status, "reason": where.reason, "q": where.text}
     params = "".join(f"&{urlencode({k: v})}" for k, v in kept.items() if v)
     return _render(request, "job.html", {"view": view, "where": where, "offset": offset, "params": params})
+
+
+@router.get("/pipelines")
+def pipelines_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTMLResponse:
+    with unit_of_work() as session:
+        pipelines = pipeline_queries.list_all(session, tenant, PAGE_SIZE, offset)
+    next_offset = offset + PAGE_SIZE if len(pipelines) == PAGE_SIZE else None
+    return _render(request, "pipelines.html", {"pipelines": pipelines, "offset": offset, "next_offset": next_offset})
+
+
+@router.get("/pipelines/{pipeline_id}")
+def pipeline_page(request: Request, pipeline_id: ResourceId, tenant: UiTenant) -> HTMLResponse:
+    try:
+        with unit_of_work() as session:
+            view = pipeline_view.pipeline_view(session, tenant, pipeline_id)
+    except NotFound as exc:
+        return _missing(request, exc)
+    return _render(request, "pipeline.html", {"view": view})
 
 
 @router.get("/datasets")

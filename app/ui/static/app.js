@@ -109,6 +109,61 @@ function jobPage() {
   });
 }
 
+// --- pipelines: a run's status, stages done, current stage and cost (a list row, or its page)
+function showPipeline(root, pipeline, digits) {
+  root.querySelectorAll('[data-field="status"]').forEach((node) => {
+    node.textContent = pipeline.status;
+    node.className = "status status-" + pipeline.status;
+  });
+  root.querySelectorAll('[data-field="bar"]').forEach((bar) => {
+    bar.max = pipeline.progress.stages || 1;
+    bar.value = pipeline.progress.done;
+  });
+  setField(root, "done", `${pipeline.progress.done}/${pipeline.progress.stages}`);
+  setField(root, "current", pipeline.current_stage || "—");
+  setField(root, "cost", pipeline.cost_usd.toFixed(digits));
+}
+
+function pipelinesPage() {
+  const live = document.querySelector('[data-live="pipelines"]');
+  if (!live) return;
+  const offset = live.dataset.offset || "0";
+  every(2000, async () => {
+    const page = await api(`pipelines?limit=50&offset=${encodeURIComponent(offset)}`);
+    let running = false;
+    for (const pipeline of page.data) {
+      const row = document.querySelector(`tr[data-pipeline-id="${CSS.escape(pipeline.id)}"]`);
+      if (row) showPipeline(row, pipeline, 4);
+      running = running || !TERMINAL.includes(pipeline.status);
+    }
+    return running;
+  });
+}
+
+// One run: its stages' progress in place; when a stage starts or ends, or the run ends,
+// reload for the stage's job link, the report and the events.
+function pipelinePage() {
+  const root = document.getElementById("pipeline");
+  if (!root || root.dataset.terminal === "yes") return;
+  const title = document.querySelector("h1");
+  every(1500, async () => {
+    const pipeline = await api(`pipelines/${encodeURIComponent(root.dataset.pipelineId)}`);
+    showPipeline(root, pipeline, 6);
+    if (title) showPipeline(title, pipeline, 6);
+    for (const stage of pipeline.stages) {
+      const row = document.querySelector(`tr[data-stage="${CSS.escape(String(stage.position))}"]`);
+      const bar = row && row.querySelector('[data-field="bar"]');
+      if (!bar || !stage.progress) continue;
+      bar.max = stage.progress.total || 1;
+      bar.value = stage.progress.done;
+      setField(row, "done", `${stage.progress.done}/${stage.progress.total ?? "?"} ${stage.progress.unit}`);
+    }
+    const stages = pipeline.stages.map((s) => s.status).join(",");
+    if (TERMINAL.includes(pipeline.status) || stages !== root.dataset.stages) { window.location.reload(); return false; }
+    return true;
+  });
+}
+
 // --- charts
 function chartCard(title) {
   const card = el("div", undefined, "chart");
@@ -321,5 +376,8 @@ function trainingJobPage() {
   refresh().then((live) => { if (live) every(5000, refresh); });
 }
 
-const pages = { jobs: jobsPage, job: jobPage, dataset: datasetPage, training: trainingPage, "training-job": trainingJobPage };
+const pages = {
+  jobs: jobsPage, job: jobPage, pipelines: pipelinesPage, pipeline: pipelinePage,
+  dataset: datasetPage, training: trainingPage, "training-job": trainingJobPage,
+};
 (pages[document.body.dataset.page] || (() => {}))();
