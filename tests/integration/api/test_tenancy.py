@@ -31,6 +31,7 @@ LISTS = {
     "/v1/pipelines",
     "/ui/jobs",
     "/ui/datasets",
+    "/ui/pipelines",
 }
 NO_TENANT_DATA = {
     "/healthz",
