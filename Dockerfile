@@ -6,10 +6,8 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /srv/distillery
 
 COPY pyproject.toml README.md alembic.ini ./
-COPY app ./app
-COPY workers ./workers
-COPY simulator ./simulator
-COPY migrations ./migrations
+COPY distillery ./distillery
+COPY distillery_simulator ./distillery_simulator
 ARG EXTRAS=""
 RUN pip install -e ".${EXTRAS:+[$EXTRAS]}"
 

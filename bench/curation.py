@@ -87,8 +87,8 @@ def templated(families: int, per: int, copy_share: float, rng: random.Random) ->
 
 
 def bench_templated() -> None:
-    from app.curation.near_dedup import Shingling, near_duplicates
-    from app.schemas.curation import NearDedup
+    from distillery.curation.near_dedup import Shingling, near_duplicates
+    from distillery.schemas.curation import NearDedup
 
     settings = NearDedup()
     texts, planted = templated(200, 10, 0.2, random.Random(11))
@@ -112,8 +112,8 @@ def bench_templated() -> None:
 
 def bench_near_dedup(n: int) -> None:
     sys.path.insert(0, str(ROOT))
-    from app.curation.near_dedup import Shingling, near_duplicates
-    from app.schemas.curation import NearDedup
+    from distillery.curation.near_dedup import Shingling, near_duplicates
+    from distillery.schemas.curation import NearDedup
 
     settings = NearDedup()
     texts, planted = synthetic(n, 0.10, random.Random(7))
@@ -146,7 +146,7 @@ def _load_records(database_url: str, n: int) -> str:
 
     os.environ["DISTILLERY_DATABASE_URL"] = database_url
     sys.path.insert(0, str(ROOT))
-    from app.db.migrate import upgrade
+    from distillery.db.migrate import upgrade
 
     upgrade()
     rng = random.Random(3)
@@ -200,9 +200,9 @@ def _load_records(database_url: str, n: int) -> str:
 _EXPORT = """
 import os, re, sys, time
 sys.path.insert(0, {root!r})
-from app.datasets import download
-from app.datasets.exporters import ExportOptions
-from app.main import tune_gc
+from distillery.datasets import download
+from distillery.datasets.exporters import ExportOptions
+from distillery.main import tune_gc
 tune_gc()  # as the API does at start-up
 started = time.perf_counter()
 size = 0

@@ -21,7 +21,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.cli.stack import free_port, process, spawn, stop, wait_http  # noqa: E402
+from distillery.cli.stack import free_port, process, spawn, stop, wait_http  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
@@ -104,10 +104,10 @@ def running_stack(
     if broker_url is None:
         redis.Redis.from_url(env["DISTILLERY_BROKER_URL"]).flushdb()
     os.environ.update(env)
-    from app.db.migrate import upgrade
-    from app.db.session import reset_engine, unit_of_work
-    from app.security.api_keys import create_key
-    from app.settings import get_settings
+    from distillery.db.migrate import upgrade
+    from distillery.db.session import reset_engine, unit_of_work
+    from distillery.security.api_keys import create_key
+    from distillery.settings import get_settings
 
     get_settings.cache_clear()
     reset_engine()

@@ -25,7 +25,7 @@ from tests.support.template_payloads import PAYLOADS  # noqa: E402
 PROBE = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-from app.prompts.render import check_override
+from distillery.prompts.render import check_override
 text = sys.stdin.read()
 started = time.perf_counter()
 problem = check_override("label", text)

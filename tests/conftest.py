@@ -54,10 +54,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def _reset_cached_config() -> None:
-    from app.db.session import reset_engine
-    from app.queue import celery_app
-    from app.security import secrets as secret_box
-    from app.settings import get_settings
+    from distillery.db.session import reset_engine
+    from distillery.queue import celery_app
+    from distillery.security import secrets as secret_box
+    from distillery.settings import get_settings
 
     get_settings.cache_clear()
     celery_app.cache_clear()
@@ -68,7 +68,7 @@ def _reset_cached_config() -> None:
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment of the whole stack, applied to this process and every subprocess."""
-    from app.db.migrate import upgrade
+    from distillery.db.migrate import upgrade
     from tests.support.stack import postgres_database
 
     redis_db = session_redis_db()
@@ -108,7 +108,7 @@ def embedded_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     """The embedded mode's database (SQLite in the data dir), migrated, with the core
     tenant and teacher (tests/support/ledger_db.py), for this test alone: `unit_of_work()`
     and the group commit use it. No Redis, no subprocess."""
-    from app.db.session import unit_of_work
+    from distillery.db.session import unit_of_work
     from tests.support.ledger_db import add_tenant_and_teacher, fresh_database
 
     fresh_database(tmp_path)
@@ -138,7 +138,7 @@ class Workers:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        from app.cli.stack import spawn
+        from distillery.cli.stack import spawn
 
         self.proc = spawn(["worker", "--concurrency", "2", "--loglevel", "INFO"], self.env, self.log)
 
@@ -148,7 +148,7 @@ class Workers:
         self.proc.wait()
 
     def stop(self) -> None:
-        from app.cli.stack import stop
+        from distillery.cli.stack import stop
 
         if self.proc is not None:
             stop(self.proc)
@@ -191,15 +191,15 @@ def short_lease_worker(workers: Workers, stack_env: dict[str, str], logs: Path) 
 def test_client(stack_env: dict[str, str]) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
+    from distillery.main import create_app
 
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         yield client
 
 
 def _new_tenant_api(test_client: Any) -> Any:
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
     from tests.support.stack import Api
 
     with unit_of_work() as session:

@@ -8,9 +8,9 @@ import time
 import jsonschema
 import pytest
 
-from app.prompts.parse import ParseFailure, parse_reply
-from simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
-from simulator.arithmetic import find_expression
+from distillery.prompts.parse import ParseFailure, parse_reply
+from distillery_simulator.answers import compose_reply, estimate_tokens, prompt_tokens, truncate_to_tokens
+from distillery_simulator.arithmetic import find_expression
 
 COT_SYSTEM = (
     "You are a careful expert tutor. Think step by step and explain your reasoning clearly.\n"
@@ -203,7 +203,7 @@ def test_token_estimates_are_a_quarter_of_the_characters_rounded_up() -> None:
 
 
 def test_mixed_reply_styles_vary_per_request_repeat_exactly_and_parse_to_the_same_answer() -> None:
-    from app.prompts.matching import answers_match
+    from distillery.prompts.matching import answers_match
 
     contents = []
     for i in range(60):

@@ -14,9 +14,9 @@ import pytest
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 
-from simulator import SimulatorConfig, create_app
-from simulator.batches import BatchStore
-from simulator.counters import Counters
+from distillery_simulator import SimulatorConfig, create_app
+from distillery_simulator.batches import BatchStore
+from distillery_simulator.counters import Counters
 
 T = TypeVar("T")
 Scenario = Callable[[openai.AsyncOpenAI, httpx.AsyncClient], Awaitable[T]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.config import SimulatorConfig
+from distillery_simulator.config import SimulatorConfig
 
 
 def test_config_rejects_rates_outside_zero_to_one() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.limiter import RateLimiter, format_reset, refusal_headers
+from distillery_simulator.limiter import RateLimiter, format_reset, refusal_headers
 
 
 class FakeClock:

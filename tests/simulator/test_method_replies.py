@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app.curation.similarity import rouge_l, tokens
-from app.prompts.parse import ParseFailure, parse_reply
-from app.prompts.render import SAMPLE_CONTEXT, render
-from simulator import SimulatorConfig, create_app
-from simulator.answers import Reply, compose_reply
-from simulator.arithmetic import find_expression
+from distillery.curation.similarity import rouge_l, tokens
+from distillery.prompts.parse import ParseFailure, parse_reply
+from distillery.prompts.render import SAMPLE_CONTEXT, render
+from distillery_simulator import SimulatorConfig, create_app
+from distillery_simulator.answers import Reply, compose_reply
+from distillery_simulator.arithmetic import find_expression
 
-# Self-Instruct's filters as the service applies them (app/methods/self_instruct/propose.py).
+# Self-Instruct's filters as the service applies them (distillery/methods/self_instruct/propose.py).
 MODALITY = re.compile(
     r"\b(?:images?|pictures?|graphs?|files?|maps?|draw|plot|go to|video|audio|music|flowchart|diagram)\b", re.I
 )

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openai.types.chat import ChatCompletion
 
-from simulator import SimulatorConfig, create_app
+from distillery_simulator import SimulatorConfig, create_app
 
 SYSTEM = 'Think step by step. End your reply with one final line of the form "Answer: <final answer>".'
 

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
-from app.db.models import Teacher, Tenant, WorkItem
+from distillery.db.base import utcnow
+from distillery.db.models import Teacher, Tenant, WorkItem
 
 TENANT = "tnt_core"
 TEACHER = "tch_core"
@@ -25,7 +25,7 @@ TEACHER = "tch_core"
 
 @lru_cache
 def _migrated_template() -> Path:
-    from app.db.migrate import upgrade
+    from distillery.db.migrate import upgrade
 
     path = Path(tempfile.mkdtemp(prefix="distillery-schema-")) / "template.db"
     upgrade(f"sqlite:///{path}")
@@ -55,8 +55,8 @@ def seeds(count: int) -> list[dict[str, str]]:
 
 def create_job(session: Session, seed_list: list[dict[str, Any]], **spec: Any) -> str:
     """A queued label job for the core teacher, created as the API creates one."""
-    from app.jobs import lifecycle
-    from app.schemas.jobs import JobCreate
+    from distillery.jobs import lifecycle
+    from distillery.schemas.jobs import JobCreate
 
     body = {
         "name": f"job-{secrets.token_hex(3)}",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from app.cli.stack import free_port
+from distillery.cli.stack import free_port
 from tests.support.waiting import wait_until
 
 

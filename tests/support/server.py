@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.cli.stack import free_port, process, wait_http
+from distillery.cli.stack import free_port, process, wait_http
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import pytest
 def overridden(**values: Any) -> Iterator[None]:
     """overridden(tenant_rps=2): DISTILLERY_TENANT_RPS=2 while the block runs. The app reads
     settings per request, so clearing the cached Settings is enough."""
-    from app.settings import get_settings
+    from distillery.settings import get_settings
 
     with pytest.MonkeyPatch.context() as env:
         for name, value in values.items():

@@ -14,7 +14,7 @@ import httpx
 import psycopg
 from fastapi.testclient import TestClient
 
-from app.cli.stack import free_port, process, wait_http
+from distillery.cli.stack import free_port, process, wait_http
 from tests.support.waiting import wait_until
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"

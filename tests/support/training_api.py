@@ -19,8 +19,8 @@ LORA = {"r": 8, "alpha": 16, "dropout": 0.0}
 
 
 def dataset(api: Api, examples: list[Example], kind: str = "sft") -> str:
-    from app.db.session import unit_of_work
-    from app.security.api_keys import tenant_for_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import tenant_for_key
 
     with unit_of_work() as session:
         tenant_id = tenant_for_key(session, api.key)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from app.db.base import new_id
-from app.db.models import Dataset, DatasetRecord, Job, Record, WorkItem
+from distillery.db.base import new_id
+from distillery.db.models import Dataset, DatasetRecord, Job, Record, WorkItem
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from app.db.migrate import upgrade
-from app.db.models import Tenant
-from app.db.session import make_engine
+from distillery.db.migrate import upgrade
+from distillery.db.models import Tenant
+from distillery.db.session import make_engine
 
 
 @pytest.fixture

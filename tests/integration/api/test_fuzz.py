@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.main import create_app
+from distillery.main import create_app
 from tests.support.settings import overridden
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -58,8 +58,8 @@ HYPOTHESIS = settings(deadline=None, database=None, derandomize=True, suppress_h
 
 @pytest.fixture(scope="module")
 def served(stack_env):
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
 
     with unit_of_work() as session:
         key = create_key(session, "fuzzer")

@@ -155,8 +155,8 @@ class Connection:
 
 @pytest.fixture(scope="module")
 def connection(stack_env, logs) -> Iterator[Connection]:
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
 
     with unit_of_work() as session:
         key = create_key(session, f"nasty-{secrets.token_hex(4)}")

@@ -18,8 +18,8 @@ MIB = 1024 * 1024
 def small_limit_server(stack_env, logs) -> Iterator[httpx.Client]:
     """A real server (uvicorn reads chunked bodies as a client streams them) with a 1 MB
     request limit, and a tenant's client for it."""
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
     from tests.support.server import api_server
 
     with unit_of_work() as session:

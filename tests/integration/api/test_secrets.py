@@ -50,11 +50,11 @@ def run_label_job(client: httpx.Client, keep: Any, teacher: str, items: int) -> 
 
 
 def test_planted_keys_appear_in_no_response_export_card_or_log(stack_env, logs, worker, start_simulator):
-    from app.datasets.exporters import EXPORTERS
-    from app.datasets.writers import WRITERS
-    from app.db.models import ApiKey, Teacher
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.datasets.exporters import EXPORTERS
+    from distillery.datasets.writers import WRITERS
+    from distillery.db.models import ApiKey, Teacher
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
     from tests.support.server import api_server
 
     teacher_key = "sk-planted-" + secrets.token_hex(16)
@@ -127,8 +127,8 @@ def test_a_key_the_teacher_echoes_back_is_masked_in_every_response_page_and_log(
 ):
     """A provider that quotes the wrong key in its 401 ("Incorrect API key provided: ...")
     must not carry it into the job's error, events, records, the dashboard or any log."""
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
     from tests.support.server import api_server
 
     teacher_key = "sk-echoed-" + secrets.token_hex(16)

@@ -98,7 +98,7 @@ def _body_cases(ids: dict[str, str], own_teacher: str) -> dict[str, list[tuple[d
 
 def _ui_cookie(api: Api) -> dict[str, str]:
     """Sign `api`'s tenant in to the dashboard; the session cookie, sent per request."""
-    from app.ui.session import COOKIE
+    from distillery.ui.session import COOKIE
 
     form = api.client.get("/ui/login")
     token = re.search(r'name="csrf" value="([^"]+)"', form.text)
@@ -195,7 +195,7 @@ def test_a_revoked_key_is_refused(other_api):
     api = other_api
     assert api.get("/v1/jobs").status_code == 200
     revoked = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "revoke", api.key[:8]],
+        [sys.executable, "-m", "distillery.cli", "keys", "revoke", api.key[:8]],
         env=dict(os.environ),
         capture_output=True,
         text=True,
@@ -243,8 +243,8 @@ def test_a_tenant_over_its_request_rate_gets_a_429_with_retry_after(stack_env, l
     """Against a real server with a rate of 2 requests per second and a burst of 5."""
     import httpx
 
-    from app.db.session import unit_of_work
-    from app.security.api_keys import create_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import create_key
     from tests.support.server import api_server
 
     with unit_of_work() as session:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from app.cli.main import app
-from app.client import Client
+from distillery.cli.main import app
+from distillery.client import Client
 from tests.support.server import api_server
 from tests.support.stack import arithmetic_seeds
 
@@ -28,7 +28,7 @@ def server_url(stack_env: dict[str, str], logs: Path) -> Iterator[str]:
 @pytest.fixture
 def cli(api, server_url, monkeypatch):
     """`distillery ARGS` as this test's tenant, with the server and key from the environment."""
-    from app.cli import terminal
+    from distillery.cli import terminal
 
     # The consoles read COLUMNS once, when first imported (perhaps by another test module):
     # wide, so a table's cells are not folded across lines.

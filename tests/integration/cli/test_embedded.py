@@ -18,7 +18,7 @@ def _run(args: list[str], data_dir: Path, timeout: float = 180) -> subprocess.Co
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILLERY_")}
     env.update({"DISTILLERY_DATA_DIR": str(data_dir), "COLUMNS": "200"})
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "distillery.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.cli.stack import free_port
-from app.client import (
+from distillery.cli.stack import free_port
+from distillery.client import (
     AsyncClient,
     AuthenticationError,
     Client,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from alembic import command
 
-from app.db.migrate import alembic_config
+from distillery.db.migrate import alembic_config
 
 pytestmark = pytest.mark.integration
 

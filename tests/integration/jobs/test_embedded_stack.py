@@ -47,7 +47,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory, logs: Path) -> Iterator[E
         "DISTILLERY_LEASE_SECONDS": str(SHORT_LEASE_S),
         "DISTILLERY_TEACHER_URL_ALLOWLIST": "127.0.0.1",
     }
-    command = [sys.executable, "-m", "app.cli"]
+    command = [sys.executable, "-m", "distillery.cli"]
     run_env = {**os.environ, **env}
     subprocess.run([*command, "db", "upgrade"], env=run_env, check=True, capture_output=True, timeout=120)
     created = subprocess.run(

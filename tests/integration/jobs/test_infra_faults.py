@@ -45,8 +45,8 @@ class PrivateStack:
     logs: Path
 
     def tenant(self) -> Api:
-        from app.db.session import unit_of_work
-        from app.security.api_keys import create_key
+        from distillery.db.session import unit_of_work
+        from distillery.security.api_keys import create_key
 
         with unit_of_work() as session:
             key = create_key(session, f"tenant-{secrets.token_hex(4)}")
@@ -55,7 +55,7 @@ class PrivateStack:
     @contextmanager
     def worker(self, name: str, *args: str, **env: str) -> Iterator[Worker]:
         """A `distillery worker` (or `train-worker`, in args) with this stack's env plus `env`."""
-        from app.cli.stack import spawn, stop
+        from distillery.cli.stack import spawn, stop
 
         log = self.logs / f"fault-{name}.log"
         offset = log.stat().st_size if log.exists() else 0
@@ -204,8 +204,8 @@ def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_training_job_whose_worker_dies_is_resumed_then_failed_never_left_running(private, student):
-    from app.db.session import unit_of_work
-    from app.security.api_keys import tenant_for_key
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import tenant_for_key
     from tests.support.training_data import arithmetic, make_dataset
 
     api = private.tenant()

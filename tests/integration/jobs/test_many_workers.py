@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def deadlocks() -> int:
-    from app.db.session import unit_of_work
+    from distillery.db.session import unit_of_work
 
     with unit_of_work() as session:
         return int(
@@ -25,7 +25,7 @@ def deadlocks() -> int:
 def test_four_workers_at_concurrency_64_finish_every_item_once_without_a_deadlock(
     api, worker, stack_env, logs, start_simulator
 ):
-    from app.cli.stack import process
+    from distillery.cli.stack import process
 
     sim = start_simulator()
     teacher = api.add_teacher(sim, max_concurrency=64, rpm=1_000_000)

@@ -17,8 +17,8 @@ def paid_requests(job_id: str) -> list[str]:
     """The request hashes of the job's ledger entries for replies it paid for (not cached)."""
     from sqlalchemy import select
 
-    from app.db.models import Usage
-    from app.db.session import unit_of_work
+    from distillery.db.models import Usage
+    from distillery.db.session import unit_of_work
 
     with unit_of_work() as session:
         return list(session.scalars(select(Usage.request_hash).where(Usage.job_id == job_id, ~Usage.cached)))

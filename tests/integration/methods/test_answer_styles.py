@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from app.prompts.matching import answers_match
+from distillery.prompts.matching import answers_match
 from tests.support.stack import arithmetic_seeds
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.curation.similarity import rouge_l, tokens
+from distillery.curation.similarity import rouge_l, tokens
 from tests.support.stack import arithmetic_seeds
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from app.schemas.jobs import JobCreate
+from distillery.schemas.jobs import JobCreate
 from tests.support.stack import arithmetic_seeds
 from tests.support.template_payloads import PAYLOADS
 

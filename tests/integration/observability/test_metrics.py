@@ -12,12 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete
 
-from app.db.base import new_id, utcnow
-from app.db.models import Job, WorkItem
-from app.db.session import unit_of_work
-from app.observability import collector, teacher_metrics
-from app.queue import SYNTHESIS, TRAINING, celery_app
-from app.security.api_keys import tenant_for_key
+from distillery.db.base import new_id, utcnow
+from distillery.db.models import Job, WorkItem
+from distillery.db.session import unit_of_work
+from distillery.observability import collector, teacher_metrics
+from distillery.queue import SYNTHESIS, TRAINING, celery_app
+from distillery.security.api_keys import tenant_for_key
 from tests.support.settings import overridden
 from tests.support.stack import arithmetic_seeds
 

@@ -62,7 +62,7 @@ def test_a_yaml_pipeline_runs_its_stages_in_order_each_a_job_and_rolls_up(api, s
 
 
 def test_a_failing_stage_fails_the_run_with_its_reason_and_retry_goes_on_from_it(api, start_simulator, stack_env, logs):
-    from app.cli.stack import free_port
+    from distillery.cli.stack import free_port
 
     good = api.add_teacher(start_simulator())["name"]
     port = free_port()

@@ -26,7 +26,7 @@ def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def train_worker(stack_env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen[bytes]]:
-    from app.cli.stack import process
+    from distillery.cli.stack import process
 
     with process(["train-worker", "--loglevel", "INFO"], stack_env, logs / "pipeline-train-worker.log") as proc:
         yield proc

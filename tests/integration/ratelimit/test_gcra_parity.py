@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from app.ratelimit import gcra
+from distillery.ratelimit import gcra
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_teacher_down_for_a_minute_pauses_the_job_which_resumes_and_completes_every_item(api, stack_env, logs):
-    from app.cli.stack import free_port
+    from distillery.cli.stack import free_port
 
     port = free_port()
     with ExitStack() as running:
@@ -59,7 +59,7 @@ def test_a_teacher_that_refuses_the_key_stops_a_1000_item_job_after_a_handful_of
 
 
 def test_a_job_stopped_by_a_refusing_teacher_runs_again_once_the_teacher_takes_the_key(api, stack_env, logs):
-    from app.cli.stack import free_port
+    from distillery.cli.stack import free_port
 
     port = free_port()
     with simulator(stack_env, logs, port=port, api_key="sk-another-" + secrets.token_hex(8)) as sim:

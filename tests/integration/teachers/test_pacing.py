@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli.stack import process
+from distillery.cli.stack import process
 from tests.support.stack import arithmetic_seeds
 
 pytestmark = pytest.mark.integration

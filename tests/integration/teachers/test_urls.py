@@ -61,7 +61,7 @@ def test_without_an_allowlist_internal_addresses_are_refused_at_creation(other_a
 def test_a_teacher_created_before_the_allowlist_is_not_called_by_the_worker(
     api, worker, start_simulator, stack_env, logs, allowlist, why
 ):
-    from app.cli.stack import process
+    from distillery.cli.stack import process
 
     sim = start_simulator()
     teacher = api.add_teacher(sim)  # allowed then: the API lists 127.0.0.1

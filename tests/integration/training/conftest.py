@@ -23,7 +23,7 @@ def student(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def train_worker(stack_env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen[bytes]]:
-    from app.cli.stack import process
+    from distillery.cli.stack import process
 
     with process(["train-worker", "--loglevel", "INFO"], stack_env, logs / "train-worker.log") as proc:
         yield proc

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.prompts.matching import answers_match
+from distillery.prompts.matching import answers_match
 from tests.support.stack import Api
 from tests.support.training_api import (
     FAST,
@@ -199,7 +199,7 @@ def test_a_student_is_scored_on_an_uploaded_gold_set_during_and_after_training(t
 
 
 def final_answer(reply: str) -> str:
-    from app.prompts.extract import final_answer as extract
+    from distillery.prompts.extract import final_answer as extract
 
     found = extract(reply)
     return found.answer if found else reply.strip()

@@ -237,7 +237,7 @@ def test_every_ui_response_carries_the_security_headers(other_api, server_url):
 def test_cookies_are_secure_over_https_and_x_forwarded_proto_counts_only_when_trusted(other_api):
     from fastapi.testclient import TestClient
 
-    from app.main import create_app
+    from distillery.main import create_app
 
     def secure(base_url: str, headers: dict[str, str]) -> bool:
         """Whether signing in over `base_url` with `headers` sets a Secure session cookie."""

@@ -40,10 +40,10 @@ def _gold(api: Api, count: int) -> dict[str, Any]:
 def _add_trained_stages(api: Api, pipeline_id: str, gold_id: str, prompts: int) -> None:
     """An sft stage that trained and an evaluate stage that scored the student on the gold
     set, as finished training jobs leave them."""
-    from app.db.base import new_id
-    from app.db.models import PipelineStage, TrainingJob
-    from app.db.session import unit_of_work
-    from app.security.api_keys import tenant_for_key
+    from distillery.db.base import new_id
+    from distillery.db.models import PipelineStage, TrainingJob
+    from distillery.db.session import unit_of_work
+    from distillery.security.api_keys import tenant_for_key
 
     with unit_of_work() as session:
         tenant_id = tenant_for_key(session, api.key)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from app.api.spec_body import Body, parse
-from app.errors import InvalidSpec
-from app.schemas.pipelines import PipelineCreate
+from distillery.api.spec_body import Body, parse
+from distillery.errors import InvalidSpec
+from distillery.schemas.pipelines import PipelineCreate
 
 YAML = """
 name: twice

@@ -7,8 +7,8 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from app.cli.main import app
-from app.settings import Settings
+from distillery.cli.main import app
+from distillery.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 

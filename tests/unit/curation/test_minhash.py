@@ -10,8 +10,8 @@ import numpy as np
 from datasketch import MinHash, MinHashLSH
 from datasketch.hashfunc import sha1_hash32
 
-from app.curation.minhash import LSHIndex, band_keys, bands_for, candidate_pairs, sketches
-from app.curation.similarity import banding
+from distillery.curation.minhash import LSHIndex, band_keys, bands_for, candidate_pairs, sketches
+from distillery.curation.similarity import banding
 
 
 def _texts(count: int, seed: int = 5) -> list[set[str]]:

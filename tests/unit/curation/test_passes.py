@@ -7,17 +7,17 @@ import zlib
 import pytest
 from datasketch import MinHash
 
-from app.curation import pipeline
-from app.curation.candidates import Candidate
-from app.curation.decontaminate import EvalIndex, contaminated
-from app.curation.dedup import exact_duplicates
-from app.curation.heuristics import problem
-from app.curation.minhash import sketches
-from app.curation.near_dedup import Shingling, near_duplicates
-from app.curation.select import select
-from app.methods.quality import parse_score
-from app.prompts.parse import ParseFailure
-from app.schemas.curation import Curation, Heuristics
+from distillery.curation import pipeline
+from distillery.curation.candidates import Candidate
+from distillery.curation.decontaminate import EvalIndex, contaminated
+from distillery.curation.dedup import exact_duplicates
+from distillery.curation.heuristics import problem
+from distillery.curation.minhash import sketches
+from distillery.curation.near_dedup import Shingling, near_duplicates
+from distillery.curation.select import select
+from distillery.methods.quality import parse_score
+from distillery.prompts.parse import ParseFailure
+from distillery.schemas.curation import Curation, Heuristics
 
 
 def _c(i: int, prompt: str, response: str = "A fine answer.", **scores: float) -> Candidate:

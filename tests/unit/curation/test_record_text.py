@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.curation.candidates import candidate_of
-from app.curation.record_text import completion_text, prompt_text, response_text
-from app.datasets.exporters import EXPORTERS, ExportOptions
+from distillery.curation.candidates import candidate_of
+from distillery.curation.record_text import completion_text, prompt_text, response_text
+from distillery.datasets.exporters import EXPORTERS, ExportOptions
 
 
 @dataclass

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from app.curation.normalize import normalize, text_hash
-from app.datasets.exporters import EXPORTERS, ExportOptions
-from app.db.models import Record
+from distillery.curation.normalize import normalize, text_hash
+from distillery.datasets.exporters import EXPORTERS, ExportOptions
+from distillery.db.models import Record
 
 
 def _record(**fields) -> Record:
@@ -109,7 +109,7 @@ def test_preference_formats_for_trl_and_openai():
 
 
 def test_a_candidates_dataset_downloads_as_the_lines_of_a_candidates_upload():
-    from app.schemas.datasets import UploadLine
+    from distillery.schemas.datasets import UploadLine
 
     candidates = ["Step 1: 2 + 3 = 5\n\nAnswer: 5", "6"]
     record = _record(parsed={"candidates": candidates, "sources": ["reference", "student"]})
@@ -131,7 +131,7 @@ def test_file_writers_round_trip_every_page():
 
     import pyarrow.parquet as pq
 
-    from app.datasets.writers import WRITERS
+    from distillery.datasets.writers import WRITERS
 
     pages = [[{"a": i, "b": f"é{i}"} for i in range(start, start + 3)] for start in (0, 3)]
     rows = [row for page in pages for row in page]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.datasets.rows import RecordRow, page_of_records, records_of
+from distillery.datasets.rows import RecordRow, page_of_records, records_of
 from tests.support.training_data import arithmetic, make_dataset, preferences
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.datasets import stats
-from app.db.models import Dataset, DatasetRecord, Record
+from distillery.datasets import stats
+from distillery.db.models import Dataset, DatasetRecord, Record
 from tests.support.training_data import Example, make_dataset
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db.batching import TransactionBatcher
-from app.db.models import JobEvent
-from app.db.session import unit_of_work
+from distillery.db.batching import TransactionBatcher
+from distillery.db.models import JobEvent
+from distillery.db.session import unit_of_work
 from tests.support.ledger_db import create_job, seeds
 
 pytestmark = pytest.mark.usefixtures("embedded_db")

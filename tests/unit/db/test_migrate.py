@@ -6,8 +6,8 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import create_engine, inspect
 
-from app.db.base import Base
-from app.db.migrate import alembic_config, upgrade
+from distillery.db.base import Base
+from distillery.db.migrate import alembic_config, upgrade
 
 
 def test_sqlite_migrations_match_the_models(tmp_path):
@@ -23,7 +23,7 @@ def test_upgrading_sqlite_keeps_a_jobs_rows_and_moves_its_counts(tmp_path):
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
-    from app.ledger import counters
+    from distillery.ledger import counters
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     command.upgrade(alembic_config(url), "0006")

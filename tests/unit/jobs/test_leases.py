@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from app.db.models import Job, WorkItem
-from app.db.session import unit_of_work
-from app.jobs import leases, planning
-from app.ledger import counters
+from distillery.db.models import Job, WorkItem
+from distillery.db.session import unit_of_work
+from distillery.jobs import leases, planning
+from distillery.ledger import counters
 from tests.support.ledger_db import create_job, expire_leases, seeds
 
 pytestmark = pytest.mark.usefixtures("embedded_db")

@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from app.db.models import Job, JobEvent, Record, Teacher, WorkItem
-from app.db.session import unit_of_work
-from app.jobs import planning
-from app.jobs.planning import duplicate_seeds
-from app.ledger import counters
+from distillery.db.models import Job, JobEvent, Record, Teacher, WorkItem
+from distillery.db.session import unit_of_work
+from distillery.jobs import planning
+from distillery.jobs.planning import duplicate_seeds
+from distillery.ledger import counters
 from tests.support.ledger_db import TENANT, create_job, seeds
 
 

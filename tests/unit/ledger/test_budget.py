@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from app.db.base import utcnow
-from app.db.models import BudgetHold, Job, Usage
-from app.db.session import unit_of_work
-from app.jobs import planning
-from app.ledger import budget, counters
-from app.ledger.budget import Charge, Reservation
-from app.settings import get_settings
+from distillery.db.base import utcnow
+from distillery.db.models import BudgetHold, Job, Usage
+from distillery.db.session import unit_of_work
+from distillery.jobs import planning
+from distillery.ledger import budget, counters
+from distillery.ledger.budget import Charge, Reservation
+from distillery.settings import get_settings
 from tests.support.ledger_db import TEACHER, create_job, seeds
 
 pytestmark = pytest.mark.usefixtures("embedded_db")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from app.db.models import Record, WorkItem
-from app.db.session import unit_of_work
-from app.jobs import leases, planning
-from app.ledger import counters
-from app.ledger.records import Outcome, RecordDraft, complete_items
+from distillery.db.models import Record, WorkItem
+from distillery.db.session import unit_of_work
+from distillery.jobs import leases, planning
+from distillery.ledger import counters
+from distillery.ledger.records import Outcome, RecordDraft, complete_items
 from tests.support.ledger_db import TEACHER, create_job, expire_leases, seeds
 
 pytestmark = pytest.mark.usefixtures("embedded_db")

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from app.methods.base import seed_items
-from app.methods.registry import method_for
-from app.schemas.job_specs import JobCreate, rehydrate
-from app.schemas.job_specs.base import method_models
+from distillery.methods.base import seed_items
+from distillery.methods.registry import method_for
+from distillery.schemas.job_specs import JobCreate, rehydrate
+from distillery.schemas.job_specs.base import method_models
 
 BODY: dict[str, Any] = {"name": "j", "teacher": "t", "skill": {"name": "s"}, "seeds": [{"instruction": "q"}]}
 # b repeats a's task (the same text, normalised).

@@ -7,14 +7,14 @@ import random
 
 import pytest
 
-from app.curation.heuristics import is_contentless, is_refusal
-from app.curation.similarity import SimilarityIndex, banding, rouge_l, tokens
-from app.methods.evol import parse_verdict
-from app.methods.feedback import ASPECTS, parse_preference, parse_ratings
-from app.methods.from_sources import chunks, parse_support
-from app.methods.self_instruct.propose import parse_tasks, task_problem
-from app.prompts.parse import ParseFailure
-from app.prompts.render import SAMPLE_CONTEXT, check_override, names, render
+from distillery.curation.heuristics import is_contentless, is_refusal
+from distillery.curation.similarity import SimilarityIndex, banding, rouge_l, tokens
+from distillery.methods.evol import parse_verdict
+from distillery.methods.feedback import ASPECTS, parse_preference, parse_ratings
+from distillery.methods.from_sources import chunks, parse_support
+from distillery.methods.self_instruct.propose import parse_tasks, task_problem
+from distillery.prompts.parse import ParseFailure
+from distillery.prompts.render import SAMPLE_CONTEXT, check_override, names, render
 
 
 def test_rouge_l_f1_matches_the_longest_common_subsequence():
@@ -122,9 +122,9 @@ def test_overrides_are_checked_for_names_variables_syntax_and_sandbox():
 def test_structured_outputs_are_asked_for_only_where_they_fit():
     from types import SimpleNamespace
 
-    from app.methods.answering import response_format
-    from app.methods.base import JobContext
-    from app.schemas.job_specs import LabelJob
+    from distillery.methods.answering import response_format
+    from distillery.methods.base import JobContext
+    from distillery.schemas.job_specs import LabelJob
 
     schema = {"type": "object", "properties": {"x": {"type": "number"}}}
 

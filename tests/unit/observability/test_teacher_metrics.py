@@ -13,13 +13,13 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.db.migrate import upgrade
-from app.db.models import TeacherMetric
-from app.db.session import make_engine, reset_engine, unit_of_work
-from app.observability.collector import WORK_ITEM_STATES, _cumulative_buckets, build_registry
-from app.observability.teacher_metrics import OUTCOMES, TeacherTally
-from app.queue import TRAINING, celery_app
-from app.settings import get_settings
+from distillery.db.migrate import upgrade
+from distillery.db.models import TeacherMetric
+from distillery.db.session import make_engine, reset_engine, unit_of_work
+from distillery.observability.collector import WORK_ITEM_STATES, _cumulative_buckets, build_registry
+from distillery.observability.teacher_metrics import OUTCOMES, TeacherTally
+from distillery.queue import TRAINING, celery_app
+from distillery.settings import get_settings
 
 
 @pytest.fixture

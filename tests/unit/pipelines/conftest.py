@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.db.models import Teacher
-from app.pipelines.stages import Runtime
+from distillery.db.models import Teacher
+from distillery.pipelines.stages import Runtime
 
 
 @pytest.fixture

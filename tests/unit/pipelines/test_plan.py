@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.pipelines.plan import expand
-from app.schemas.pipelines import Rounds, StageIn
+from distillery.pipelines.plan import expand
+from distillery.schemas.pipelines import Rounds, StageIn
 
 
 def stage(name: str, kind: str, **spec: Any) -> StageIn:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, Record, TrainingJob, WorkItem
-from app.ledger import counters
-from app.ledger.counters import Counts
-from app.pipelines import lifecycle, report, runner
-from app.schemas.pipelines import PipelineCreate
+from distillery.db.models import Job, Record, TrainingJob, WorkItem
+from distillery.ledger import counters
+from distillery.ledger.counters import Counts
+from distillery.pipelines import lifecycle, report, runner
+from distillery.schemas.pipelines import PipelineCreate
 from tests.support.training_data import arithmetic, make_dataset
 from tests.unit.pipelines.conftest import label, stage
 

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, Pipeline, PipelineEvent, PipelineStage, Seed, Teacher, TrainingJob
-from app.errors import Conflict, InvalidSpec
-from app.pipelines import lifecycle, runner
-from app.pipelines.stages import Runtime
-from app.queue import FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, RUN_TRAINING_JOB, TRAINING, Message
-from app.schemas.pipelines import PipelineCreate
+from distillery.db.models import Job, Pipeline, PipelineEvent, PipelineStage, Seed, Teacher, TrainingJob
+from distillery.errors import Conflict, InvalidSpec
+from distillery.pipelines import lifecycle, runner
+from distillery.pipelines.stages import Runtime
+from distillery.queue import FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, RUN_TRAINING_JOB, TRAINING, Message
+from distillery.schemas.pipelines import PipelineCreate
 from tests.support.training_data import arithmetic, make_dataset
 from tests.unit.pipelines.conftest import label, stage
 
@@ -289,7 +289,7 @@ def test_the_triggers_find_the_pipeline_of_an_ended_job_and_the_sweep_the_stalle
 
 def test_retry_of_a_stage_with_work_dispatches_its_chunks(session, runtime):
     """The ordinary retry re-runs the failed and skipped items: one chunk message each."""
-    from app.jobs import planning
+    from distillery.jobs import planning
 
     pipeline = create(session, runtime, *TWO_LABELS)
     runner.advance(session, pipeline.id, runtime)

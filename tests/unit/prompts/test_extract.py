@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.methods.self_instruct.propose import parse_tasks
-from app.prompts.extract import final_answer, find_json, task_list
-from app.prompts.matching import answer_key, answers_match
-from app.prompts.parse import ParseFailure, parse_reply
+from distillery.methods.self_instruct.propose import parse_tasks
+from distillery.prompts.extract import final_answer, find_json, task_list
+from distillery.prompts.matching import answer_key, answers_match
+from distillery.prompts.parse import ParseFailure, parse_reply
 
 # (reply, expected final answer, expected end of the rationale or None for "no rationale check")
 REPLIES = [

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.prompts.parse import ParseFailure, parse_reply
+from distillery.prompts.parse import ParseFailure, parse_reply
 
 
 def test_cot_reply_splits_rationale_from_the_last_answer_line():

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from jinja2 import UndefinedError
 
-from app.prompts.render import render
+from distillery.prompts.render import render
 
 CONTEXT = {
     "system_prompt": None,

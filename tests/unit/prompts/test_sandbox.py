@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from jinja2 import TemplateError
 
-from app.errors import InvalidSpec
-from app.prompts.render import SAMPLE_CONTEXT, check_override, check_overrides, render
-from app.prompts.sandbox import MAX_VALUE, TemplateTooCostly
-from app.schemas.jobs import JobCreate
+from distillery.errors import InvalidSpec
+from distillery.prompts.render import SAMPLE_CONTEXT, check_override, check_overrides, render
+from distillery.prompts.sandbox import MAX_VALUE, TemplateTooCostly
+from distillery.schemas.jobs import JobCreate
 from tests.support.template_payloads import PAYLOADS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.ratelimit.gcra import admit, reserve
+from distillery.ratelimit.gcra import admit, reserve
 
 
 def test_a_full_bucket_admits_its_burst_at_once_then_refuses_with_the_wait_for_one_more():

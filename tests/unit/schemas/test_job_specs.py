@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.api.errors import _detail
-from app.schemas.job_specs import (
+from distillery.api.errors import _detail
+from distillery.schemas.job_specs import (
     CurateJob,
     EvolInstructJob,
     FeedbackJob,

@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.api.errors import _detail
-from app.schemas.jobs import JobCreate
-from app.schemas.teachers import TeacherCreate
+from distillery.api.errors import _detail
+from distillery.schemas.jobs import JobCreate
+from distillery.schemas.teachers import TeacherCreate
 
 JOB = {
     "name": "j",
@@ -76,7 +76,7 @@ def test_strings_must_be_storable_unicode_and_the_error_names_the_field(body, fi
 
 
 def test_no_input_nests_deeper_than_32_levels():
-    from app.schemas.base import MAX_DEPTH, InputProblem, check_raw
+    from distillery.schemas.base import MAX_DEPTH, InputProblem, check_raw
 
     check_raw(_nested(MAX_DEPTH))
     with pytest.raises(InputProblem) as exc:

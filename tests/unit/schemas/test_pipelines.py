@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.schemas.jobs import JobCreate
-from app.schemas.pipelines import PipelineCreate, references
-from app.schemas.training import TrainingJobCreate
+from distillery.schemas.jobs import JobCreate
+from distillery.schemas.pipelines import PipelineCreate, references
+from distillery.schemas.training import TrainingJobCreate
 
 
 def label(**spec: Any) -> dict[str, Any]:

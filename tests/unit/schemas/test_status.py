@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from app.schemas.status import (
+from distillery.schemas.status import (
     TERMINAL_STATUSES,
     TRANSITIONS,
     IllegalTransition,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.schemas.training import TrainingJobCreate
+from distillery.schemas.training import TrainingJobCreate
 
 BASE = {"dataset_id": "ds_1", "method": "sft", "base_model": "/models/tiny"}
 

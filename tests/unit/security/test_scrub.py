@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from app.security.scrub import SecretsFilter, mask, remember, scrub, scrub_excerpt, scrub_value
+from distillery.security.scrub import SecretsFilter, mask, remember, scrub, scrub_excerpt, scrub_value
 
 
 def test_key_shaped_tokens_keep_only_their_last_4_characters():

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from app.security import teacher_urls
-from app.security.teacher_urls import Rule, parse_allowlist, refusal
+from distillery.security import teacher_urls
+from distillery.security.teacher_urls import Rule, parse_allowlist, refusal
 
 # Internal addresses an attacker tried as teachers (issue 16): all refused by default.
 INTERNAL = [
@@ -42,7 +42,7 @@ INTERNAL = [
 
 @pytest.fixture
 def allowlist(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    from app.settings import get_settings
+    from distillery.settings import get_settings
 
     def set_to(value: str) -> None:
         monkeypatch.setenv("DISTILLERY_TEACHER_URL_ALLOWLIST", value)
@@ -132,7 +132,7 @@ def local_server() -> Iterator[int]:
 def _get(url: str) -> int:
     import httpx2
 
-    from app.teachers.clients import GuardedTransport
+    from distillery.teachers.clients import GuardedTransport
 
     async def get() -> int:
         async with httpx2.AsyncClient(transport=GuardedTransport()) as http:
@@ -146,7 +146,7 @@ def test_connections_go_only_to_the_checked_address(allowlist, local_server, mon
     connected to; an internal answer is refused at connection time."""
     import httpx2
 
-    from app.teachers.clients import AddressRefused
+    from distillery.teachers.clients import AddressRefused
 
     answers = {"rebind.test": [ipaddress.ip_address("127.0.0.1")]}
     monkeypatch.setattr(teacher_urls, "resolve", lambda host, port: answers[host])
@@ -160,8 +160,8 @@ def test_connections_go_only_to_the_checked_address(allowlist, local_server, mon
 
 
 def test_a_refused_address_is_a_final_named_failure(allowlist):
-    from app.teachers import clients
-    from app.teachers.retries import as_failure, retryable
+    from distillery.teachers import clients
+    from distillery.teachers.retries import as_failure, retryable
 
     async def call() -> BaseException:
         client = clients.openai_client("http://127.0.0.1:9/v1", None, 5)

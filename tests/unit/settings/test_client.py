@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import ClientSettings
+from distillery.settings import ClientSettings
 
 
 def test_the_client_reads_url_key_and_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

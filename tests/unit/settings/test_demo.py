@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.settings import DemoSettings
+from distillery.settings import DemoSettings
 
 
 def test_without_a_teacher_url_the_demo_has_no_real_teacher(monkeypatch: pytest.MonkeyPatch) -> None:

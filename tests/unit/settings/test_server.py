@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import Settings, get_settings
+from distillery.settings import Settings, get_settings
 
 
 def test_get_settings_reads_once_and_makes_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

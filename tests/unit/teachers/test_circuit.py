@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.teachers.circuit import FAILING_S, FAILURES, FIRST_CONTACT_S, REFUSED_S, Circuit, Refused
+from distillery.teachers.circuit import FAILING_S, FAILURES, FIRST_CONTACT_S, REFUSED_S, Circuit, Refused
 
 PROBE_S = 35.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.teachers.limiter import BURST_S, DECREASE, HEADROOM_CALLS, Limits, SqliteLimiter, _Schedule
+from distillery.teachers.limiter import BURST_S, DECREASE, HEADROOM_CALLS, Limits, SqliteLimiter, _Schedule
 
 RPM_600 = Limits(rpm=600, tpm=None)  # one call every 0.1 s
 

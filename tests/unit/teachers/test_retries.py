@@ -6,7 +6,7 @@ import httpx
 import openai
 from tenacity import RetryCallState
 
-from app.teachers.retries import GiveUp, Wait, retryable
+from distillery.teachers.retries import GiveUp, Wait, retryable
 
 
 def _error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:

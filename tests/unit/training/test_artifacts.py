@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import get_settings
-from app.training.artifacts import files, tar_stream
-from workers.training.artifacts import publish
+from distillery.settings import get_settings
+from distillery.training.artifacts import files, tar_stream
+from distillery.workers.training.artifacts import publish
 
 
 def test_the_streamed_tar_holds_every_file_byte_for_byte(tmp_path):
@@ -61,7 +61,7 @@ def test_publishing_again_replaces_what_an_earlier_attempt_left(tmp_path, artifa
 
 
 def test_a_resumed_run_skips_a_checkpoint_its_killed_worker_did_not_finish(tmp_path):
-    from workers.training.runner import last_complete_checkpoint
+    from distillery.workers.training.runner import last_complete_checkpoint
 
     assert last_complete_checkpoint(tmp_path / "none-yet") is None
     for step, state in ((4, '{"global_step": 4}'), (8, None), (12, '{"global_')):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import InvalidSpec
-from app.settings import Settings
-from app.training.base_models import locate
+from distillery.errors import InvalidSpec
+from distillery.settings import Settings
+from distillery.training.base_models import locate
 
 
 @pytest.fixture

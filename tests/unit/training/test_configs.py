@@ -6,9 +6,9 @@ from pathlib import Path
 
 from trl import DPOConfig, SFTConfig
 
-from app.schemas.training import Hyperparameters, Lora
-from app.training.hyperparameters import as_run, as_stored
-from workers.training.configs import lora_config, trl_config
+from distillery.schemas.training import Hyperparameters, Lora
+from distillery.training.hyperparameters import as_run, as_stored
+from distillery.workers.training.configs import lora_config, trl_config
 
 GIVEN = Hyperparameters(
     epochs=2.5,

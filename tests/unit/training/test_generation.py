@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.datasets.rows import records_of
-from app.db.models import Dataset, Record, TrainingJob
-from app.schemas.training import Generate, TrainingJobCreate
-from app.training import generation, lifecycle
-from app.training.generation import candidates
+from distillery.datasets.rows import records_of
+from distillery.db.models import Dataset, Record, TrainingJob
+from distillery.schemas.training import Generate, TrainingJobCreate
+from distillery.training import generation, lifecycle
+from distillery.training.generation import candidates
 from tests.support.training_data import Example, make_dataset
 
 

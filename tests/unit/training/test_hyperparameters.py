@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.schemas.training import Hyperparameters
-from app.training.hyperparameters import DpoHyperparameters, SftHyperparameters, as_run, as_stored
+from distillery.schemas.training import Hyperparameters
+from distillery.training.hyperparameters import DpoHyperparameters, SftHyperparameters, as_run, as_stored
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
-from app.db.models import TrainingEvent, TrainingJob
-from app.schemas.training import TrainingJobCreate
-from app.training import judging, lifecycle
-from app.training.judging import Comparison
+from distillery.db.base import utcnow
+from distillery.db.models import TrainingEvent, TrainingJob
+from distillery.schemas.training import TrainingJobCreate
+from distillery.training import judging, lifecycle
+from distillery.training.judging import Comparison
 from tests.support.training_data import arithmetic, make_dataset
 
 EVALUATION = {"prompts": 3, "with_final_answer": 0, "exact_match": None, "samples": []}

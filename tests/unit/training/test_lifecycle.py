@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.base import utcnow
-from app.db.models import Tenant, TrainingEvent, TrainingJob
-from app.errors import Conflict, InvalidSpec
-from app.schemas.training import TrainingJobCreate
-from app.training import lifecycle
+from distillery.db.base import utcnow
+from distillery.db.models import Tenant, TrainingEvent, TrainingJob
+from distillery.errors import Conflict, InvalidSpec
+from distillery.schemas.training import TrainingJobCreate
+from distillery.training import lifecycle
 from tests.support.training_data import arithmetic, make_dataset, preferences
 
 ATTEMPTS = 3
@@ -140,7 +140,7 @@ def test_cancelling_a_running_job_asks_the_worker_at_its_next_heartbeat(session,
 
 
 def test_a_steps_train_and_eval_values_merge(session, model_dir):
-    from app.db.models import TrainingMetric
+    from distillery.db.models import TrainingMetric
 
     job = create(session, model_dir)
     lifecycle.record_step(session, job.id, 5, {"loss": 1.5})
@@ -152,7 +152,7 @@ def test_a_steps_train_and_eval_values_merge(session, model_dir):
 
 
 def test_another_tenants_job_cannot_be_cancelled(session, model_dir):
-    from app.errors import NotFound
+    from distillery.errors import NotFound
 
     job = create(session, model_dir)
     session.add(Tenant(id="t2", name="two"))

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from app.db.models import Tenant, TrainingJob
-from app.errors import InvalidSpec
-from app.schemas.training import TrainingJobCreate
-from app.training import lifecycle, students
-from app.training.students import Weights
+from distillery.db.models import Tenant, TrainingJob
+from distillery.errors import InvalidSpec
+from distillery.schemas.training import TrainingJobCreate
+from distillery.training import lifecycle, students
+from distillery.training.students import Weights
 from tests.support.training_data import Example, arithmetic, make_dataset, preferences
 
 

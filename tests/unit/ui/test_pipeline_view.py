@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.schemas.pipeline_reports import GoldComparison, GoldScore, PipelineReport, StageReport
-from app.ui.pipeline_view import BAR_SPAN, LEGEND_HEIGHT, gold_chart, percent, percent_label
+from distillery.schemas.pipeline_reports import GoldComparison, GoldScore, PipelineReport, StageReport
+from distillery.ui.pipeline_view import BAR_SPAN, LEGEND_HEIGHT, gold_chart, percent, percent_label
 
 
 def _stage(name: str, kind: str, evaluation: GoldComparison | None = None) -> StageReport:

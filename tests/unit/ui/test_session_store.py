@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 import time
 
-from app.ui.session_store import FileSessions
+from distillery.ui.session_store import FileSessions
 
 
 def test_a_session_is_found_until_dropped_and_its_file_names_no_session_id(tmp_path):

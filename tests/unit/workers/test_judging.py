@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.db.base import utcnow
-from app.db.migrate import upgrade
-from app.db.models import Job, Tenant, TrainingEvent, TrainingJob
-from app.db.session import reset_engine, unit_of_work
-from app.settings import get_settings
-from app.training import judging as training_judging
-from app.training.judging import Comparison
-from workers import judging
+from distillery.db.base import utcnow
+from distillery.db.migrate import upgrade
+from distillery.db.models import Job, Tenant, TrainingEvent, TrainingJob
+from distillery.db.session import reset_engine, unit_of_work
+from distillery.settings import get_settings
+from distillery.training import judging as training_judging
+from distillery.training.judging import Comparison
+from distillery.workers import judging
 
 METRICS = {
     "steps": 4,

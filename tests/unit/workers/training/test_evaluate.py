@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from distillery.workers.training.evaluate import final_answer, generate
+from distillery.workers.training.materialize import is_final_answer
 from tests.support.tiny_model import build_tiny_model
-from workers.training.evaluate import final_answer, generate
-from workers.training.materialize import is_final_answer
 
 
 @pytest.mark.parametrize(

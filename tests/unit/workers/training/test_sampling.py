@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.schemas.training import Generate
+from distillery.schemas.training import Generate
+from distillery.workers.training.sampling import BATCH_SEQUENCES, sample
 from tests.support.tiny_model import build_tiny_model
-from workers.training.sampling import BATCH_SEQUENCES, sample
 
 PROMPTS = [[{"role": "user", "content": f"What is {a} + {a + 3}?"}] for a in range(5)]
 

@@ -9,9 +9,9 @@ import fsspec
 import pytest
 import torch
 
-from app.training.students import Student, Weights
+from distillery.training.students import Student, Weights
+from distillery.workers.training.student import local_copy, merged
 from tests.support.tiny_model import build_tiny_model
-from workers.training.student import local_copy, merged
 
 PROMPT = "What is 1 + 4?"
 

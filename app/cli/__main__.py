@@ -1,3 +1,0 @@
-from app.cli.main import app
-
-app()

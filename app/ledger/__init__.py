@@ -1,3 +1,0 @@
-"""The ledger: what a job has produced, spent and said (records, counters and usage,
-budget reservations, events, the closed flag). Below the orchestrator (`app.jobs`), so
-that methods, teachers and datasets can write to it without importing the job package."""

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from distillery.api.deps import Limit, Offset, ResourceId, Tenant
+from distillery.api.routes import errors
+from distillery.datasets import build, card, download, queries, uploads
+from distillery.datasets.exporters import EXPORTERS, ExportOptions
+from distillery.datasets.splits import Split
+from distillery.datasets.writers import WRITERS
+from distillery.db.session import unit_of_work
+from distillery.errors import InvalidSpec
+from distillery.schemas.base import Name, Page
+from distillery.schemas.datasets import (
+    DatasetCreate,
+    DatasetCurate,
+    DatasetOut,
+    ExportFormat,
+    FileFormat,
+    RejectionOut,
+    UploadPurpose,
+)
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+
+@router.get("", response_model=Page[DatasetOut], responses=errors())
+def list_datasets(tenant: Tenant, limit: Limit = 50, offset: Offset = 0) -> Page[DatasetOut]:
+    with unit_of_work() as session:
+        return Page.of(queries.list_all(session, tenant, limit, offset), limit, offset)
+
+
+@router.post("", status_code=201, response_model=DatasetOut, responses=errors(body=True))
+def create_dataset(body: DatasetCreate, tenant: Tenant) -> DatasetOut:
+    """Merge jobs' datasets and dataset versions (of one kind) into a new version, filtered
+    and curated."""
+    with unit_of_work() as session:
+        return queries.to_out(build.merge(session, tenant, body))
+
+
+@router.post("/upload", status_code=201, response_model=DatasetOut, responses=errors(body=True))
+def upload_dataset(
+    tenant: Tenant,
+    file: Annotated[UploadFile, File(description="JSONL: one object per line")],
+    purpose: Annotated[UploadPurpose, Form(description="seeds, eval (for decontamination) or candidates")],
+    name: Annotated[Name, Form()],
+) -> DatasetOut:
+    with unit_of_work() as session:
+        return queries.to_out(uploads.upload(session, tenant, name, purpose, file.file))
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=errors(404))
+def get_dataset(dataset_id: ResourceId, tenant: Tenant) -> DatasetOut:
+    with unit_of_work() as session:
+        return queries.to_out(queries.get(session, tenant, dataset_id))
+
+
+@router.post("/{dataset_id}/curate", status_code=201, response_model=DatasetOut, responses=errors(404, body=True))
+def curate_dataset(dataset_id: ResourceId, body: DatasetCurate, tenant: Tenant) -> DatasetOut:
+    """A new version of the dataset: its records through the curation passes again."""
+    with unit_of_work() as session:
+        return queries.to_out(build.recurate(session, tenant, dataset_id, body))
+
+
+@router.get("/{dataset_id}/rejections", response_model=Page[RejectionOut], responses=errors(404))
+def dataset_rejections(
+    dataset_id: ResourceId, tenant: Tenant, limit: Limit = 100, offset: Offset = 0
+) -> Page[RejectionOut]:
+    """The records curation kept out of this version, each with its pass and reason."""
+    with unit_of_work() as session:
+        return Page.of(queries.rejections(session, tenant, dataset_id, limit, offset), limit, offset)
+
+
+@router.get(
+    "/{dataset_id}/card",
+    # A bare Response class, so the error entries stay application/json in the document.
+    response_class=Response,
+    responses={
+        **errors(404),
+        200: {"content": {"text/markdown": {"schema": {"type": "string"}}}, "description": "README.md"},
+    },
+)
+def dataset_card(dataset_id: ResourceId, tenant: Tenant) -> PlainTextResponse:
+    """The version's dataset card (README.md, Hugging Face convention)."""
+    with unit_of_work() as session:
+        text = card.render(queries.get(session, tenant, dataset_id))
+    return PlainTextResponse(
+        text, media_type="text/markdown", headers={"Content-Disposition": 'attachment; filename="README.md"'}
+    )
+
+
+@router.get(
+    "/{dataset_id}/download",
+    response_class=StreamingResponse,
+    responses={
+        **errors(404),
+        200: {"content": {media: {} for _, media in WRITERS.values()}, "description": "the dataset, streamed"},
+        304: {"description": "the client's copy (If-None-Match) is current"},
+    },
+)
+def download_dataset(
+    dataset_id: ResourceId,
+    tenant: Tenant,
+    format: ExportFormat = "openai-chat",
+    file: FileFormat = "jsonl",
+    include_rationale: bool = True,
+    include_system: bool = False,
+    conversational: bool = False,
+    split: Annotated[Split | None, Query(description="only the train or eval split (by prompt hash)")] = None,
+    eval_fraction: Annotated[float, Query(ge=0.0, le=1.0)] = 0.1,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    with unit_of_work() as session:
+        dataset = queries.get(session, tenant, dataset_id)
+        exporter = EXPORTERS[format]
+        if exporter.kind != dataset.kind:
+            fits = ", ".join(name for name, e in EXPORTERS.items() if e.kind == dataset.kind)
+            raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as one of: {fits}")
+        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}{f'-{split}' if split else ''}.{file}")
+    options = ExportOptions(
+        include_rationale=include_rationale,
+        include_system=include_system,
+        conversational=conversational,
+        eval_fraction=eval_fraction,
+    )
+    tag = download.etag(dataset_id, format, file, options, split)
+    if if_none_match == tag:
+        return Response(status_code=304, headers={"ETag": tag})
+    return StreamingResponse(
+        download.stream(dataset_id, format, file, options, split),
+        media_type=WRITERS[file][1],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": tag},
+    )
+
+
+def _safe(filename: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)

@@ -1,0 +1,3 @@
+from distillery.cli.main import app
+
+app()

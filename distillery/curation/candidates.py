@@ -1,0 +1,48 @@
+"""What the set-level passes see of a record: its prompt, the response a student would
+learn, and its scores. Passes never touch the database; they return rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from distillery.curation.record_text import prompt_text, response_text
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: int
+    prompt: str
+    response: str
+    finish_reason: str | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return f"{self.prompt}\n{self.response}"
+
+    @property
+    def score(self) -> float:
+        """The score selection ranks by: the judge's quality, else the self-consistency
+        agreement, else the preference margin."""
+        for name in ("quality", "agreement", "margin"):
+            value = self.scores.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Rejection:
+    record_id: int
+    pass_name: str
+    reason: str
+    detail: str
+    matched_id: int | None = None  # the record kept in its place (duplicates)
+
+
+def candidate_of(row: Any) -> Candidate:
+    """A record as the passes see it. A dialogue is known by its opening task (the
+    follow-ups are the teacher's own, and alike from one dialogue to the next); its
+    response is every assistant turn."""
+    return Candidate(row.id, prompt_text(row), response_text(row), row.finish_reason, row.scores or {})

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from distillery.schemas.base import InputModel, Name, OutputModel, Text
+from distillery.schemas.curation import Curation
+
+ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo", "candidates"]
+FileFormat = Literal["jsonl", "jsonl.gz", "parquet"]
+UploadPurpose = Literal["seeds", "eval", "candidates"]
+
+
+class DatasetOut(OutputModel):
+    id: str
+    name: str
+    version: int
+    kind: str = Field(
+        description="sft | preference (made by jobs); seeds | eval | candidates (uploaded; candidates also by generate)"
+    )
+    job_id: str | None
+    parent_id: str | None
+    sources: list[dict[str, Any]]
+    curation: dict[str, Any] | None
+    record_count: int
+    stats: dict[str, Any]
+    created_at: datetime
+
+
+class SourceIn(InputModel):
+    job: Name | None = Field(default=None, description="a job id: its dataset")
+    dataset: Name | None = Field(default=None, description="a dataset version id")
+
+    @model_validator(mode="after")
+    def _one(self) -> SourceIn:
+        if (self.job is None) == (self.dataset is None):
+            raise ValueError("job: give either `job` or `dataset`")
+        return self
+
+
+class Filters(InputModel):
+    methods: list[Literal["label", "expand", "curate", "feedback", "upload"]] | None = None
+    teachers: list[Name] | None = Field(default=None, description="teacher names")
+    min_score: float | None = Field(default=None, description="judge quality, else agreement, else margin")
+
+
+class DatasetCreate(InputModel):
+    name: Name
+    sources: list[SourceIn] = Field(min_length=1, max_length=64)
+    filters: Filters = Filters()
+    curation: Curation = Curation()
+
+
+class DatasetCurate(InputModel):
+    name: Name | None = Field(default=None, description="default: the dataset's own name (a new version of it)")
+    curation: Curation = Curation()
+
+
+class RejectionOut(OutputModel):
+    record_id: int
+    pass_name: str
+    reason: str
+    detail: str
+    matched_record_id: int | None
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+class UploadLine(InputModel):
+    """One line of an uploaded JSONL file."""
+
+    id: Text | None = Field(default=None, max_length=200, description="your id, kept in lineage")
+    instruction: Annotated[Text, AfterValidator(_not_blank)]
+    input: Text = ""
+    output: Text | None = Field(default=None, description="a reference answer")
+    candidates: list[Annotated[Text, AfterValidator(_not_blank)]] | None = Field(
+        default=None, min_length=1, max_length=64, description="responses to judge (purpose 'candidates')"
+    )
+
+
+class UploadProblem(OutputModel):
+    line: int
+    field: str
+    problem: str
