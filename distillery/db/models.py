@@ -91,6 +91,8 @@ class Job(Base):
     dataset_id: Mapped[str | None] = mapped_column(String(40))
     # The pipeline run this job is a stage of, if any.
     pipeline_id: Mapped[str | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"), index=True)
+    # The X-Request-ID of the API call that created it; the workers' log lines carry it.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -256,6 +258,17 @@ class DatasetRejection(Base):
     matched_record_id: Mapped[int | None] = mapped_column(BigId)
 
 
+class DatasetFlag(Base):
+    """A row of a dataset version a reviewer flagged as bad. The version itself never
+    changes: a new version without the flagged rows is derived from it."""
+
+    __tablename__ = "dataset_flags"
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigId, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Usage(Base):
     """One row per teacher call a job made or took from the cache: the cost ledger."""
 
@@ -333,6 +346,7 @@ class TrainingJob(Base):
     eval_split: Mapped[float] = mapped_column(Double)
     evaluate: Mapped[dict[str, Any] | None]
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # Deliveries of the job's message that started it: a worker killed mid-run (e.g. by the
     # kernel's OOM killer) makes the broker deliver it again, but not forever.
@@ -396,6 +410,7 @@ class Pipeline(Base):
     # As validated at creation (PipelineCreate), stage references unresolved.
     spec: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
