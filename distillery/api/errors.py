@@ -7,7 +7,6 @@ hold a teacher key.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from distillery.errors import DatabaseBusy, DistilleryError
-from distillery.schemas.base import MAX_DEPTH
+from distillery.schemas.base import MAX_DEPTH, invalid_request
 
 log = logging.getLogger(__name__)
 
@@ -31,28 +30,10 @@ def error_response(
     )
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    # ("body", "skill", "reasoning") → "skill.reasoning"; query/path params keep their name.
-    parts = [str(p) for p in loc if p not in ("body",)]
-    return ".".join(parts) or "body"
-
-
-# A model validator names the field it checked at the start of its message: "seeds: ...".
-_NAMED = re.compile(r"^Value error, (?P<field>[a-z_][a-z0-9_.]*): (?P<problem>.+)$", re.S)
-
-
-def _detail(error: Any) -> dict[str, str]:
-    named = _NAMED.match(error["msg"])
-    if named is None:
-        return {"field": _field(tuple(error["loc"])), "problem": error["msg"]}
-    return {"field": _field((*error["loc"], named["field"])), "problem": named["problem"]}
-
-
 def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [_detail(e) for e in exc.errors()]
-    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
-    return error_response(422, "invalid_request", f"invalid request: {summary}", details)
+    message, details = invalid_request(exc.errors())
+    return error_response(422, "invalid_request", message, details)
 
 
 def _domain(_: Request, exc: Exception) -> JSONResponse:

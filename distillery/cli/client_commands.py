@@ -22,7 +22,6 @@ from distillery.datasets.splits import Split
 from distillery.schemas.datasets import ExportFormat, FileFormat
 from distillery.schemas.jobs import JobCreate
 from distillery.schemas.status import JobStatus
-from distillery.schemas.teachers import TeacherCreate
 from distillery.schemas.training import TRAINING_METHODS, TrainingJobCreate, TrainingJobOut
 
 Url = Annotated[
@@ -239,7 +238,7 @@ def teachers_add(
         "supports_structured_outputs": supports_structured_outputs,
     }
     with reported(), Client(url, api_key) as client:
-        teacher = client.create_teacher(TeacherCreate.model_validate({k: v for k, v in spec.items() if v is not None}))
+        teacher = client.create_teacher({k: v for k, v in spec.items() if v is not None})
     if as_json:
         emit_json(teacher)
         return

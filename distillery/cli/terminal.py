@@ -9,15 +9,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from distillery.cli.specs import SpecError
-from distillery.client import ApiError, ClientError
-from distillery.schemas.base import problem_of
+from distillery.client import ApiError, ClientError, InvalidSpec
 from distillery.schemas.jobs import JobOut
 from distillery.schemas.pipelines import PipelineOut, StageOut
 from distillery.schemas.status import JobStatus
@@ -31,14 +30,11 @@ def reported() -> Iterator[None]:
     """Turn the client's and the spec checks' errors into one readable message and exit 1."""
     try:
         yield
-    except ValidationError as exc:
-        errors.print("[red]invalid spec[/] (checked locally; nothing was sent):", highlight=False)
-        for error in exc.errors(include_url=False, include_input=False):
-            field, problem = problem_of(error)
-            errors.print(f"  {field or 'spec'}: {problem}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
     except ApiError as exc:
-        errors.print(f"[red]{exc.status} {exc.type}[/]: {exc.message}", highlight=False)
+        if isinstance(exc, InvalidSpec):
+            errors.print("[red]invalid spec[/] (checked locally; nothing was sent):", highlight=False)
+        else:
+            errors.print(f"[red]{exc.status} {exc.type}[/]: {exc.message}", highlight=False)
         for detail in exc.details if isinstance(exc.details, list) else []:
             if isinstance(detail, dict) and "field" in detail:
                 errors.print(f"  {detail['field']}: {detail.get('problem', '')}", highlight=False, markup=False)

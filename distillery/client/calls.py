@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from distillery.schemas.base import Page
-from distillery.schemas.datasets import DatasetOut, ExportFormat, FileFormat
+from distillery.client.errors import InvalidSpec
+from distillery.schemas.base import Page, invalid_request
+from distillery.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, ExportFormat, FileFormat, RejectionOut
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -37,8 +38,12 @@ class Call(Generic[T]):
 
 
 def validated(schema: type[M], spec: M | Mapping[str, Any]) -> dict[str, Any]:
-    """`spec` checked against `schema`, as the JSON body to send (secrets revealed: they are the payload)."""
-    model = spec if isinstance(spec, schema) else schema.model_validate(spec)
+    """`spec` checked against `schema`, as the JSON body to send (secrets revealed: they are
+    the payload). A bad spec raises `InvalidSpec`, the server's 422, before anything is sent."""
+    try:
+        model = spec if isinstance(spec, schema) else schema.model_validate(spec)
+    except ValidationError as exc:
+        raise InvalidSpec(*invalid_request(exc.errors(include_url=False, include_input=False))) from None
     body = model.model_dump(mode="json", exclude_unset=True)
     for name in body:
         value = getattr(model, name)
@@ -123,6 +128,23 @@ def get_dataset(dataset_id: str) -> Call[DatasetOut]:
 def download_dataset(dataset_id: str, format: ExportFormat, file: FileFormat, options: Mapping[str, Any]) -> Call[None]:
     params = {"format": format, "file": file, **{k: v for k, v in options.items() if v is not None}}
     return Call("GET", f"/v1/datasets/{dataset_id}/download", _nothing, params)
+
+
+def merge_datasets(spec: DatasetCreate | Mapping[str, Any]) -> Call[DatasetOut]:
+    return Call("POST", "/v1/datasets", _model(DatasetOut), json=validated(DatasetCreate, spec))
+
+
+def curate_dataset(dataset_id: str, spec: DatasetCurate | Mapping[str, Any]) -> Call[DatasetOut]:
+    body = validated(DatasetCurate, spec)
+    return Call("POST", f"/v1/datasets/{dataset_id}/curate", _model(DatasetOut), json=body)
+
+
+def dataset_rejections(dataset_id: str, limit: int, offset: int) -> Call[Page[RejectionOut]]:
+    return Call("GET", f"/v1/datasets/{dataset_id}/rejections", _page(RejectionOut), _paging(limit, offset))
+
+
+def dataset_card(dataset_id: str) -> Call[str]:
+    return Call("GET", f"/v1/datasets/{dataset_id}/card", lambda response: response.text)
 
 
 # training jobs

@@ -38,6 +38,14 @@ class InvalidRequestError(ApiError):
     """422: `details` lists {field, problem} for each problem."""
 
 
+class InvalidSpec(InvalidRequestError):
+    """A spec failed the server's own checks on this machine; nothing was sent. Shaped as
+    the server's 422 (type `invalid_request`, details {field, problem})."""
+
+    def __init__(self, message: str, details: list[dict[str, str]]) -> None:
+        super().__init__(422, "invalid_request", message, details)
+
+
 class ConflictError(ApiError):
     """409: e.g. cancelling a finished job, or a teacher name already taken."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -9,13 +10,13 @@ from typing import Any, TypeVar
 
 import httpx
 
-from distillery.client import calls
+from distillery.client import calls, notebook
 from distillery.client.calls import Call, RecordStatus
 from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
 from distillery.schemas.base import Page
-from distillery.schemas.datasets import DatasetOut, ExportFormat, FileFormat
+from distillery.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, ExportFormat, FileFormat, RejectionOut
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -200,6 +201,44 @@ class Client:
     ) -> Path:
         """Stream the export to `dest`; `options` are the route's (include_rationale, split, ...)."""
         return self._download(calls.download_dataset(dataset_id, format, file, options), Path(dest))
+
+    def iter_dataset_rows(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Iterator[Any]:
+        """The version's rows in `format`, one dict each, streamed (the JSONL export)."""
+        call = calls.download_dataset(dataset_id, format, "jsonl", options)
+        try:
+            with self._http.stream(call.method, call.path, params=call.params) as response:
+                if response.is_error:
+                    response.read()
+                    raise from_response(response)
+                for line in response.iter_lines():
+                    if line:
+                        yield json.loads(line)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+
+    def load_dataset(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Any:
+        """The version as a Hugging Face `datasets.Dataset` (needs `distillery[hub]`),
+        downloaded once into the cache (~/.cache/distillery) and read from there after."""
+        path = notebook.cache_path(dataset_id, format, options)
+        if not path.exists():
+            partial = self.download_dataset(dataset_id, path.with_suffix(".part"), format, "parquet", **options)
+            partial.replace(path)
+        return notebook.hf_dataset(path)
+
+    def merge_datasets(self, spec: DatasetCreate | Mapping[str, Any]) -> DatasetOut:
+        """A new version from jobs' datasets and dataset versions of one kind, filtered and curated."""
+        return self._run(calls.merge_datasets(spec))
+
+    def curate_dataset(self, dataset_id: str, spec: DatasetCurate | Mapping[str, Any] | None = None) -> DatasetOut:
+        """A new version of the dataset: its records through the curation passes again."""
+        return self._run(calls.curate_dataset(dataset_id, spec or {}))
+
+    def iter_dataset_rejections(self, dataset_id: str, page_size: int = 500) -> Iterator[RejectionOut]:
+        return self._pages(lambda offset: calls.dataset_rejections(dataset_id, page_size, offset))
+
+    def dataset_card(self, dataset_id: str) -> str:
+        """The version's dataset card (README.md, Hugging Face convention)."""
+        return self._run(calls.dataset_card(dataset_id))
 
     # training jobs
     def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:

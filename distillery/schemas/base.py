@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
@@ -97,6 +98,17 @@ def problem_of(error: ErrorDetails) -> tuple[str, str]:
         if named:
             return ".".join(p for p in (field, named["field"]) if p), named["problem"]
     return field, message
+
+
+def invalid_request(errors: Iterable[ErrorDetails]) -> tuple[str, list[dict[str, str]]]:
+    """The 422's message and {field, problem} details for pydantic's errors, as the API
+    reports them (the request body's own "body" prefix dropped) and the client raises them."""
+    details = []
+    for error in errors:
+        field, problem = problem_of({**error, "loc": tuple(p for p in error["loc"] if p != "body")})
+        details.append({"field": field or "body", "problem": problem})
+    summary = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+    return f"invalid request: {summary}", details
 
 
 def first_problem(exc: ValidationError) -> tuple[str, str]:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from pydantic import ValidationError
 
 from distillery.cli.stack import free_port
 from distillery.client import (
@@ -17,6 +17,7 @@ from distillery.client import (
     AuthenticationError,
     Client,
     InvalidRequestError,
+    InvalidSpec,
     NotFoundError,
     ServerUnreachable,
     WaitTimeout,
@@ -107,10 +108,20 @@ def test_errors_carry_the_servers_type_message_and_details(api, start_simulator,
             client.get_job("job_nope")
         assert missing.value.status == 404 and missing.value.type == "not_found" and "job_nope" in missing.value.message
 
-        # Checked locally with the server's own schema: nothing is sent.
-        with pytest.raises(ValidationError, match="method"):
-            client.submit_job({**_label_spec("any", 1), "method": "summon"})
+        # Checked locally with the server's own schema: nothing is sent, and the error is
+        # the one the server gives for the same body.
+        bad = {**_label_spec("any", 1), "colour": "red", "budget": {"max_requests": 0}}
+        with pytest.raises(InvalidSpec) as local:
+            client.submit_job(bad)
         assert client.list_jobs().data == []
+        server = httpx.post(f"{server_url}/v1/jobs", json=bad, headers={"Authorization": f"Bearer {api.key}"})
+        assert server.status_code == local.value.status == 422
+        assert server.json()["error"] == {
+            "type": local.value.type,
+            "message": local.value.message,
+            "details": local.value.details,
+        }
+        assert {d["field"] for d in local.value.details} == {"colour", "budget.max_requests"}
 
         # Valid in shape, wrong in context: the server's 422 names the field.
         with pytest.raises(InvalidRequestError) as invalid:
@@ -154,3 +165,40 @@ def test_url_and_key_come_from_the_environment_then_the_config_file(api, server_
         client.list_jobs()
     with Client(api_key=api.key) as client:
         assert client.list_jobs().data == []
+
+
+def test_a_notebook_loads_a_version_as_rows_or_a_hugging_face_dataset_and_curates_it(
+    api, start_simulator, server_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sim = start_simulator(latency_ms=5)
+    with Client(server_url, api.key) as client:
+        client.create_teacher(_teacher(sim, "nb-sim"))
+        job = client.wait(client.submit_job(_label_spec("nb-sim", 10)).id, timeout_s=90)
+        assert job.dataset_id is not None
+
+        rows = list(client.iter_dataset_rows(job.dataset_id, format="alpaca"))
+        assert len(rows) == 10 and {r["instruction"] for r in rows} == {s["instruction"] for s in arithmetic_seeds(10)}
+
+        data = client.load_dataset(job.dataset_id)
+        assert data.num_rows == 10 and data.column_names == ["messages"]
+        assert data[0]["messages"][0]["role"] == "user"
+        cached = list((tmp_path / "cache" / "distillery" / "datasets").glob("*.parquet"))
+        assert len(cached) == 1
+        assert client.load_dataset(job.dataset_id).num_rows == 10  # from the cache
+
+        card = client.dataset_card(job.dataset_id)
+        assert card.startswith("---") and "10" in card
+        merged = client.merge_datasets({"name": "merged", "sources": [{"job": job.id}]})
+        again = client.curate_dataset(merged.id, {"curation": {"dedup": True}})
+        assert again.record_count == merged.record_count == 10 and again.id != merged.id
+        assert list(client.iter_dataset_rejections(again.id)) == []
+        with pytest.raises(InvalidSpec) as bad:
+            client.curate_dataset(merged.id, {"curation": {"dedupe": True}})
+        assert bad.value.details[0]["field"] == "curation.dedupe"
+
+    async def rows_async() -> list[Any]:
+        async with AsyncClient(server_url, api.key) as client:
+            return [row async for row in client.iter_dataset_rows(job.dataset_id)]
+
+    assert len(asyncio.run(rows_async())) == 10
