@@ -15,7 +15,6 @@ in its header. `unzip`, Windows Explorer, macOS and Python's zipfile all open it
 
 from __future__ import annotations
 
-import time
 import zipfile
 from collections.abc import Iterator
 from itertools import chain
@@ -41,8 +40,9 @@ def check(dataset: Dataset, split: Split | None) -> None:
         raise Conflict(f"dataset '{dataset.id}' has no records: a Hugging Face folder needs at least one")
 
 
-def _member(name: str, compression: int) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, time.localtime()[:6])
+def _member(name: str, compression: int, dataset: Dataset) -> zipfile.ZipInfo:
+    # The version's own time, not now: the same version and options give the same bytes (ETag).
+    info = zipfile.ZipInfo(name, dataset.created_at.timetuple()[:6])
     info.compress_type = compression
     info.external_attr = 0o644 << 16  # rw-r--r-- when unpacked
     return info
@@ -68,10 +68,10 @@ def stream(dataset: Dataset, fmt: str, options: ExportOptions) -> Iterator[bytes
             # Stored, not deflated: Parquet is compressed already (zstd). force_zip64: the
             # size is unknown until the end and may pass 4 GiB.
             name = f"data/{hub}-00000-of-00001.parquet"
-            with archive.open(_member(name, zipfile.ZIP_STORED), "w", force_zip64=True) as member:
+            with archive.open(_member(name, zipfile.ZIP_STORED, dataset), "w", force_zip64=True) as member:
                 for chunk in parquet(chain([first], pages)):
                     member.write(chunk)
                     yield sink.take()
         folder = card.Folder(format=fmt, eval_fraction=options.eval_fraction, rows=rows)
-        archive.writestr(_member("README.md", zipfile.ZIP_DEFLATED), card.render(dataset, folder))
+        archive.writestr(_member("README.md", zipfile.ZIP_DEFLATED, dataset), card.render(dataset, folder))
     yield sink.take()
