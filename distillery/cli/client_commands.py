@@ -8,13 +8,14 @@ then DISTILLERY_URL/DISTILLERY_API_KEY, then the config file.
 
 from __future__ import annotations
 
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from distillery.cli import specs
+from distillery.cli import hub, specs
 from distillery.cli.terminal import JobProgress, console, emit_json, fields, job_summary, reported, table
 from distillery.client import Client
 from distillery.client.calls import validated
@@ -197,10 +198,37 @@ def datasets_download(
 ) -> None:
     """Download a dataset in a trainer's format; prints the file's path."""
     with reported(), Client(url, api_key) as client:
-        dest = output or Path(f"{dataset_id}-{format}.{file}")
+        dest = output or Path(f"{dataset_id}-{format}.{'hf.zip' if file == 'hf' else file}")
         options = {"include_rationale": rationale, "include_system": system, "split": split}
         path = client.download_dataset(dataset_id, dest, format, file, **options)
     typer.echo(str(path))
+
+
+@datasets_app.command("push")
+def datasets_push(
+    dataset_id: str,
+    repo: Annotated[str, typer.Option("--repo", help="the Hub dataset repository, owner/name (made if new)")],
+    format: Annotated[ExportFormat, typer.Option(help="the rows' format")] = "openai-chat",
+    private: Annotated[bool, typer.Option("--private", help="make a new repository private")] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(help="a Hugging Face write token (default: HF_TOKEN, then `hf auth login`'s)", show_default=False),
+    ] = None,
+    rationale: Annotated[bool, typer.Option(help="keep the teacher's reasoning in answers")] = True,
+    system: Annotated[bool, typer.Option(help="keep the teacher's system prompt")] = False,
+    eval_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of prompts in the test split")] = 0.1,
+    url: Url = None,
+    api_key: Key = None,
+) -> None:
+    """Publish a dataset version on the Hugging Face Hub: its card and Parquet train/test splits."""
+    options = {"include_rationale": rationale, "include_system": system, "eval_fraction": eval_fraction}
+    with reported(), Client(url, api_key) as client, tempfile.TemporaryDirectory() as tmp:
+        account = hub.Hub(token)
+        dataset = client.get_dataset(dataset_id)
+        folder = client.download_hf_folder(dataset_id, Path(tmp) / "folder", format, **options)
+        message = f"{dataset.name} version {dataset.version} ({dataset.id}), {format}, from Distillery"
+        where = account.push(folder, repo, private=private, message=message)
+    console.print(f"pushed dataset {dataset_id} to {where}")
 
 
 # teachers

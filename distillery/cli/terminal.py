@@ -12,6 +12,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -34,13 +35,13 @@ def reported() -> Iterator[None]:
         if isinstance(exc, InvalidSpec):
             errors.print("[red]invalid spec[/] (checked locally; nothing was sent):", highlight=False)
         else:
-            errors.print(f"[red]{exc.status} {exc.type}[/]: {exc.message}", highlight=False)
+            errors.print(f"[red]{exc.status} {exc.type}[/]: {escape(exc.message)}", highlight=False)
         for detail in exc.details if isinstance(exc.details, list) else []:
             if isinstance(detail, dict) and "field" in detail:
                 errors.print(f"  {detail['field']}: {detail.get('problem', '')}", highlight=False, markup=False)
         raise typer.Exit(1) from None
     except (ClientError, SpecError) as exc:
-        errors.print(f"[red]error[/]: {exc}", highlight=False)
+        errors.print(f"[red]error[/]: {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 
 

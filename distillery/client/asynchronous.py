@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from distillery.client import calls, notebook
+from distillery.client import calls, folders, notebook
 from distillery.client.calls import Call, RecordStatus
 from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
@@ -246,6 +247,18 @@ class AsyncClient:
     async def dataset_card(self, dataset_id: str) -> str:
         """The version's dataset card (README.md, Hugging Face convention)."""
         return await self._run(calls.dataset_card(dataset_id))
+
+    async def download_hf_folder(
+        self, dataset_id: str, dest: str | Path, format: ExportFormat = "openai-chat", **options: Any
+    ) -> Path:
+        """The version as a Hugging Face dataset folder at `dest` (new or empty): README.md (the
+        card) and data/train-*.parquet, data/test-*.parquet, for `datasets.load_dataset(dest)`
+        or `HfApi().upload_folder`. `options` are the route's (include_rationale, eval_fraction, ...)."""
+        dest = folders.ready(Path(dest))
+        call = calls.download_dataset(dataset_id, format, "hf", options)
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = await self._download(call, Path(tmp) / "hf.zip")
+            return await asyncio.to_thread(folders.unpack, archive, dest)
 
     # training jobs
     async def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:

@@ -30,8 +30,9 @@ def jsonl_gz(pages: Pages) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-class _Sink(io.RawIOBase):
-    """What ParquetWriter writes to: bytes handed on as soon as they are written."""
+class Sink(io.RawIOBase):
+    """What ParquetWriter (and the Hugging Face folder's zip, hf_folder.py) writes to: bytes
+    handed on as soon as they are written. It tells but cannot seek, so a writer streams."""
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
@@ -56,7 +57,7 @@ class _Sink(io.RawIOBase):
 
 def parquet(pages: Pages) -> Iterator[bytes]:
     """One row group per page. The schema is the first page's: a dataset's rows share it."""
-    sink = _Sink()
+    sink = Sink()
     writer: pq.ParquetWriter | None = None
     for rows in pages:
         table = pa.Table.from_pylist(rows, schema=writer.schema if writer else None)

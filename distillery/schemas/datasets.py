@@ -9,7 +9,8 @@ from distillery.schemas.base import InputModel, Name, OutputModel, Text
 from distillery.schemas.curation import Curation
 
 ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo", "candidates"]
-FileFormat = Literal["jsonl", "jsonl.gz", "parquet"]
+# hf: a Hugging Face dataset folder (card and Parquet files by split), zipped.
+FileFormat = Literal["jsonl", "jsonl.gz", "parquet", "hf"]
 UploadPurpose = Literal["seeds", "eval", "candidates"]
 
 

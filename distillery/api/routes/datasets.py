@@ -7,7 +7,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from distillery.api.deps import Limit, Offset, ResourceId, Tenant
 from distillery.api.routes import errors
-from distillery.datasets import build, card, download, queries, uploads
+from distillery.datasets import build, card, download, hf_folder, queries, uploads
 from distillery.datasets.exporters import EXPORTERS, ExportOptions
 from distillery.datasets.splits import Split
 from distillery.datasets.writers import WRITERS
@@ -96,8 +96,11 @@ def dataset_card(dataset_id: ResourceId, tenant: Tenant) -> PlainTextResponse:
     "/{dataset_id}/download",
     response_class=StreamingResponse,
     responses={
-        **errors(404),
-        200: {"content": {media: {} for _, media in WRITERS.values()}, "description": "the dataset, streamed"},
+        **errors(404, 409),
+        200: {
+            "content": {media: {} for media in (*(m for _, m in WRITERS.values()), hf_folder.MEDIA_TYPE)},
+            "description": "the dataset, streamed (file=hf: a Hugging Face dataset folder as a zip)",
+        },
         304: {"description": "the client's copy (If-None-Match) is current"},
     },
 )
@@ -105,7 +108,9 @@ def download_dataset(
     dataset_id: ResourceId,
     tenant: Tenant,
     format: ExportFormat = "openai-chat",
-    file: FileFormat = "jsonl",
+    file: Annotated[
+        FileFormat, Query(description="hf: a zip of README.md (the card) and data/{train,test}-*.parquet")
+    ] = "jsonl",
     include_rationale: bool = True,
     include_system: bool = False,
     conversational: bool = False,
@@ -119,7 +124,10 @@ def download_dataset(
         if exporter.kind != dataset.kind:
             fits = ", ".join(name for name, e in EXPORTERS.items() if e.kind == dataset.kind)
             raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as one of: {fits}")
-        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}{f'-{split}' if split else ''}.{file}")
+        if file == "hf":
+            hf_folder.check(dataset, split)
+        suffix = "hf.zip" if file == "hf" else file
+        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}{f'-{split}' if split else ''}.{suffix}")
     options = ExportOptions(
         include_rationale=include_rationale,
         include_system=include_system,
@@ -129,9 +137,13 @@ def download_dataset(
     tag = download.etag(dataset_id, format, file, options, split)
     if if_none_match == tag:
         return Response(status_code=304, headers={"ETag": tag})
+    if file == "hf":
+        body, media_type = hf_folder.stream(dataset, format, options), hf_folder.MEDIA_TYPE
+    else:
+        body, media_type = download.stream(dataset_id, format, file, options, split), WRITERS[file][1]
     return StreamingResponse(
-        download.stream(dataset_id, format, file, options, split),
-        media_type=WRITERS[file][1],
+        body,
+        media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": tag},
     )
 
