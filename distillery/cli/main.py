@@ -35,12 +35,12 @@ def _version(asked: bool) -> None:
 
 
 @app.callback()
-def _logging(
+def _every_command(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
 ) -> None:
-    """Every command's log lines are scrubbed of secrets."""
+    """Every command's log lines are scrubbed of secrets; `--version` answers before any command."""
     install_log_filter()
 
 

@@ -19,7 +19,7 @@ from types import MappingProxyType
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a caller's own request id may look like: it is echoed in a header, written to log
-# lines and stored in a String(64) column, so short, printable and without separators.
+# lines and stored in a String(64) column: short, printable, no spaces or quotes.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 Fields = Mapping[str, str]
