@@ -12,9 +12,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
-from distillery.api import errors
+from distillery.api import errors, request_ids
 from distillery.api.body_limit import MIB, BodyLimit
 from distillery.api.routes import datasets, health, jobs, metrics, pipelines, teachers, training_jobs
+from distillery.observability.http_metrics import HttpMetrics
 from distillery.queue import warm_up
 from distillery.security.scrub import install_log_filter
 from distillery.settings import get_settings
@@ -70,5 +71,9 @@ def create_app() -> FastAPI:
     # Uploads (seeds, eval sets) have their own, larger limit.
     uploads = {str(app.url_path_for("upload_dataset")): settings.max_upload_mb * MIB}
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_mb * MIB, per_path=uploads)
+    # Inside the dashboard's bridge, which hands its /ui/api calls to the /v1 routes in a
+    # scope of their own: counted under the /v1 route that answered them.
+    app.add_middleware(HttpMetrics)
     install_dashboard(app)
+    request_ids.install(app)
     return app

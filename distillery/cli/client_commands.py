@@ -168,7 +168,7 @@ def datasets_list(url: Url = None, api_key: Key = None, as_json: AsJson = False)
         (d.id, d.name, d.version, d.kind, d.record_count, d.job_id, d.created_at.isoformat(timespec="seconds"))
         for d in datasets
     ]
-    table("datasets", ("id", "name", "version", "kind", "records", "job", "created"), rows)
+    table("datasets", ("id", "name", "version", "kind", "records", "job", "created"), rows, ids=("id", "job"))
 
 
 @datasets_app.command("show")
@@ -358,7 +358,7 @@ def train_list(url: Url = None, api_key: Key = None, as_json: AsJson = False) ->
         emit_json(jobs)
         return
     rows = [(j.id, j.method, j.base_model, j.status, j.dataset_id) for j in jobs]
-    table("training jobs", ("id", "method", "base model", "status", "dataset"), rows)
+    table("training jobs", ("id", "method", "base model", "status", "dataset"), rows, ids=("id", "dataset"))
 
 
 @train_app.command("show")

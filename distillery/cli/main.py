@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+import distillery
 from distillery.cli import client_commands, pipeline_commands
 from distillery.cli.demo import demo
 from distillery.security.scrub import install_log_filter
@@ -25,9 +28,19 @@ app.command()(demo)
 app.command("run")(pipeline_commands.run)
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"distillery {distillery.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _logging() -> None:
-    """Every command's log lines are scrubbed of secrets."""
+def _every_command(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Every command's log lines are scrubbed of secrets; `--version` answers before any command."""
     install_log_filter()
 
 
@@ -35,8 +48,20 @@ def _logging() -> None:
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the REST API."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
-    uvicorn.run("distillery.main:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    from distillery.observability.json_logs import uvicorn_config
+
+    log_config = uvicorn_config() if get_settings().log_format == "json" else LOGGING_CONFIG
+    uvicorn.run(
+        "distillery.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        log_config=log_config,
+    )
 
 
 @app.command()

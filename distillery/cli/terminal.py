@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from distillery.cli.specs import SpecError
 from distillery.client import ApiError, ClientError, InvalidSpec
@@ -53,13 +54,25 @@ def emit_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2))
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, ids: Collection[str] = ("id",)) -> None:
+    console.print(build_table(title, columns, rows, ids=ids))
+
+
+def build_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, ids: Collection[str] = ("id",)
+) -> Table:
+    """Cells that do not fit fold onto more lines, except in the `ids` columns: an id is
+    copied and pasted, so it always stays whole on one line, and the other columns give way."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     out = Table(title=title, title_justify="left")
-    for column in columns:
-        out.add_column(column, overflow="fold")
-    for row in rows:
-        out.add_row(*("" if cell is None else str(cell) for cell in row))
-    console.print(out)
+    for n, column in enumerate(columns):
+        if column in ids:
+            out.add_column(column, no_wrap=True, min_width=max((len(row[n]) for row in cells), default=0))
+        else:
+            out.add_column(column, overflow="fold")
+    for row in cells:
+        out.add_row(*row)
+    return out
 
 
 def fields(title: str, values: dict[str, Any]) -> None:
@@ -92,20 +105,30 @@ def job_summary(job: JobOut) -> dict[str, Any]:
     }
 
 
+class _BarAndDetail(Progress):
+    """The bar on one line, the counts under it: a line of its own, wrapped at the
+    terminal's edge rather than cut there."""
+
+    detail = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        yield Text(self.detail)
+
+
 class JobProgress:
     """The live bar `jobs submit --wait` and `jobs wait` show; feed it every polled job."""
 
     _columns = (
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=None),  # whatever width the others leave
         MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
 
     def __init__(self) -> None:
-        self._bar = Progress(*self._columns, console=console)
-        self._task = self._bar.add_task("queued", total=None, detail="")
+        self._bar = _BarAndDetail(*self._columns, console=console, expand=True)
+        self._task = self._bar.add_task("queued", total=None)
         self._first: tuple[float, int] | None = None
 
     def __enter__(self) -> JobProgress:
@@ -123,35 +146,22 @@ class JobProgress:
         rate = ""
         if self._first is not None and now > self._first[0]:
             rate = f" · {(p.completed - self._first[1]) / (now - self._first[0]):.1f} items/s"
-        detail = (
+        self._bar.detail = (
             f"accepted {p.accepted} · rejected {p.rejected} · failed {p.failed}"
             f" · {u.requests} requests · {u.prompt_tokens + u.completion_tokens} tokens · ${u.cost_usd:.4f}{rate}"
         )
-        self._bar.update(
-            self._task, description=job.status, total=p.total or None, completed=p.completed, detail=detail
-        )
+        self._bar.update(self._task, description=job.status, total=p.total or None, completed=p.completed)
 
 
 def pipeline_table(pipeline: PipelineOut) -> Table:
     """One line per stage: its status, progress and job."""
     p = pipeline.progress
-    out = Table(
-        title=f"pipeline {pipeline.id} ({pipeline.name}): {pipeline.status} · {p.done}/{p.stages} stages"
-        f" · ${pipeline.cost_usd:.4f}",
-        title_justify="left",
-    )
-    for column in ("stage", "kind", "status", "progress", "job", "error"):
-        out.add_column(column, overflow="fold")
-    for stage in pipeline.stages:
-        out.add_row(
-            stage.name,
-            stage.kind,
-            stage.status,
-            _stage_progress(stage),
-            stage.job_id or stage.training_job_id or "",
-            stage.error or "",
-        )
-    return out
+    title = f"pipeline {pipeline.id} ({pipeline.name}): {pipeline.status} · {p.done}/{p.stages} stages"
+    rows = [
+        (s.name, s.kind, s.status, _stage_progress(s), s.job_id or s.training_job_id, s.error) for s in pipeline.stages
+    ]
+    columns = ("stage", "kind", "status", "progress", "job", "error")
+    return build_table(f"{title} · ${pipeline.cost_usd:.4f}", columns, rows, ids=("job",))
 
 
 def _stage_progress(stage: StageOut) -> str:

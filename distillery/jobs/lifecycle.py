@@ -45,9 +45,10 @@ from distillery.security.scrub import scrub
 from distillery.teachers import registry
 
 
-def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int) -> Job:
+def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int, request_id: str | None = None) -> Job:
     """Store a queued job; TooManyActiveJobs when the tenant has `max_active` queued or
-    running already (0: no limit)."""
+    running already (0: no limit). `request_id`: of the API request it comes from, which
+    its workers' log lines carry."""
     if max_active > 0:
         _check_active(session, tenant_id, max_active)
     field = "teacher" if spec.teacher is not None else "teachers"
@@ -87,6 +88,7 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
         spec=stored,
         max_requests=spec.budget.max_requests,
         max_cost_usd=Decimal(str(spec.budget.max_cost_usd)) if spec.budget.max_cost_usd else None,
+        request_id=request_id,
     )
     session.add(job)
     session.flush()

@@ -76,6 +76,7 @@ def _out(job: Job, c: Counts, by_teacher: list[tuple[str, Counts]]) -> JobOut:
         dataset_id=job.dataset_id,
         stop_reason=job.stop_reason,
         error=job.error,
+        request_id=job.request_id,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from distillery.db.models import Job, Teacher, TeacherMetric, WorkItem
 from distillery.db.session import unit_of_work
+from distillery.observability import http_metrics
 from distillery.observability.teacher_metrics import (
     BUCKET_PREFIX,
     LATENCY_BUCKETS,
@@ -76,9 +77,12 @@ class DistilleryCollector(Collector):
 
 def build_registry(*, per_teacher: bool) -> CollectorRegistry:
     """A registry of its own: the global one would also export this process's Python and
-    GC metrics, which say nothing about the workers that do the work."""
+    GC metrics, which say nothing about the workers that do the work. The API's request
+    metrics (http_metrics.py) are this process's own."""
     registry = CollectorRegistry()
     registry.register(DistilleryCollector(per_teacher=per_teacher))
+    for metric in http_metrics.COLLECTORS:
+        registry.register(metric)
     return registry
 
 

@@ -19,9 +19,12 @@ from distillery.schemas.pipelines import PIPELINE_ENDED, PipelineCreate, Pipelin
 from distillery.schemas.status import JobStatus
 
 
-def create(session: Session, tenant_id: str, spec: PipelineCreate, runtime: Runtime) -> Pipeline:
+def create(
+    session: Session, tenant_id: str, spec: PipelineCreate, runtime: Runtime, *, request_id: str | None = None
+) -> Pipeline:
     """Store a queued pipeline and its stages (rounds unrolled); the first stage starts
-    when ADVANCE_PIPELINE runs."""
+    when ADVANCE_PIPELINE runs. `request_id`: of the API request it comes from; its stages'
+    jobs carry it too."""
     preflight.check(session, tenant_id, spec, runtime)
     pipeline = Pipeline(
         id=new_id("pipe"),
@@ -29,6 +32,7 @@ def create(session: Session, tenant_id: str, spec: PipelineCreate, runtime: Runt
         name=spec.name,
         spec=spec.model_dump(mode="json"),
         status=PipelineStatus.QUEUED,
+        request_id=request_id,
     )
     session.add(pipeline)
     session.flush()

@@ -103,6 +103,7 @@ def _out(pipeline: Pipeline, stages: list[PipelineStage], jobs: _Jobs) -> Pipeli
         cost_usd=float(cost),
         stages=[_stage(s, jobs) for s in stages],
         error=pipeline.error,
+        request_id=pipeline.request_id,
         created_at=pipeline.created_at,
         started_at=pipeline.started_at,
         finished_at=pipeline.finished_at,

@@ -79,11 +79,16 @@ def start(
         raise InvalidSpec(*first_problem(exc)) from None
     if isinstance(spec, JobCreate):
         # Part of a pipeline the tenant already started: not held to its limit on active jobs.
-        job = jobs.create(session, pipeline.tenant_id, spec, max_active=0)
+        job = jobs.create(session, pipeline.tenant_id, spec, max_active=0, request_id=pipeline.request_id)
         job.pipeline_id = pipeline.id
         return Started(job.id, None, [Message(PLAN_JOB, (job.id,))])
     trained = training.create(
-        session, pipeline.tenant_id, spec, hub_cache=runtime.hub_cache, model_dirs=runtime.model_dirs
+        session,
+        pipeline.tenant_id,
+        spec,
+        hub_cache=runtime.hub_cache,
+        model_dirs=runtime.model_dirs,
+        request_id=pipeline.request_id,
     )
     trained.pipeline_id = pipeline.id
     return Started(None, trained.id, [Message(RUN_TRAINING_JOB, (trained.id,), TRAINING)])

@@ -132,6 +132,9 @@ class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+REQUEST_ID_DOC = "the X-Request-ID of the API request that created it: its workers' log lines carry it too"
+
+
 Item = TypeVar("Item")
 
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from distillery.schemas.base import InputModel, OutputModel
+from distillery.schemas.base import REQUEST_ID_DOC, InputModel, OutputModel
 
 # The job body, one model per method, lives in distillery/schemas/job_specs; these names are
 # imported from here by clients.
@@ -71,6 +71,7 @@ class JobOut(OutputModel):
     dataset_id: str | None
     stop_reason: str | None
     error: str | None
+    request_id: str | None = Field(default=None, description=REQUEST_ID_DOC)
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

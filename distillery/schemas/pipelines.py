@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, PrivateAttr, StringConstraints, ValidationError, model_validator
 
-from distillery.schemas.base import InputModel, JsonObject, Name, OutputModel, first_problem
+from distillery.schemas.base import REQUEST_ID_DOC, InputModel, JsonObject, Name, OutputModel, first_problem
 from distillery.schemas.jobs import JobCreate
 from distillery.schemas.training import TrainingJobCreate
 
@@ -284,6 +284,7 @@ class PipelineOut(OutputModel):
     cost_usd: float = Field(description="what its synthesis jobs paid their teachers")
     stages: list[StageOut]
     error: str | None
+    request_id: str | None = Field(default=None, description=REQUEST_ID_DOC)
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from distillery.schemas.base import InputModel, Name, OutputModel, Text
+from distillery.schemas.base import REQUEST_ID_DOC, InputModel, Name, OutputModel, Text
 from distillery.schemas.status import JobStatus
 
 TrainingMethod = Literal["sft", "dpo", "generate", "evaluate"]
@@ -163,6 +163,7 @@ class TrainingJobOut(OutputModel):
     progress: TrainingProgress
     metrics: dict[str, Any] = Field(description="summary: first and last loss, eval loss, tokens, evaluation")
     error: str | None
+    request_id: str | None = Field(default=None, description=REQUEST_ID_DOC)
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # whether the dashboard was reached over https (its cookies are then `Secure`). Off,
     # only the connection's own scheme counts, so a client cannot claim https.
     trust_forwarded_proto: bool = False
+    # How the API and the workers write their log lines: `text` for a terminal, `json` (one
+    # object per line, with request_id and job_id where known) for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("model_dirs", mode="before")
     @classmethod

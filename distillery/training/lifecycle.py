@@ -37,8 +37,15 @@ TRAINING = JobKind.TRAINING
 
 
 def create(
-    session: Session, tenant_id: str, spec: TrainingJobCreate, *, hub_cache: Path, model_dirs: Sequence[Path] = ()
+    session: Session,
+    tenant_id: str,
+    spec: TrainingJobCreate,
+    *,
+    hub_cache: Path,
+    model_dirs: Sequence[Path] = (),
+    request_id: str | None = None,
 ) -> TrainingJob:
+    """Store a queued training job. `request_id`: of the API request it comes from."""
     if spec.method == "evaluate":
         dataset = gold_sets.check(session, tenant_id, spec.dataset_id, "dataset_id")
     else:
@@ -63,6 +70,7 @@ def create(
         eval_split=spec.eval_split if trains else 0.0,
         evaluate=evaluate.model_dump() if evaluate else None,
         metrics={},
+        request_id=request_id,
     )
     session.add(job)
     session.flush()

@@ -29,6 +29,7 @@ def to_out(job: TrainingJob) -> TrainingJobOut:
         progress=TrainingProgress(step=job.step, total_steps=job.total_steps),
         metrics=job.metrics,
         error=job.error,
+        request_id=job.request_id,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,

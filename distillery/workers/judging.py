@@ -92,7 +92,7 @@ def _create(session: Session, job: TrainingJob) -> str | None:
     try:
         # Part of a training job the tenant already started: not refused for the tenant's
         # limit on active synthesis jobs. Refused before it writes anything.
-        judge = lifecycle.create(session, job.tenant_id, spec, max_active=0)
+        judge = lifecycle.create(session, job.tenant_id, spec, max_active=0, request_id=job.request_id)
     except InvalidSpec as exc:  # the judge teacher was deleted since submission
         judging.close(session, job, judging.verdict(None, Counter(tie=ties), str(exc)))
         return None

@@ -6,6 +6,7 @@ it; and the process's one event loop, on which the sync Celery tasks run their c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -35,8 +36,12 @@ _runner: asyncio.Runner | None = None
 def run_async(work: Coroutine[Any, Any, T]) -> T:
     """Run `work` to the end on this process's event loop. The loop is created on first use
     and kept across tasks, so teacher and Redis connections (one set per loop,
-    distillery/teachers/clients.py) are reused instead of reopened for every chunk."""
+    distillery/teachers/clients.py) are reused instead of reopened for every chunk.
+
+    `work` runs in a copy of the caller's context (by default a Runner would use the one it
+    copied when it was made): what the task bound for its log lines (its job and request
+    ids) is seen by the coroutine and everything it starts."""
     global _runner
     if _runner is None:
         _runner = asyncio.Runner()
-    return _runner.run(work)
+    return _runner.run(work, context=contextvars.copy_context())

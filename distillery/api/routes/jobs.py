@@ -8,6 +8,7 @@ from distillery.api.deps import NUL_FREE, Limit, Offset, ResourceId, Tenant
 from distillery.api.routes import errors
 from distillery.db.session import unit_of_work
 from distillery.jobs import lifecycle, queries
+from distillery.observability.log_context import current_request_id
 from distillery.prompts.render import check_overrides
 from distillery.queue import ADVANCE_PIPELINE, FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, enqueue
 from distillery.schemas.base import Page
@@ -22,9 +23,14 @@ def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
     # Here, in FastAPI's threadpool, not in a validator: bodies are validated on the loop.
     check_overrides(body.templates or {}, body.template_contexts())
     with unit_of_work() as session:
-        job = queries.to_out(
-            session, lifecycle.create(session, tenant, body, max_active=get_settings().tenant_max_active_jobs)
+        created = lifecycle.create(
+            session,
+            tenant,
+            body,
+            max_active=get_settings().tenant_max_active_jobs,
+            request_id=current_request_id(),
         )
+        job = queries.to_out(session, created)
     enqueue(PLAN_JOB, job.id)
     return job
 

@@ -6,6 +6,7 @@ from distillery.api.deps import Limit, Offset, ResourceId, Tenant
 from distillery.api.routes import errors
 from distillery.api.spec_body import RawBody, openapi, parse
 from distillery.db.session import unit_of_work
+from distillery.observability.log_context import current_request_id
 from distillery.pipelines import lifecycle, preflight, queries, report
 from distillery.pipelines.stages import Runtime
 from distillery.prompts.render import check_overrides
@@ -33,7 +34,8 @@ def create_pipeline(tenant: Tenant, raw: RawBody) -> PipelineOut:
             with preflight.within(n):
                 check_overrides(spec.templates, spec.template_contexts())
     with unit_of_work() as session:
-        out = queries.to_out(session, lifecycle.create(session, tenant, body, Runtime.of(get_settings())))
+        created = lifecycle.create(session, tenant, body, Runtime.of(get_settings()), request_id=current_request_id())
+        out = queries.to_out(session, created)
     enqueue(ADVANCE_PIPELINE, out.id)
     return out
 

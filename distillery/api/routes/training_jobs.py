@@ -8,6 +8,7 @@ from fastapi.responses import StreamingResponse
 from distillery.api.deps import Limit, Offset, ResourceId, Tenant
 from distillery.api.routes import errors
 from distillery.db.session import unit_of_work
+from distillery.observability.log_context import current_request_id
 from distillery.queue import ADVANCE_PIPELINE, JUDGE_TRAINING, RUN_TRAINING_JOB, TRAINING, enqueue
 from distillery.schemas.base import Page
 from distillery.schemas.status import JobStatus
@@ -24,7 +25,12 @@ def create_training_job(body: TrainingJobCreate, tenant: Tenant) -> TrainingJobO
     with unit_of_work() as session:
         job = queries.to_out(
             lifecycle.create(
-                session, tenant, body, hub_cache=settings.resolved_hf_hub_cache, model_dirs=settings.model_dirs
+                session,
+                tenant,
+                body,
+                hub_cache=settings.resolved_hf_hub_cache,
+                model_dirs=settings.model_dirs,
+                request_id=current_request_id(),
             )
         )
     enqueue(RUN_TRAINING_JOB, job.id, queue=TRAINING)

@@ -127,6 +127,20 @@ def test_cancel_stops_a_running_job_and_a_second_cancel_is_a_conflict(cli, api, 
     assert again.exit_code == 1 and "409 conflict" in again.stderr
 
 
+def test_ids_stay_whole_in_an_80_column_terminal(cli, api, start_simulator, monkeypatch):
+    from distillery.cli import terminal
+
+    sim = start_simulator()
+    teacher = api.add_teacher(sim, name="a-teacher-with-a-rather-long-name")
+    job = api.submit_label_job(teacher, arithmetic_seeds(2), name="a-job-name-long-enough-to-fold-in-80-columns")
+    monkeypatch.setattr(terminal.console, "width", 80)
+    for command, shown in ((("jobs", "list"), job["id"]), (("teachers", "list"), teacher["id"])):
+        listed = cli(*command)
+        assert listed.exit_code == 0, listed.output
+        assert any(shown in line for line in listed.stdout.splitlines()), listed.stdout
+        assert max(map(len, listed.stdout.splitlines())) <= 80
+
+
 def test_server_and_key_from_a_config_file_and_flags_and_errors_are_readable(api, server_url, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text(f'url = "{server_url}"\napi_key = "{api.key}"\n')

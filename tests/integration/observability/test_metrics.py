@@ -246,3 +246,28 @@ def test_without_a_token_teachers_are_summed_and_no_teacher_or_tenant_is_named(o
     assert delta("distillery_teacher_request_duration_seconds_bucket", le="0.5") == 1
     # The rest of the figures name no tenant and are there without a token.
     assert "distillery_jobs{" in text and "distillery_work_items{" in text
+
+
+def test_http_requests_are_counted_by_method_route_template_and_status(other_api, test_client):
+    _, before = _scrape(test_client, operator=False)
+    missing = [f"job_{secrets.token_hex(12)}" for _ in range(3)]
+    for job_id in missing:
+        assert other_api.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert other_api.get("/v1/jobs").status_code == 200
+    assert test_client.get("/v1/jobs").status_code == 401
+    assert other_api.get(f"/no/such/{secrets.token_hex(4)}").status_code == 404
+    text, after = _scrape(test_client, operator=False)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    requests = "distillery_http_requests_total"
+    assert grew(requests, method="GET", route="/v1/jobs/{job_id}", status="404") == 3
+    assert grew(requests, method="GET", route="/v1/jobs", status="200") == 1
+    assert grew(requests, method="GET", route="/v1/jobs", status="401") == 1
+    assert grew(requests, method="GET", route="unmatched", status="404") == 1
+    assert grew("distillery_http_request_duration_seconds_count", method="GET", route="/v1/jobs/{job_id}") == 3
+    # The route template, never the path: no job id, no unknown path; /metrics itself is not counted.
+    assert not any(job_id in text for job_id in missing) and "/no/such" not in text
+    assert 'route="/metrics"' not in text

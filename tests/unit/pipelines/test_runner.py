@@ -68,6 +68,16 @@ def test_the_first_stage_starts_as_an_ordinary_job_of_the_pipeline(session, runt
     assert events(session, pipeline) == ["created", "stage_started"]
 
 
+def test_each_stages_job_carries_the_request_id_that_created_the_pipeline(session, runtime):
+    body = PipelineCreate.model_validate({"name": "run", "stages": TWO_LABELS})
+    pipeline = lifecycle.create(session, "t1", body, runtime, request_id="req-pipe-1")
+    runner.advance(session, pipeline.id, runtime)
+    end_job(session, stages(session, pipeline)[0].job_id)
+    runner.advance(session, pipeline.id, runtime)
+    jobs = [session.get_one(Job, s.job_id) for s in stages(session, pipeline)]
+    assert pipeline.request_id == "req-pipe-1" and [j.request_id for j in jobs] == ["req-pipe-1"] * 2
+
+
 def test_the_next_stage_takes_the_earlier_stages_dataset_and_the_run_succeeds(session, runtime):
     pipeline = create(session, runtime, *TWO_LABELS)
     runner.advance(session, pipeline.id, runtime)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from distillery.api.errors import _detail
+from distillery.schemas.base import invalid_request
 from distillery.schemas.job_specs import (
     CurateJob,
     EvolInstructJob,
@@ -41,7 +41,7 @@ def _problems(body: dict[str, Any]) -> list[dict[str, str]]:
     """What the API's error details say: the field and the problem."""
     with pytest.raises(ValidationError) as exc:
         JobCreate.model_validate(body)
-    return [_detail(e) for e in exc.value.errors()]
+    return invalid_request(exc.value.errors())[1]
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from distillery.api.errors import _detail
+from distillery.schemas.base import invalid_request
 from distillery.schemas.jobs import JobCreate
 from distillery.schemas.teachers import TeacherCreate
 
@@ -20,7 +20,7 @@ JOB = {
 
 def _fields(exc: ValidationError) -> list[str]:
     """The fields the API's error details name."""
-    return [_detail(e)["field"] for e in exc.errors()]
+    return [d["field"] for d in invalid_request(exc.errors())[1]]
 
 
 def test_defaults_are_cot_text_and_dedup():
@@ -71,7 +71,7 @@ def _nested(depth: int) -> Any:
 def test_strings_must_be_storable_unicode_and_the_error_names_the_field(body, field, problem):
     with pytest.raises(ValidationError) as exc:
         TeacherCreate.model_validate(body)
-    detail = _detail(exc.value.errors()[0])
+    detail = invalid_request(exc.value.errors())[1][0]
     assert detail["field"] == field and problem in detail["problem"]
 
 

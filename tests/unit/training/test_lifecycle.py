@@ -15,6 +15,7 @@ from distillery.db.models import Tenant, TrainingEvent, TrainingJob
 from distillery.errors import Conflict, InvalidSpec
 from distillery.schemas.training import TrainingJobCreate
 from distillery.training import lifecycle
+from distillery.training.queries import to_out
 from tests.support.training_data import arithmetic, make_dataset, preferences
 
 ATTEMPTS = 3
@@ -174,3 +175,13 @@ def test_each_method_closes_with_its_own_words():
     assert lifecycle.closing_message("evaluate", "succeeded", evaluation) == (
         "5 gold prompts answered; exact match 40.0%"
     )
+
+
+def test_the_request_id_it_was_created_under_is_kept_and_shown(session, model_dir):
+    body = {"dataset_id": make_dataset(session, "t1", arithmetic(4)), "method": "sft", "base_model": str(model_dir)}
+    spec = TrainingJobCreate.model_validate(body)
+    job = lifecycle.create(
+        session, "t1", spec, hub_cache=model_dir, model_dirs=[model_dir.parent], request_id="req-train-1"
+    )
+    assert job.request_id == "req-train-1" and to_out(job).request_id == "req-train-1"
+    assert create(session, model_dir).request_id is None  # not made by an API request
