@@ -15,7 +15,7 @@ from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
 from distillery.schemas.base import Page
-from distillery.schemas.datasets import DatasetOut, ExportFormat, FileFormat
+from distillery.schemas.datasets import DatasetOut, ExportFormat, FileFormat, UploadPurpose
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -55,7 +55,8 @@ class Client:
 
     def _run(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(call.method, call.path, params=call.params, json=call.json)
+            with call.body() as body:
+                response = self._http.request(call.method, call.path, params=call.params, **body)
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
         if response.is_error:
@@ -200,6 +201,13 @@ class Client:
     ) -> Path:
         """Stream the export to `dest`; `options` are the route's (include_rationale, split, ...)."""
         return self._download(calls.download_dataset(dataset_id, format, file, options), Path(dest))
+
+    def upload_dataset(
+        self, path: str | Path, name: str | None = None, purpose: UploadPurpose | None = None
+    ) -> DatasetOut:
+        """Upload a file (JSON Lines, .jsonl.gz or Parquet, in any export format) as a new
+        dataset version; `purpose` (its kind) defaults to the file's, `name` to the file's."""
+        return self._run(calls.upload_dataset(Path(path), name, purpose))
 
     # training jobs
     def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:

@@ -154,3 +154,19 @@ def test_url_and_key_come_from_the_environment_then_the_config_file(api, server_
         client.list_jobs()
     with Client(api_key=api.key) as client:
         assert client.list_jobs().data == []
+
+
+def test_async_client_uploads_a_file_as_a_dataset_named_after_it(api, server_url, tmp_path):
+    import gzip
+
+    rows = [{"instruction": "What is 2 + 2?", "output": "4"}, {"instruction": "What is 3 + 3?", "output": "6"}]
+    path = tmp_path / "gold-set.jsonl.gz"
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+
+    async def scenario() -> tuple[Any, Any]:
+        async with AsyncClient(server_url, api.key) as client:
+            return await client.upload_dataset(path), await client.upload_dataset(path, "gold", purpose="eval")
+
+    default, named = asyncio.run(scenario())
+    assert (default.name, default.kind, default.record_count) == ("gold-set", "sft", 2)
+    assert (named.name, named.kind, named.record_count) == ("gold", "eval", 2)
