@@ -98,3 +98,10 @@ class InvalidUpload(DistilleryError):
 
     status = 422
     type = "invalid_upload"
+
+
+class UploadTooLarge(DistilleryError):
+    """An uploaded file that, decompressed, is over the upload limit (a gzip bomb, say)."""
+
+    status = 413
+    type = "payload_too_large"

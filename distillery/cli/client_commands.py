@@ -20,7 +20,7 @@ from distillery.cli.terminal import JobProgress, console, emit_json, fields, job
 from distillery.client import Client
 from distillery.client.calls import validated
 from distillery.datasets.splits import Split
-from distillery.schemas.datasets import ExportFormat, FileFormat
+from distillery.schemas.datasets import ExportFormat, FileFormat, UploadPurpose
 from distillery.schemas.jobs import JobCreate
 from distillery.schemas.status import JobStatus
 from distillery.schemas.training import TRAINING_METHODS, TrainingJobCreate, TrainingJobOut
@@ -229,6 +229,32 @@ def datasets_push(
         message = f"{dataset.name} version {dataset.version} ({dataset.id}), {format}, from Distillery"
         where = account.push(folder, repo, private=private, message=message)
     console.print(f"pushed dataset {dataset_id} to {where}")
+
+
+@datasets_app.command("upload")
+def datasets_upload(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, help="JSON Lines, .jsonl.gz or Parquet, in any format `download` writes"
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="the dataset's name (default: the file's)")] = None,
+    purpose: Annotated[
+        UploadPurpose | None,
+        typer.Option(help="the dataset's kind (default: the file's: sft, preference, candidates or seeds)"),
+    ] = None,
+    url: Url = None,
+    api_key: Key = None,
+    as_json: AsJson = False,
+) -> None:
+    """Upload a file as a new dataset version; prints its id, kind and row count."""
+    with reported(), Client(url, api_key) as client:
+        dataset = client.upload_dataset(file, name, purpose)
+    if as_json:
+        emit_json(dataset)
+        return
+    typer.echo(f"{dataset.id}  {dataset.kind}  {dataset.record_count} rows  ({dataset.name} v{dataset.version})")
 
 
 # teachers

@@ -18,7 +18,15 @@ from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
 from distillery.schemas.base import Page
-from distillery.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, ExportFormat, FileFormat, RejectionOut
+from distillery.schemas.datasets import (
+    DatasetCreate,
+    DatasetCurate,
+    DatasetOut,
+    ExportFormat,
+    FileFormat,
+    RejectionOut,
+    UploadPurpose,
+)
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -56,7 +64,8 @@ class AsyncClient:
 
     async def _run(self, call: Call[T]) -> T:
         try:
-            response = await self._http.request(call.method, call.path, params=call.params, json=call.json)
+            with call.body() as body:
+                response = await self._http.request(call.method, call.path, params=call.params, **body)
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
         if response.is_error:
@@ -206,7 +215,7 @@ class AsyncClient:
         """Stream the export to `dest`; `options` are the route's (include_rationale, split, ...)."""
         return await self._download(calls.download_dataset(dataset_id, format, file, options), Path(dest))
 
-    async def iter_dataset_rows(
+    async def iter_export_rows(
         self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any
     ) -> AsyncIterator[Any]:
         """The version's rows in `format`, one dict each, streamed (the JSONL export)."""
@@ -259,6 +268,13 @@ class AsyncClient:
         with tempfile.TemporaryDirectory() as tmp:
             archive = await self._download(call, Path(tmp) / "hf.zip")
             return await asyncio.to_thread(folders.unpack, archive, dest)
+
+    async def upload_dataset(
+        self, path: str | Path, name: str | None = None, purpose: UploadPurpose | None = None
+    ) -> DatasetOut:
+        """Upload a file (JSON Lines, .jsonl.gz or Parquet, in any export format) as a new
+        dataset version; `purpose` (its kind) defaults to the file's, `name` to the file's."""
+        return await self._run(calls.upload_dataset(Path(path), name, purpose))
 
     # training jobs
     async def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:

@@ -7,8 +7,10 @@ spec fails on the caller's machine with the same field names the server would gi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
 import httpx
@@ -16,7 +18,15 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from distillery.client.errors import InvalidSpec
 from distillery.schemas.base import Page, invalid_request
-from distillery.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, ExportFormat, FileFormat, RejectionOut
+from distillery.schemas.datasets import (
+    DatasetCreate,
+    DatasetCurate,
+    DatasetOut,
+    ExportFormat,
+    FileFormat,
+    RejectionOut,
+    UploadPurpose,
+)
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -29,12 +39,31 @@ RecordStatus = Literal["accepted", "rejected", "failed"] | None
 
 
 @dataclass(frozen=True)
+class Upload:
+    """A file sent as a multipart form's `file`, with the form's other fields."""
+
+    path: Path
+    form: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Call(Generic[T]):
     method: str
     path: str
     read: Callable[[httpx.Response], T]
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
+    upload: Upload | None = None
+
+    @contextmanager
+    def body(self) -> Iterator[dict[str, Any]]:
+        """httpx's body arguments: the JSON, or the form with its file open (streamed, not read
+        into memory) while the request is sent."""
+        if self.upload is None:
+            yield {"json": self.json}
+            return
+        with self.upload.path.open("rb") as handle:
+            yield {"data": self.upload.form, "files": {"file": (self.upload.path.name, handle)}}
 
 
 def validated(schema: type[M], spec: M | Mapping[str, Any]) -> dict[str, Any]:
@@ -145,6 +174,19 @@ def dataset_rejections(dataset_id: str, limit: int, offset: int) -> Call[Page[Re
 
 def dataset_card(dataset_id: str) -> Call[str]:
     return Call("GET", f"/v1/datasets/{dataset_id}/card", lambda response: response.text)
+
+
+_DATA_SUFFIXES = (".gz", ".jsonl", ".json", ".parquet")
+
+
+def upload_dataset(path: Path, name: str | None, purpose: UploadPurpose | None) -> Call[DatasetOut]:
+    """`name` defaults to the file's name without its data suffixes (my-set.jsonl.gz: my-set)."""
+    if name is None:
+        name = path.name
+        while name.endswith(_DATA_SUFFIXES) and "." in name[1:]:
+            name = name.rsplit(".", 1)[0]
+    form = {"name": name, **({"purpose": purpose} if purpose is not None else {})}
+    return Call("POST", "/v1/datasets/upload", _model(DatasetOut), upload=Upload(path, form))
 
 
 # training jobs

@@ -17,7 +17,15 @@ from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
 from distillery.schemas.base import Page
-from distillery.schemas.datasets import DatasetCreate, DatasetCurate, DatasetOut, ExportFormat, FileFormat, RejectionOut
+from distillery.schemas.datasets import (
+    DatasetCreate,
+    DatasetCurate,
+    DatasetOut,
+    ExportFormat,
+    FileFormat,
+    RejectionOut,
+    UploadPurpose,
+)
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -57,7 +65,8 @@ class Client:
 
     def _run(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(call.method, call.path, params=call.params, json=call.json)
+            with call.body() as body:
+                response = self._http.request(call.method, call.path, params=call.params, **body)
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
         if response.is_error:
@@ -203,7 +212,7 @@ class Client:
         """Stream the export to `dest`; `options` are the route's (include_rationale, split, ...)."""
         return self._download(calls.download_dataset(dataset_id, format, file, options), Path(dest))
 
-    def iter_dataset_rows(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Iterator[Any]:
+    def iter_export_rows(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Iterator[Any]:
         """The version's rows in `format`, one dict each, streamed (the JSONL export)."""
         call = calls.download_dataset(dataset_id, format, "jsonl", options)
         try:
@@ -252,6 +261,13 @@ class Client:
         with tempfile.TemporaryDirectory() as tmp:
             archive = self._download(call, Path(tmp) / "hf.zip")
             return folders.unpack(archive, dest)
+
+    def upload_dataset(
+        self, path: str | Path, name: str | None = None, purpose: UploadPurpose | None = None
+    ) -> DatasetOut:
+        """Upload a file (JSON Lines, .jsonl.gz or Parquet, in any export format) as a new
+        dataset version; `purpose` (its kind) defaults to the file's, `name` to the file's."""
+        return self._run(calls.upload_dataset(Path(path), name, purpose))
 
     # training jobs
     def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:

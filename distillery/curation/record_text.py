@@ -43,6 +43,13 @@ def completion_text(record: RecordText, *, rationale: bool = True, label: str = 
     return answer
 
 
+def split_completion(text: str) -> tuple[str | None, str]:
+    """(rationale, answer) of a completion, as `completion_text` wrote it: the text before
+    the last answer label and the text after it; no rationale when there is no label."""
+    rationale, label, answer = text.rpartition(f"\n\n{ANSWER_LABEL}")
+    return (rationale, answer) if label and rationale else (None, text)
+
+
 def response_text(record: RecordText) -> str:
     """Everything the record answers, as curation and stats measure it: a dialogue's
     assistant turns, a preference pair's chosen response, else the rationale and the

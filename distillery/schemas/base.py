@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
-from pydantic_core import ErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 # Deepest nesting of objects and arrays any input may have (request bodies, JSON Schemas,
 # upload lines). Nothing legitimate comes near it; far deeper input reaches recursion
@@ -156,3 +157,22 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+def refuse_unknown_fields(model: type[BaseModel], data: Any, hints: Mapping[str, str]) -> None:
+    """Raise a ValidationError naming each field of `data` that `model` does not take, with
+    what to use instead: the hint for it, else the closest field name, else the fields it
+    takes. The raw input is checked first, so a key that could not be stored is never named."""
+    if not isinstance(data, dict):
+        return
+    check_raw(data)
+    fields = [info.alias or name for name, info in model.model_fields.items()]
+    errors = []
+    for key, value in data.items():
+        if key in fields:
+            continue
+        use = hints.get(key) or next(iter(difflib.get_close_matches(str(key), fields, n=1, cutoff=0.75)), None)
+        problem = f"unknown field; use `{use}`" if use else f"unknown field; this takes {', '.join(fields)}"
+        errors.append(InitErrorDetails(type=PydanticCustomError("unknown_field", problem), loc=(key,), input=value))
+    if errors:
+        raise ValidationError.from_exception_data(model.__name__, errors)

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from distillery.schemas.base import InputModel, Name, OutputModel, Text
+from distillery.schemas.base import InputModel, Name, OutputModel
 from distillery.schemas.curation import Curation
 
 ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo", "candidates"]
 # hf: a Hugging Face dataset folder (card and Parquet files by split), zipped.
 FileFormat = Literal["jsonl", "jsonl.gz", "parquet", "hf"]
-UploadPurpose = Literal["seeds", "eval", "candidates"]
+UploadPurpose = Literal["sft", "preference", "seeds", "eval", "candidates"]
 
 
 class DatasetOut(OutputModel):
@@ -19,7 +19,8 @@ class DatasetOut(OutputModel):
     name: str
     version: int
     kind: str = Field(
-        description="sft | preference (made by jobs); seeds | eval | candidates (uploaded; candidates also by generate)"
+        description="sft | preference (made by jobs, or uploaded); seeds | eval | candidates (uploaded; candidates"
+        " also by generate)"
     )
     job_id: str | None
     parent_id: str | None
@@ -65,24 +66,6 @@ class RejectionOut(OutputModel):
     reason: str
     detail: str
     matched_record_id: int | None
-
-
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be blank")
-    return text
-
-
-class UploadLine(InputModel):
-    """One line of an uploaded JSONL file."""
-
-    id: Text | None = Field(default=None, max_length=200, description="your id, kept in lineage")
-    instruction: Annotated[Text, AfterValidator(_not_blank)]
-    input: Text = ""
-    output: Text | None = Field(default=None, description="a reference answer")
-    candidates: list[Annotated[Text, AfterValidator(_not_blank)]] | None = Field(
-        default=None, min_length=1, max_length=64, description="responses to judge (purpose 'candidates')"
-    )
 
 
 class UploadProblem(OutputModel):

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # synthesis workers) before it reports the comparison as unfinished.
     training_judge_timeout_s: float = 1800.0
     chunk_size: int = 50
-    # Uploaded JSONL files (seeds, eval sets, candidates) larger than this are refused (413).
+    # Uploaded files larger than this, sent or decompressed (gzip, Parquet), are refused (413).
     max_upload_mb: int = 512
     # Any other request body larger than this is refused (413), whether it declares its
     # length or streams it (chunked).

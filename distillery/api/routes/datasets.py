@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from distillery.api.body_limit import MIB
 from distillery.api.deps import Limit, Offset, ResourceId, Tenant
 from distillery.api.routes import errors
 from distillery.datasets import build, card, download, hf_folder, queries, uploads
@@ -23,6 +24,7 @@ from distillery.schemas.datasets import (
     RejectionOut,
     UploadPurpose,
 )
+from distillery.settings import get_settings
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -44,12 +46,26 @@ def create_dataset(body: DatasetCreate, tenant: Tenant) -> DatasetOut:
 @router.post("/upload", status_code=201, response_model=DatasetOut, responses=errors(body=True))
 def upload_dataset(
     tenant: Tenant,
-    file: Annotated[UploadFile, File(description="JSONL: one object per line")],
-    purpose: Annotated[UploadPurpose, Form(description="seeds, eval (for decontamination) or candidates")],
+    file: Annotated[
+        UploadFile,
+        File(
+            description="JSON Lines, gzip-compressed JSON Lines or Parquet, of rows in one format: alpaca, "
+            "openai-chat, sharegpt, prompt-completion, dpo, openai-dpo or candidates (any export of ours)"
+        ),
+    ],
     name: Annotated[Name, Form()],
+    purpose: Annotated[
+        UploadPurpose | None,
+        Form(
+            description="the dataset's kind: sft, preference, seeds, eval (for decontamination) or candidates; "
+            "default: the file's (preference pairs, candidates, rows that all have a response: sft, else seeds)"
+        ),
+    ] = None,
 ) -> DatasetOut:
+    """A dataset version from a file; every row is checked, and one bad row imports nothing."""
+    max_bytes = get_settings().max_upload_mb * MIB
     with unit_of_work() as session:
-        return queries.to_out(uploads.upload(session, tenant, name, purpose, file.file))
+        return queries.to_out(uploads.upload(session, tenant, name, purpose, file.file, max_bytes))
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=errors(404))

@@ -21,6 +21,7 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     ModelWrapValidatorHandler,
+    PrivateAttr,
     TypeAdapter,
     ValidationInfo,
     create_model,
@@ -29,8 +30,9 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
-from distillery.schemas.base import InputModel, JsonObject, Name, Text
+from distillery.schemas.base import InputModel, JsonObject, Name, Text, refuse_unknown_fields
 from distillery.schemas.curation import Curation
+from distillery.schemas.examples import AlpacaRow, ChatRow, Shape
 
 # The validation context under which a job row's stored spec is read back.
 STORED = "stored"
@@ -67,7 +69,25 @@ def _not_blank(text: str) -> str:
     return text
 
 
+_SEED_HINTS = {
+    "prompt": "instruction",
+    "question": "instruction",
+    "query": "instruction",
+    "context": "input",
+    "gold": "answer",
+    "gold_answer": "answer",
+    "response": "answer",
+    "completion": "answer",
+    "system_prompt": "skill.system_prompt",
+    "conversations": "messages",
+}
+
+
 class SeedIn(InputModel):
+    """A seed. Also given as an alpaca row (`output` is the gold answer) or a chat row
+    (`messages`: the user's message is the instruction, a final assistant message the gold
+    answer); a system prompt either brings becomes the job's (see `JobCreate`)."""
+
     instruction: Annotated[Text, AfterValidator(_not_blank)]
     input: Text = ""
     # Your own id for the seed; kept in every record's lineage.
@@ -76,6 +96,50 @@ class SeedIn(InputModel):
     answer: Text | None = None
     # feedback: responses to judge (e.g. your student's own outputs).
     candidates: list[Text] | None = Field(default=None, max_length=16)
+    # The system prompt the row brought, and the field that brought it.
+    _system: tuple[str, str] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _other_shapes(cls, data: Any, handler: ModelWrapValidatorHandler[SeedIn]) -> SeedIn:
+        shape = _seed_shape(data)
+        if shape is None:
+            refuse_unknown_fields(cls, data, _SEED_HINTS)
+            return handler(data)
+        example = shape.model_validate(data).example()
+        if example.turns:
+            field = "messages" if shape is ChatRow else "history"
+            raise ValueError(f"{field}: a seed is one exchange; for dialogues set params.turns")
+        seed = handler(
+            {
+                key: value
+                for key, value in {
+                    "instruction": example.instruction,
+                    "input": example.input,
+                    "id": example.id,
+                    "answer": example.response,
+                    "candidates": list(example.candidates) if example.candidates is not None else None,
+                }.items()
+                if value is not None
+            }
+        )
+        if example.system is not None:
+            seed._system = ("messages.0" if shape is ChatRow else "system", example.system)
+        return seed
+
+    @property
+    def system_prompt(self) -> tuple[str, str] | None:
+        """(field, text) of the system prompt the row brought, if any."""
+        return self._system
+
+
+def _seed_shape(data: Any) -> type[Shape] | None:
+    """A chat row or an alpaca row; None for a seed in its own shape."""
+    if not isinstance(data, dict):
+        return None
+    if "messages" in data:
+        return ChatRow
+    return AlpacaRow if any(key in data for key in ("output", "system", "history")) else None
 
 
 class SubtopicIn(InputModel):
@@ -268,6 +332,26 @@ class JobCreate(InputModel):
     def _inputs_fit_the_method(self, info: ValidationInfo) -> Self:
         if not is_stored(info):  # the stored spec has neither seeds nor teacher names
             self.check_inputs()
+        return self
+
+    @model_validator(mode="after")
+    def _seeds_system_prompt(self) -> Self:
+        """A system prompt the seeds bring (as chat or alpaca rows) is the job's: a job has one."""
+        brought = [(n, s.system_prompt) for n, s in enumerate(self.seeds) if s.system_prompt is not None]
+        if not brought:
+            return self
+        first = brought[0][1]
+        assert first is not None
+        system = self.skill.system_prompt if self.skill.system_prompt is not None else first[1]
+        for n, given in brought:
+            assert given is not None
+            if given[1] != system:
+                other = "skill.system_prompt" if self.skill.system_prompt is not None else f"seeds.{brought[0][0]}'s"
+                raise ValueError(
+                    f"seeds.{n}.{given[0]}: a system prompt unlike {other}; a job has one system prompt"
+                    " (skill.system_prompt): give the same one or leave it out"
+                )
+        self.skill.system_prompt = system
         return self
 
     @model_validator(mode="after")

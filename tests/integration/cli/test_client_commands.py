@@ -209,3 +209,19 @@ def test_run_checks_the_pipeline_locally_and_sends_nothing_when_invalid(cli, api
     assert "invalid spec" in rejected.stderr and "stages.1.spec.source_dataset: '@later'" in rejected.stderr
     with Client(server_url, api.key) as client:
         assert client.list_pipelines().data == []
+
+
+def test_datasets_upload_prints_the_new_datasets_id_kind_and_rows(cli, api, server_url, tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"What is {n} + {n}?", "chosen": str(2 * n), "rejected": str(2 * n + 1)} for n in range(3)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    uploaded = cli("datasets", "upload", str(path))
+    assert uploaded.exit_code == 0, uploaded.output
+    dataset_id, kind, count = uploaded.stdout.split()[:3]
+    assert (kind, count) == ("preference", "3")
+    with Client(server_url, api.key) as client:
+        assert client.get_dataset(dataset_id).name == "pairs"
+
+    path.write_text(json.dumps({"prompt": "What is 1 + 1?", "chosen": "2", "rejected": "3"}) + "\n" + "not json\n")
+    bad = cli("datasets", "upload", str(path), "--name", "broken")
+    assert bad.exit_code == 1 and "422 invalid_upload" in bad.stderr and "row 2" in bad.stderr

@@ -177,7 +177,7 @@ def test_a_notebook_loads_a_version_as_rows_or_a_hugging_face_dataset_and_curate
         job = client.wait(client.submit_job(_label_spec("nb-sim", 10)).id, timeout_s=90)
         assert job.dataset_id is not None
 
-        rows = list(client.iter_dataset_rows(job.dataset_id, format="alpaca"))
+        rows = list(client.iter_export_rows(job.dataset_id, format="alpaca"))
         assert len(rows) == 10 and {r["instruction"] for r in rows} == {s["instruction"] for s in arithmetic_seeds(10)}
 
         data = client.load_dataset(job.dataset_id)
@@ -199,6 +199,22 @@ def test_a_notebook_loads_a_version_as_rows_or_a_hugging_face_dataset_and_curate
 
     async def rows_async() -> list[Any]:
         async with AsyncClient(server_url, api.key) as client:
-            return [row async for row in client.iter_dataset_rows(job.dataset_id)]
+            return [row async for row in client.iter_export_rows(job.dataset_id)]
 
     assert len(asyncio.run(rows_async())) == 10
+
+
+def test_async_client_uploads_a_file_as_a_dataset_named_after_it(api, server_url, tmp_path):
+    import gzip
+
+    rows = [{"instruction": "What is 2 + 2?", "output": "4"}, {"instruction": "What is 3 + 3?", "output": "6"}]
+    path = tmp_path / "gold-set.jsonl.gz"
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+
+    async def scenario() -> tuple[Any, Any]:
+        async with AsyncClient(server_url, api.key) as client:
+            return await client.upload_dataset(path), await client.upload_dataset(path, "gold", purpose="eval")
+
+    default, named = asyncio.run(scenario())
+    assert (default.name, default.kind, default.record_count) == ("gold-set", "sft", 2)
+    assert (named.name, named.kind, named.record_count) == ("gold", "eval", 2)

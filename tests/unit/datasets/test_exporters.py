@@ -109,7 +109,7 @@ def test_preference_formats_for_trl_and_openai():
 
 
 def test_a_candidates_dataset_downloads_as_the_lines_of_a_candidates_upload():
-    from distillery.schemas.datasets import UploadLine
+    from distillery.schemas.examples import AlpacaRow
 
     candidates = ["Step 1: 2 + 3 = 5\n\nAnswer: 5", "6"]
     record = _record(parsed={"candidates": candidates, "sources": ["reference", "student"]})
@@ -120,7 +120,7 @@ def test_a_candidates_dataset_downloads_as_the_lines_of_a_candidates_upload():
         "output": "5",
         "candidates": candidates,
     }
-    assert UploadLine.model_validate(row).candidates == row["candidates"]  # it uploads again as it is
+    assert AlpacaRow.model_validate(row).candidates == row["candidates"]  # it uploads again as it is
     assert EXPORTERS["candidates"].kind == "candidates"
 
 
