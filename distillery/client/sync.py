@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 import httpx
 
 from distillery.client import calls
-from distillery.client.calls import Call, RecordStatus
+from distillery.client.calls import Call, RecordStatus, RowFilters
 from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
 from distillery.schemas.base import Page
-from distillery.schemas.datasets import DatasetOut, ExportFormat, FileFormat
+from distillery.schemas.datasets import DatasetOut, DatasetRowOut, ExportFormat, FileFormat, FlagOut
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
@@ -200,6 +200,28 @@ class Client:
     ) -> Path:
         """Stream the export to `dest`; `options` are the route's (include_rationale, split, ...)."""
         return self._download(calls.download_dataset(dataset_id, format, file, options), Path(dest))
+
+    def dataset_rows(
+        self, dataset_id: str, filters: RowFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[DatasetRowOut]:
+        """A page of the version's rows for review (`RowFilters`: view, q, scores, reason, flagged)."""
+        return self._run(calls.dataset_rows(dataset_id, filters or RowFilters(), limit, offset))
+
+    def iter_dataset_rows(
+        self, dataset_id: str, filters: RowFilters | None = None, page_size: int = 500
+    ) -> Iterator[DatasetRowOut]:
+        return self._pages(lambda offset: calls.dataset_rows(dataset_id, filters or RowFilters(), page_size, offset))
+
+    def flag_row(self, dataset_id: str, record_id: int, note: str | None = None) -> FlagOut:
+        """Flag a row of the version as bad; `version_without_flagged` then drops it."""
+        return self._run(calls.flag_row(dataset_id, record_id, note))
+
+    def unflag_row(self, dataset_id: str, record_id: int) -> None:
+        self._run(calls.unflag_row(dataset_id, record_id))
+
+    def version_without_flagged(self, dataset_id: str, name: str | None = None) -> DatasetOut:
+        """A new version of the dataset without its flagged rows."""
+        return self._run(calls.version_without_flagged(dataset_id, name))
 
     # training jobs
     def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:
