@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Path, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from distillery.api.deps import NUL_FREE, Limit, Offset, ResourceId, Tenant
+from distillery.api.deps import NUL_FREE, Limit, Offset, RecordId, ResourceId, Tenant
 from distillery.api.routes import errors
 from distillery.datasets import build, card, download, flags, queries, review, uploads
 from distillery.datasets.exporters import EXPORTERS, ExportOptions
@@ -30,8 +30,6 @@ from distillery.schemas.datasets import (
 )
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-# Record ids are 64-bit; a larger number would fail in the database, not here.
-RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a record id (a row's record_id)")]
 Score = Annotated[
     float | None, Query(allow_inf_nan=False, description="by the row's `score`; unscored rows are left out")
 ]
