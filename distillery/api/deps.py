@@ -47,6 +47,8 @@ Tenant = Annotated[str, Depends(tenant_id)]
 # Ids are ours (`job_3f9a...`): anything else, a NUL byte (which Postgres cannot hold)
 # included, is refused with a 422 before it reaches a query.
 ResourceId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$", description="an id the API returned")]
+# Record ids are 64-bit: a larger number would fail in the database, not here.
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a record id (a dataset row's record_id)")]
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
 # For free-text query parameters: NUL-free, for the same reason as ids.

@@ -7,6 +7,7 @@ only into the Authorization header, never into a repr, message or log.
 """
 
 from distillery.client.asynchronous import AsyncClient
+from distillery.client.calls import RowFilters
 from distillery.client.errors import (
     ApiError,
     AuthenticationError,
@@ -32,6 +33,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidSpec",
     "NotFoundError",
+    "RowFilters",
     "ServerUnreachable",
     "WaitTimeout",
 ]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from distillery.client import calls, folders, notebook
-from distillery.client.calls import Call, RecordStatus
+from distillery.client.calls import Call, RecordStatus, RowFilters
 from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
@@ -22,8 +22,10 @@ from distillery.schemas.datasets import (
     DatasetCreate,
     DatasetCurate,
     DatasetOut,
+    DatasetRowOut,
     ExportFormat,
     FileFormat,
+    FlagOut,
     RejectionOut,
     UploadPurpose,
 )
@@ -275,6 +277,28 @@ class AsyncClient:
         """Upload a file (JSON Lines, .jsonl.gz or Parquet, in any export format) as a new
         dataset version; `purpose` (its kind) defaults to the file's, `name` to the file's."""
         return await self._run(calls.upload_dataset(Path(path), name, purpose))
+
+    async def dataset_rows(
+        self, dataset_id: str, filters: RowFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> Page[DatasetRowOut]:
+        """A page of the version's rows for review (`RowFilters`: view, q, scores, reason, flagged)."""
+        return await self._run(calls.dataset_rows(dataset_id, filters or RowFilters(), limit, offset))
+
+    def iter_dataset_rows(
+        self, dataset_id: str, filters: RowFilters | None = None, page_size: int = 500
+    ) -> AsyncIterator[DatasetRowOut]:
+        return self._pages(lambda offset: calls.dataset_rows(dataset_id, filters or RowFilters(), page_size, offset))
+
+    async def flag_row(self, dataset_id: str, record_id: int, note: str | None = None) -> FlagOut:
+        """Flag a row of the version as bad; `version_without_flagged` then drops it."""
+        return await self._run(calls.flag_row(dataset_id, record_id, note))
+
+    async def unflag_row(self, dataset_id: str, record_id: int) -> None:
+        await self._run(calls.unflag_row(dataset_id, record_id))
+
+    async def version_without_flagged(self, dataset_id: str, name: str | None = None) -> DatasetOut:
+        """A new version of the dataset without its flagged rows."""
+        return await self._run(calls.version_without_flagged(dataset_id, name))
 
     # training jobs
     async def submit_training_job(self, spec: TrainingJobCreate | Mapping[str, Any]) -> TrainingJobOut:

@@ -22,9 +22,14 @@ from distillery.schemas.datasets import (
     DatasetCreate,
     DatasetCurate,
     DatasetOut,
+    DatasetRevise,
+    DatasetRowOut,
     ExportFormat,
     FileFormat,
+    FlagIn,
+    FlagOut,
     RejectionOut,
+    RowView,
     UploadPurpose,
 )
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
@@ -187,6 +192,37 @@ def upload_dataset(path: Path, name: str | None, purpose: UploadPurpose | None) 
             name = name.rsplit(".", 1)[0]
     form = {"name": name, **({"purpose": purpose} if purpose is not None else {})}
     return Call("POST", "/v1/datasets/upload", _model(DatasetOut), upload=Upload(path, form))
+
+
+@dataclass(frozen=True)
+class RowFilters:
+    """The row viewer's filters, as GET /v1/datasets/{id}/rows names them."""
+
+    view: RowView = "kept"
+    q: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    reason: str | None = None
+    flagged: bool | None = None
+
+
+def dataset_rows(dataset_id: str, filters: RowFilters, limit: int, offset: int) -> Call[Page[DatasetRowOut]]:
+    params = _paging(limit, offset, **{name: getattr(filters, name) for name in filters.__dataclass_fields__})
+    return Call("GET", f"/v1/datasets/{dataset_id}/rows", _page(DatasetRowOut), params)
+
+
+def flag_row(dataset_id: str, record_id: int, note: str | None) -> Call[FlagOut]:
+    body = validated(FlagIn, {"note": note})
+    return Call("PUT", f"/v1/datasets/{dataset_id}/flags/{record_id}", _model(FlagOut), json=body)
+
+
+def unflag_row(dataset_id: str, record_id: int) -> Call[None]:
+    return Call("DELETE", f"/v1/datasets/{dataset_id}/flags/{record_id}", _nothing)
+
+
+def version_without_flagged(dataset_id: str, name: str | None) -> Call[DatasetOut]:
+    body = validated(DatasetRevise, {"name": name} if name is not None else {})
+    return Call("POST", f"/v1/datasets/{dataset_id}/versions", _model(DatasetOut), json=body)
 
 
 # training jobs

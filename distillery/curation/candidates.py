@@ -8,6 +8,10 @@ from typing import Any
 
 from distillery.curation.record_text import prompt_text, response_text
 
+# The scores selection ranks by, first present wins: the judge's quality, else the
+# self-consistency agreement, else the preference margin.
+SCORE_KEYS = ("quality", "agreement", "margin")
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -23,9 +27,8 @@ class Candidate:
 
     @property
     def score(self) -> float:
-        """The score selection ranks by: the judge's quality, else the self-consistency
-        agreement, else the preference margin."""
-        for name in ("quality", "agreement", "margin"):
+        """The score selection ranks by (SCORE_KEYS); 0 for an unscored record."""
+        for name in SCORE_KEYS:
             value = self.scores.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return float(value)

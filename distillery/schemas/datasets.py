@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from distillery.schemas.base import InputModel, Name, OutputModel
+from distillery.schemas.base import InputModel, Name, OutputModel, Text
 from distillery.schemas.curation import Curation
 
 ExportFormat = Literal["openai-chat", "prompt-completion", "alpaca", "sharegpt", "dpo", "openai-dpo", "candidates"]
@@ -72,3 +72,66 @@ class UploadProblem(OutputModel):
     line: int
     field: str
     problem: str
+
+
+# The row viewer: a version's own rows (kept), or the records its curation kept out (rejected).
+RowView = Literal["kept", "rejected"]
+
+
+class AspectRating(OutputModel):
+    aspect: str
+    rating: float
+    rationale: str
+
+
+class PreferenceSide(OutputModel):
+    """One response of a preference pair, with what the judge made of it."""
+
+    response: str
+    score: float | None = Field(description="the judge's score: the aspects' mean (rating) or wins (pairwise)")
+    source: str | None = Field(description="where the candidate came from: seed:<n> or <teacher>@<temperature>")
+    ratings: list[AspectRating] = Field(description="per aspect, with the judge's rationale (rating mode)")
+
+
+class PreferenceOut(OutputModel):
+    judge_mode: str | None
+    margin: float | None
+    chosen: PreferenceSide
+    rejected: PreferenceSide
+
+
+class RowRejection(OutputModel):
+    pass_name: str
+    reason: str
+    detail: str
+    matched_record_id: int | None
+
+
+class DatasetRowOut(OutputModel):
+    record_id: int
+    position: int | None = Field(description="the row's place in the version; null for a rejected record")
+    method: str
+    prompt: str = Field(description="the instruction, then its input")
+    response: str = Field(description="the rationale and answer; a dialogue's assistant turns; a pair's chosen")
+    score: float | None = Field(description="the score curation ranks by: judge quality, else agreement, else margin")
+    scores: dict[str, Any]
+    judge_rationale: str | None = Field(description="the quality judge's reason for its score")
+    preference: PreferenceOut | None = Field(description="a preference record's chosen and rejected responses")
+    rejection: RowRejection | None = Field(description="why curation kept the record out (view=rejected)")
+    flagged: bool
+    note: str | None = Field(description="the reviewer's note on a flagged row")
+
+
+class FlagIn(InputModel):
+    note: Text | None = Field(default=None, max_length=2000, description="why the row is bad")
+
+
+class FlagOut(OutputModel):
+    dataset_id: str
+    record_id: int
+    note: str | None
+    created_at: datetime
+
+
+class DatasetRevise(InputModel):
+    name: Name | None = Field(default=None, description="default: the dataset's own name (a new version of it)")

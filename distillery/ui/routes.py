@@ -7,25 +7,27 @@ Thin like the API's routes: parse, one read inside `unit_of_work()`, render. Liv
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 
-from distillery.api.deps import Offset, ResourceId
+from distillery.api.deps import Offset, RecordId, ResourceId
+from distillery.datasets import flags
 from distillery.datasets import queries as dataset_queries
-from distillery.datasets.exporters import EXPORTERS
+from distillery.datasets.review import RowFilter
 from distillery.db.session import unit_of_work
-from distillery.errors import NotFound
+from distillery.errors import Conflict, InvalidSpec, NotFound
 from distillery.jobs import queries
 from distillery.pipelines import queries as pipeline_queries
 from distillery.schemas.datasets import FileFormat
 from distillery.training import queries as training_queries
-from distillery.ui import browse, pipeline_view
+from distillery.ui import browse, dataset_view, pipeline_view
 from distillery.ui.session import (
     COOKIE,
     LOGIN_COOKIE,
@@ -48,6 +50,8 @@ from distillery.ui.session import (
 
 PAGE_SIZE = 50
 SearchText = Annotated[str | None, Query(max_length=200)]
+# Scores as the filter form sends them: "" for none.
+ScoreText = Annotated[str | None, Query(max_length=40)]
 CsrfField = Annotated[str, Form(max_length=200)]
 
 
@@ -200,14 +204,113 @@ def datasets_page(request: Request, tenant: UiTenant, offset: Offset = 0) -> HTM
 
 
 @router.get("/datasets/{dataset_id}")
-def dataset_page(request: Request, dataset_id: ResourceId, tenant: UiTenant) -> HTMLResponse:
+def dataset_page(
+    request: Request,
+    dataset_id: ResourceId,
+    tenant: UiTenant,
+    view: Literal["", "kept", "rejected"] = "",
+    q: SearchText = None,
+    min_score: ScoreText = None,
+    max_score: ScoreText = None,
+    reason: SearchText = None,
+    flagged: Literal["", "yes", "no"] = "",
+    offset: Offset = 0,
+) -> HTMLResponse:
+    # The filter form sends "" for "any"; choosing a reason shows the rejected records.
+    reason = _text(reason)
     try:
+        where = RowFilter(
+            view="rejected" if view == "rejected" or reason else "kept",
+            text=_text(q),
+            min_score=_score(min_score, "min score"),
+            max_score=_score(max_score, "max score"),
+            reason=reason,
+            flagged={"yes": True, "no": False}.get(flagged),
+        )
         with unit_of_work() as session:
-            dataset = dataset_queries.to_out(dataset_queries.get(session, tenant, dataset_id))
+            page = dataset_view.dataset_view(session, tenant, dataset_id, where, offset)
     except NotFound as exc:
         return _missing(request, exc)
-    formats = [name for name, exporter in EXPORTERS.items() if exporter.kind == dataset.kind]
-    return _render(request, "dataset.html", {"dataset": dataset, "formats": formats, "files": get_args(FileFormat)})
+    except InvalidSpec as exc:
+        return _problem(request, "Cannot filter rows", exc.message, 422)
+    context = {
+        "view": page,
+        "dataset": page.dataset,
+        "files": get_args(FileFormat),
+        "where": where,
+        "min_score": min_score or "",
+        "max_score": max_score or "",
+        "flagged": flagged,
+        "offset": offset,
+        "page_size": dataset_view.ROWS_PER_PAGE,
+        "back": dataset_view.filter_query(str(request.url.query)),
+        "params": "".join(f"&{urlencode({k: v})}" for k, v in parse_qsl(str(request.url.query)) if k != "offset"),
+    }
+    return _render(request, "dataset.html", context)
+
+
+@router.post("/datasets/{dataset_id}/flags/{record_id}")
+def flag_row(
+    request: Request,
+    dataset_id: ResourceId,
+    record_id: RecordId,
+    tenant: UiTenant,
+    action: Annotated[Literal["flag", "unflag"], Form()],
+    note: Annotated[str, Form(max_length=2000)] = "",
+    back: Annotated[str, Form(max_length=2000)] = "",
+    csrf: CsrfField = "",
+) -> Response:
+    """The row viewer's flag and unflag buttons; back to the same page of rows."""
+    if not _form_from_this_page(request, csrf):
+        return _not_from_this_page(request)
+    try:
+        with unit_of_work() as session:
+            if action == "flag":
+                flags.flag(session, tenant, dataset_id, record_id, _text(note))
+            else:
+                flags.unflag(session, tenant, dataset_id, record_id)
+    except NotFound as exc:
+        return _missing(request, exc)
+    query = dataset_view.filter_query(back)
+    return RedirectResponse(f"/ui/datasets/{dataset_id}{'?' + query if query else ''}#row-{record_id}", 303)
+
+
+@router.post("/datasets/{dataset_id}/versions")
+def version_without_flagged(
+    request: Request, dataset_id: ResourceId, tenant: UiTenant, csrf: CsrfField = ""
+) -> Response:
+    if not _form_from_this_page(request, csrf):
+        return _not_from_this_page(request)
+    try:
+        with unit_of_work() as session:
+            version = flags.without_flagged(session, tenant, dataset_id, None)
+            new_id = version.id
+    except NotFound as exc:
+        return _missing(request, exc)
+    except Conflict as exc:
+        return _problem(request, "No new version", exc.message, 409)
+    return RedirectResponse(f"/ui/datasets/{new_id}", 303)
+
+
+def _form_from_this_page(request: Request, csrf: str) -> bool:
+    return csrf_valid(request.cookies.get(COOKIE) or "", csrf)
+
+
+def _not_from_this_page(request: Request) -> HTMLResponse:
+    message = "This form did not come from this dashboard's page. Reload the page and try again."
+    return _problem(request, "Not saved", message, 403)
+
+
+def _score(text: str | None, name: str) -> float | None:
+    if not text or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise InvalidSpec(name, "must be a number, such as 7.5")
+    return value
 
 
 @router.get("/training", dependencies=signed_in)

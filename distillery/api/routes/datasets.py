@@ -6,9 +6,9 @@ from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from distillery.api.body_limit import MIB
-from distillery.api.deps import Limit, Offset, ResourceId, Tenant
+from distillery.api.deps import NUL_FREE, Limit, Offset, RecordId, ResourceId, Tenant
 from distillery.api.routes import errors
-from distillery.datasets import build, card, download, hf_folder, queries, uploads
+from distillery.datasets import build, card, download, flags, hf_folder, queries, review, uploads
 from distillery.datasets.exporters import EXPORTERS, ExportOptions
 from distillery.datasets.splits import Split
 from distillery.datasets.writers import WRITERS
@@ -19,14 +19,22 @@ from distillery.schemas.datasets import (
     DatasetCreate,
     DatasetCurate,
     DatasetOut,
+    DatasetRevise,
+    DatasetRowOut,
     ExportFormat,
     FileFormat,
+    FlagIn,
+    FlagOut,
     RejectionOut,
+    RowView,
     UploadPurpose,
 )
 from distillery.settings import get_settings
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+Score = Annotated[
+    float | None, Query(allow_inf_nan=False, description="by the row's `score`; unscored rows are left out")
+]
 
 
 @router.get("", response_model=Page[DatasetOut], responses=errors())
@@ -88,6 +96,53 @@ def dataset_rejections(
     """The records curation kept out of this version, each with its pass and reason."""
     with unit_of_work() as session:
         return Page.of(queries.rejections(session, tenant, dataset_id, limit, offset), limit, offset)
+
+
+@router.get("/{dataset_id}/rows", response_model=Page[DatasetRowOut], responses=errors(404))
+def dataset_rows(
+    dataset_id: ResourceId,
+    tenant: Tenant,
+    view: Annotated[RowView, Query(description="the version's rows, or the records curation kept out")] = "kept",
+    q: Annotated[
+        str | None, Query(max_length=500, pattern=NUL_FREE, description="text in the prompt or response (any case)")
+    ] = None,
+    min_score: Score = None,
+    max_score: Score = None,
+    reason: Annotated[
+        str | None, Query(max_length=200, pattern=NUL_FREE, description="a reject reason (view=rejected)")
+    ] = None,
+    flagged: bool | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[DatasetRowOut]:
+    """The version's rows for review: prompt, response, a pair's chosen and rejected with
+    the judge's scores and rationale, and the reviewer's flag."""
+    where = review.RowFilter(view, q, min_score, max_score, reason, flagged)
+    with unit_of_work() as session:
+        return Page.of(review.rows(session, tenant, dataset_id, where, limit, offset), limit, offset)
+
+
+@router.put("/{dataset_id}/flags/{record_id}", response_model=FlagOut, responses=errors(404, body=True))
+def flag_row(dataset_id: ResourceId, record_id: RecordId, tenant: Tenant, body: FlagIn | None = None) -> FlagOut:
+    """Flag a row of the version as bad (again: its note is replaced)."""
+    with unit_of_work() as session:
+        return flags.flag(session, tenant, dataset_id, record_id, body.note if body else None)
+
+
+@router.delete("/{dataset_id}/flags/{record_id}", status_code=204, response_class=Response, responses=errors(404))
+def unflag_row(dataset_id: ResourceId, record_id: RecordId, tenant: Tenant) -> Response:
+    with unit_of_work() as session:
+        flags.unflag(session, tenant, dataset_id, record_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{dataset_id}/versions", status_code=201, response_model=DatasetOut, responses=errors(404, 409, body=True)
+)
+def version_without_flagged(dataset_id: ResourceId, tenant: Tenant, body: DatasetRevise | None = None) -> DatasetOut:
+    """A new version of the dataset without its flagged rows (409 when none is flagged)."""
+    with unit_of_work() as session:
+        return queries.to_out(flags.without_flagged(session, tenant, dataset_id, body.name if body else None))
 
 
 @router.get(

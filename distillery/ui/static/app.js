@@ -284,7 +284,9 @@ function trainingPage() {
       const first = document.createElement("td");
       first.appendChild(link);
       tr.appendChild(first);
-      for (const key of ["method", "base_model", "status", "dataset_id", "created_at"]) tr.appendChild(el("td", job[key] ?? ""));
+      for (const key of ["method", "base_model", "status", "dataset_id", "created_at"]) {
+        tr.appendChild(el("td", job[key] ?? "", key === "base_model" ? "long" : undefined));
+      }
       body.appendChild(tr);
     }
   }).catch((error) => {
@@ -332,6 +334,20 @@ function curvesFrom(metrics) {
   return curves;
 }
 
+// A training job's fields as a definition list; an object (hyperparameters, lora, metrics)
+// as a list of its own inside, so it wraps within the page instead of one long JSON line.
+function fieldList(object) {
+  const list = el("dl", undefined, "kv");
+  for (const [k, v] of Object.entries(object)) {
+    list.appendChild(el("dt", k));
+    const value = el("dd");
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length) value.appendChild(fieldList(v));
+    else value.textContent = v !== null && typeof v === "object" ? JSON.stringify(v) : String(v ?? "—");
+    list.appendChild(value);
+  }
+  return list;
+}
+
 function trainingJobPage() {
   const root = document.getElementById("training-job");
   if (!root) return;
@@ -350,11 +366,7 @@ function trainingJobPage() {
       return false;
     }
     status.textContent = "";
-    fields.replaceChildren();
-    for (const [k, v] of Object.entries(job)) {
-      fields.appendChild(el("dt", k));
-      fields.appendChild(el("dd", v !== null && typeof v === "object" ? JSON.stringify(v) : (v ?? "—")));
-    }
+    fields.replaceChildren(...fieldList(job).children);
     try {
       const found = curvesFrom(await api(`training-jobs/${id}/metrics`));
       const names = Object.keys(found).sort((a, b) => (b.includes("loss") - a.includes("loss")) || a.localeCompare(b));
@@ -367,7 +379,9 @@ function trainingJobPage() {
       const page = await api(`training-jobs/${id}/events?limit=500`);
       events.replaceChildren(...((page && page.data) || []).map((e) => {
         const tr = document.createElement("tr");
-        for (const key of ["created_at", "level", "type", "message"]) tr.appendChild(el("td", e[key] ?? ""));
+        for (const key of ["created_at", "level", "type", "message"]) {
+          tr.appendChild(el("td", e[key] ?? "", key === "message" ? "long" : undefined));
+        }
         return tr;
       }));
     } catch (_) { /* events are optional on this page */ }

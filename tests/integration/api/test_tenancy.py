@@ -52,6 +52,8 @@ NO_TENANT_DATA = {
 
 
 def _path_id(path: str, param: str, ids: dict[str, str]) -> str:
+    if param == "record_id":
+        return ids["record"]
     if param == "job_id":
         return ids["training_job"] if path.startswith("/v1/training-jobs") else ids["job"]
     names = {"teacher_id": "teacher", "dataset_id": "dataset", "training_job_id": "training_job"}
@@ -96,8 +98,9 @@ def _body_cases(ids: dict[str, str], own_teacher: str) -> dict[str, list[tuple[d
     }  # fmt: skip
 
 
-def _ui_cookie(api: Api) -> dict[str, str]:
-    """Sign `api`'s tenant in to the dashboard; the session cookie, sent per request."""
+def _ui_cookie(api: Api) -> tuple[dict[str, str], str]:
+    """Sign `api`'s tenant in to the dashboard: the session cookie, sent per request, and
+    the session's CSRF token for the dashboard's forms."""
     from distillery.ui.session import COOKIE
 
     form = api.client.get("/ui/login")
@@ -108,13 +111,17 @@ def _ui_cookie(api: Api) -> dict[str, str]:
     assert response.status_code == 303, response.text
     cookie = response.cookies[COOKIE]
     api.client.cookies.clear()  # the shared test client must not stay signed in
-    return {"Cookie": f"{COOKIE}={cookie}"}
+    headers = {"Cookie": f"{COOKIE}={cookie}"}
+    page = api.client.get("/ui/jobs", headers=headers)
+    csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
+    assert csrf is not None
+    return headers, csrf.group(1)
 
 
 @pytest.fixture
 def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
-    """One of each resource, owned by `api`'s tenant: a teacher, a job, its dataset, a
-    (queued) training job and a pipeline."""
+    """One of each resource, owned by `api`'s tenant: a teacher, a job, its dataset and a
+    row of it, a (queued) training job and a pipeline."""
     teacher = api.add_teacher(start_simulator())
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"])
     assert job["status"] == "succeeded", job
@@ -133,6 +140,7 @@ def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
         "teacher": teacher["id"],
         "job": job["id"],
         "dataset": job["dataset_id"],
+        "record": str(api.get(f"/v1/datasets/{job['dataset_id']}/rows").json()["data"][0]["record_id"]),
         "training_job": training.json()["id"],
         "base_model": str(model),
     }
@@ -141,7 +149,7 @@ def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
 def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, owned, start_simulator):
     own_teacher = other_api.add_teacher(start_simulator())["name"]
     body_cases = _body_cases(owned, own_teacher)
-    ui = _ui_cookie(other_api)
+    ui, csrf = _ui_cookie(other_api)
     owner_ids = [owned[k] for k in ("teacher", "job", "dataset", "training_job", "pipeline")]
     walked: set[str] = set()
 
@@ -156,7 +164,12 @@ def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, 
             if params:
                 path = route.path.format(**{p: _path_id(route.path, p, owned) for p in params})
                 body = {"curation": {}} if route.path.endswith("/curate") else None
-                response = other_api.request(method, path, json=body, headers=headers)
+                if route.path.startswith("/ui") and method == "POST":
+                    # The dashboard's forms, sent as its own page would send them.
+                    form = {"csrf": csrf, "action": "flag"}
+                    response = other_api.request(method, path, data=form, headers=headers)
+                else:
+                    response = other_api.request(method, path, json=body, headers=headers)
                 assert response.status_code == 404, f"{method} {path}: {response.status_code} {response.text[:200]}"
                 if not route.path.startswith("/ui"):
                     assert response.json()["error"]["type"] == "not_found"
@@ -175,7 +188,13 @@ def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, 
     # The dashboard's bridge to the API answers the same.
     bridged = other_api.client.get(f"/ui/api/jobs/{owned['job']}", headers=ui)
     assert bridged.status_code == 404
-    assert {"/v1/jobs/{job_id}/records:GET", "/ui/training/{training_job_id}:GET"} <= walked
+    assert {
+        "/v1/jobs/{job_id}/records:GET",
+        "/ui/training/{training_job_id}:GET",
+        "/v1/datasets/{dataset_id}/flags/{record_id}:PUT",
+        "/ui/datasets/{dataset_id}/flags/{record_id}:POST",
+        "/ui/datasets/{dataset_id}/versions:POST",
+    } <= walked
     # And the owner still sees all of it.
     for path in (
         f"/v1/jobs/{owned['job']}",
