@@ -15,7 +15,16 @@ from typing import Annotated, Any
 import typer
 
 from distillery.cli import specs
-from distillery.cli.terminal import JobProgress, console, emit_json, fields, job_summary, reported, table
+from distillery.cli.terminal import (
+    JobProgress,
+    console,
+    emit_json,
+    fields,
+    job_summary,
+    reported,
+    show_preview,
+    table,
+)
 from distillery.client import Client
 from distillery.client.calls import validated
 from distillery.datasets.splits import Split
@@ -55,13 +64,26 @@ def jobs_submit(
     spec: Spec,
     wait: Annotated[bool, typer.Option("--wait", help="follow the job with a progress bar until it ends")] = False,
     timeout_s: Annotated[float | None, typer.Option(help="with --wait: give up after this many seconds")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="only check and price the job: its first prompts and an estimate; nothing runs"),
+    ] = False,
     url: Url = None,
     api_key: Key = None,
     as_json: AsJson = False,
 ) -> None:
     """Submit a synthesis job (checked locally against the job schema first)."""
+    if dry_run and wait:
+        raise typer.BadParameter("a dry run creates no job to wait for", param_hint="--wait")
     with reported(), Client(url, api_key) as client:
         body = validated(JobCreate, specs.load(spec))
+        if dry_run:
+            preview = client.submit_job(body, dry_run=True)
+            if as_json:
+                emit_json(preview)
+            else:
+                show_preview(preview)
+            return
         job = client.submit_job(body)
         if as_json and not wait:
             emit_json(job)
