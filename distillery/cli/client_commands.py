@@ -238,8 +238,10 @@ def teachers_add(
     rpm: Annotated[int | None, typer.Option(help="requests per minute allowed")] = None,
     tpm: Annotated[int | None, typer.Option(help="tokens per minute allowed")] = None,
     max_concurrency: int = 16,
-    input_price_per_mtok: float = 0.0,
-    output_price_per_mtok: float = 0.0,
+    input_price_per_mtok: Annotated[
+        float, typer.Option(help="USD per million prompt tokens; both 0: the genai-prices table's for a known model")
+    ] = 0.0,
+    output_price_per_mtok: Annotated[float, typer.Option(help="USD per million completion tokens")] = 0.0,
     supports_batch: bool = False,
     supports_structured_outputs: bool = False,
     url: Url = None,
@@ -277,10 +279,21 @@ def teachers_list(url: Url = None, api_key: Key = None, as_json: AsJson = False)
         emit_json(teachers)
         return
     rows = [
-        (t.id, t.name, t.model, t.base_url, t.rpm, t.tpm, t.max_concurrency, "yes" if t.has_api_key else "no")
+        (
+            t.id,
+            t.name,
+            t.model,
+            t.base_url,
+            t.rpm,
+            t.tpm,
+            t.max_concurrency,
+            f"{t.input_price_per_mtok:g} / {t.output_price_per_mtok:g} ({t.price_source})",
+            "yes" if t.has_api_key else "no",
+        )
         for t in teachers
     ]
-    table("teachers", ("id", "name", "model", "base_url", "rpm", "tpm", "concurrency", "key"), rows)
+    columns = ("id", "name", "model", "base_url", "rpm", "tpm", "concurrency", "$/Mtok in / out", "key")
+    table("teachers", columns, rows)
 
 
 @teachers_app.command("rm")

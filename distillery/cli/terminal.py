@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from distillery.cli.specs import SpecError
 from distillery.client import ApiError, ClientError
@@ -113,7 +114,8 @@ def show_preview(preview: JobPreview) -> None:
     for n, prompt in enumerate(preview.prompts, 1):
         console.rule(f"prompt {n} of {preview.items} ({prompt.template_name})", align="left")
         for message in prompt.messages:
-            console.print(f"[bold]{message['role']}[/]:", message["content"], highlight=False, markup=False)
+            # A Text, not markup: a prompt's own brackets are printed as they are.
+            console.print(Text.assemble((f"{message['role']}: ", "bold"), message["content"]), highlight=False)
     bound = {"exact": "", "lower_bound": " (at least)", "upper_bound": " (at most)"}[preview.requests_bound]
     duration = "unknown (no rpm/tpm limit)" if preview.duration_s is None else f"{preview.duration_s:.0f} s"
     fields(

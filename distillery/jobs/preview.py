@@ -83,22 +83,25 @@ def preview(session: Session, tenant_id: str, spec: JobCreate, *, max_active: in
 
     loads: dict[str, _Load] = {}
 
-    def ask(row: TeacherRow, role: Role, n: int, tokens_each: float) -> None:
+    def charge(row: TeacherRow, role: Role, n: int, tokens_each: float) -> None:
         load = loads.setdefault(row.id, _Load(row, role))
         load.requests += n
         load.prompt_tokens += round(n * tokens_each)
         load.completion_tokens += n * params.max_tokens
 
     shares = resolved.shares
+    # The teachers' requests go as their items do (planning spreads items by weight).
     picks = Counter(spread([w for _, w in shares], len(items)))
     own = requests.pop(OWN, 0)
-    for n, (row, _) in enumerate(shares):
-        ask(row, "teacher", own * picks[n] // max(len(items), 1), first_tokens)
+    split = [own * picks[n] // max(len(items), 1) for n in range(len(shares))]
+    split[0] += own - sum(split)
+    for (row, _), n in zip(shares, split, strict=True):
+        charge(row, "teacher", n, first_tokens)
     judge_row = resolved.judge or shares[0][0]  # without a judge, the item's teacher judges
     # A judge's prompt quotes a reply: up to max_tokens more.
-    ask(judge_row, "judge", requests.pop(JUDGE, 0), first_tokens + params.max_tokens)
+    charge(judge_row, "judge", requests.pop(JUDGE, 0), first_tokens + params.max_tokens)
     for teacher_id, n in requests.items():
-        ask(resolved.named[teacher_id], "generator", n, first_tokens)
+        charge(resolved.named[teacher_id], "generator", n, first_tokens)
     # Calibration: each teacher's mean reply over its past jobs' paid requests.
     for teacher_id, used in counters.teacher_usage(session, list(loads)).items():
         load = loads[teacher_id]

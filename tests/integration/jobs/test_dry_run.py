@@ -106,3 +106,23 @@ def test_prices_come_from_the_table_for_a_known_model_and_are_unknown_otherwise(
     usage = job["usage"]
     expected = (usage["prompt_tokens"] * 0.15 + usage["completion_tokens"] * 0.6) / 1e6
     assert usage["cost_usd"] == pytest.approx(expected)
+
+
+def test_requests_are_split_over_weighted_teachers_and_the_judge_as_the_job_sends_them(api, start_simulator):
+    sim = start_simulator()
+    big, small, judge = (api.add_teacher(sim) for _ in range(3))
+    shares = [{"teacher": big["name"], "weight": 2}, {"teacher": small["name"], "weight": 1}]
+    body = {
+        **_body(big["name"], arithmetic_seeds(9), judge_teacher=judge["name"], curation={"judge": {"min_score": 1}}),
+        "teacher": None,
+        "teachers": shares,
+    }
+    preview = _dry_run(api, body)
+    planned = {t["teacher_id"]: (t["role"], t["requests"]) for t in preview["teachers"]}
+    # Every record is scored once by the judge.
+    assert planned == {big["id"]: ("teacher", 6), small["id"]: ("teacher", 3), judge["id"]: ("judge", 9)}
+
+    job = api.wait_for_job(api.post("/v1/jobs", json=body).json()["id"])
+    assert job["status"] == "succeeded"
+    sent = {u["teacher_id"]: u["requests"] for u in job["usage"]["by_teacher"]}
+    assert sent == {teacher_id: n for teacher_id, (_, n) in planned.items()}
