@@ -16,7 +16,16 @@ from typing import Annotated, Any
 import typer
 
 from distillery.cli import hub, specs
-from distillery.cli.terminal import JobProgress, console, emit_json, fields, job_summary, reported, table
+from distillery.cli.terminal import (
+    JobProgress,
+    console,
+    emit_json,
+    fields,
+    job_summary,
+    reported,
+    show_preview,
+    table,
+)
 from distillery.client import Client
 from distillery.client.calls import validated
 from distillery.datasets.splits import Split
@@ -55,13 +64,26 @@ def jobs_submit(
     spec: Spec,
     wait: Annotated[bool, typer.Option("--wait", help="follow the job with a progress bar until it ends")] = False,
     timeout_s: Annotated[float | None, typer.Option(help="with --wait: give up after this many seconds")] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="only check and price the job: its first prompts and an estimate; nothing runs"),
+    ] = False,
     url: Url = None,
     api_key: Key = None,
     as_json: AsJson = False,
 ) -> None:
     """Submit a synthesis job (checked locally against the job schema first)."""
+    if dry_run and wait:
+        raise typer.BadParameter("a dry run creates no job to wait for", param_hint="--wait")
     with reported(), Client(url, api_key) as client:
         body = validated(JobCreate, specs.load(spec))
+        if dry_run:
+            preview = client.submit_job(body, dry_run=True)
+            if as_json:
+                emit_json(preview)
+            else:
+                show_preview(preview)
+            return
         job = client.submit_job(body)
         if as_json and not wait:
             emit_json(job)
@@ -269,8 +291,10 @@ def teachers_add(
     rpm: Annotated[int | None, typer.Option(help="requests per minute allowed")] = None,
     tpm: Annotated[int | None, typer.Option(help="tokens per minute allowed")] = None,
     max_concurrency: int = 16,
-    input_price_per_mtok: float = 0.0,
-    output_price_per_mtok: float = 0.0,
+    input_price_per_mtok: Annotated[
+        float, typer.Option(help="USD per million prompt tokens; both 0: the genai-prices table's for a known model")
+    ] = 0.0,
+    output_price_per_mtok: Annotated[float, typer.Option(help="USD per million completion tokens")] = 0.0,
     supports_batch: bool = False,
     supports_structured_outputs: bool = False,
     url: Url = None,
@@ -308,10 +332,21 @@ def teachers_list(url: Url = None, api_key: Key = None, as_json: AsJson = False)
         emit_json(teachers)
         return
     rows = [
-        (t.id, t.name, t.model, t.base_url, t.rpm, t.tpm, t.max_concurrency, "yes" if t.has_api_key else "no")
+        (
+            t.id,
+            t.name,
+            t.model,
+            t.base_url,
+            t.rpm,
+            t.tpm,
+            t.max_concurrency,
+            f"{t.input_price_per_mtok:g} / {t.output_price_per_mtok:g} ({t.price_source})",
+            "yes" if t.has_api_key else "no",
+        )
         for t in teachers
     ]
-    table("teachers", ("id", "name", "model", "base_url", "rpm", "tpm", "concurrency", "key"), rows)
+    columns = ("id", "name", "model", "base_url", "rpm", "tpm", "concurrency", "$/Mtok in / out", "key")
+    table("teachers", columns, rows)
 
 
 @teachers_app.command("rm")

@@ -21,6 +21,7 @@ from distillery.cli.specs import SpecError
 from distillery.client import ApiError, ClientError, InvalidSpec
 from distillery.schemas.jobs import JobOut
 from distillery.schemas.pipelines import PipelineOut, StageOut
+from distillery.schemas.previews import JobPreview
 from distillery.schemas.status import JobStatus
 
 console = Console()
@@ -85,6 +86,13 @@ def fields(title: str, values: dict[str, Any]) -> None:
     console.print(out)
 
 
+def _projected(job: JobOut) -> str | None:
+    e = job.estimate
+    if e is None:
+        return None
+    return f"{e.requests} requests, ${e.cost_usd:.6f} at completion (from {e.basis_items} of {e.total_items} items)"
+
+
 def job_summary(job: JobOut) -> dict[str, Any]:
     p, u = job.progress, job.usage
     return {
@@ -97,12 +105,45 @@ def job_summary(job: JobOut) -> dict[str, Any]:
         "requests": f"{u.requests} ({u.cached_requests} from cache)",
         "tokens": f"{u.prompt_tokens} prompt + {u.completion_tokens} completion",
         "cost_usd": f"{u.cost_usd:.6f}",
+        "projected": _projected(job),
         "dataset_id": job.dataset_id,
         "stop_reason": job.stop_reason,
         "error": job.error,
         "created_at": job.created_at.isoformat(timespec="seconds"),
         "finished_at": job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
     }
+
+
+def _money(usd: float | None) -> str:
+    return "unknown" if usd is None else f"${usd:.4f}"
+
+
+def show_preview(preview: JobPreview) -> None:
+    """A dry run: the first rendered prompts, then the estimate and each teacher's share."""
+    for n, prompt in enumerate(preview.prompts, 1):
+        console.rule(f"prompt {n} of {preview.items} ({prompt.template_name})", align="left")
+        for message in prompt.messages:
+            # A Text, not markup: a prompt's own brackets are printed as they are.
+            console.print(Text.assemble((f"{message['role']}: ", "bold"), message["content"]), highlight=False)
+    bound = {"exact": "", "lower_bound": " (at least)", "upper_bound": " (at most)"}[preview.requests_bound]
+    duration = "unknown (no rpm/tpm limit)" if preview.duration_s is None else f"{preview.duration_s:.0f} s"
+    fields(
+        f"dry run: {preview.method} job, nothing created or sent",
+        {
+            "items": preview.items,
+            "requests": f"{preview.requests}{bound}",
+            "prompt tokens": f"{preview.prompt_tokens} ({preview.tokenizer})",
+            "completion tokens": f"≤ {preview.completion_tokens} (expected {preview.expected_completion_tokens})",
+            "cost": f"≤ {_money(preview.cost_usd)} (expected {_money(preview.expected_cost_usd)})",
+            "cost note": preview.cost_note,
+            "duration": duration,
+        },
+    )
+    rows = [
+        (t.name, t.role, t.model, t.requests, t.price_source, _money(t.cost_usd), t.duration_s)
+        for t in preview.teachers
+    ]
+    table("teachers", ("name", "role", "model", "requests", "prices", "cost ≤", "duration s"), rows)
 
 
 class _BarAndDetail(Progress):

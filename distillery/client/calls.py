@@ -35,6 +35,7 @@ from distillery.schemas.datasets import (
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
+from distillery.schemas.previews import JobPreview
 from distillery.schemas.teachers import TeacherCreate, TeacherOut
 from distillery.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 
@@ -123,6 +124,11 @@ def delete_teacher(teacher_id: str) -> Call[None]:
 # synthesis jobs
 def submit_job(spec: JobCreate | Mapping[str, Any]) -> Call[JobOut]:
     return Call("POST", "/v1/jobs", _model(JobOut), json=validated(JobCreate, spec))
+
+
+def preview_job(spec: JobCreate | Mapping[str, Any]) -> Call[JobPreview]:
+    body = validated(JobCreate, spec)
+    return Call("POST", "/v1/jobs", _model(JobPreview), {"dry_run": "true"}, json=body)
 
 
 def list_jobs(limit: int, offset: int) -> Call[Page[JobOut]]:

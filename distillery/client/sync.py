@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -31,6 +31,7 @@ from distillery.schemas.datasets import (
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
 from distillery.schemas.pipeline_reports import PipelineReport
 from distillery.schemas.pipelines import PipelineCreate, PipelineEventOut, PipelineOut
+from distillery.schemas.previews import JobPreview
 from distillery.schemas.teachers import TeacherCreate, TeacherOut
 from distillery.schemas.training import ArtifactOut, StepMetricOut, TrainingEventOut, TrainingJobCreate, TrainingJobOut
 
@@ -110,7 +111,17 @@ class Client:
         self._run(calls.delete_teacher(teacher_id))
 
     # synthesis jobs
-    def submit_job(self, spec: JobCreate | Mapping[str, Any]) -> JobOut:
+    @overload
+    def submit_job(self, spec: JobCreate | Mapping[str, Any], *, dry_run: Literal[False] = False) -> JobOut: ...
+
+    @overload
+    def submit_job(self, spec: JobCreate | Mapping[str, Any], *, dry_run: Literal[True]) -> JobPreview: ...
+
+    def submit_job(self, spec: JobCreate | Mapping[str, Any], *, dry_run: bool = False) -> JobOut | JobPreview:
+        """Submit a job; with `dry_run=True` only check and price it (its first prompts, requests,
+        tokens, cost, duration): nothing is created or sent."""
+        if dry_run:
+            return self._run(calls.preview_job(spec))
         return self._run(calls.submit_job(spec))
 
     def list_jobs(self, limit: int = 50, offset: int = 0) -> Page[JobOut]:

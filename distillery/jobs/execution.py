@@ -32,6 +32,7 @@ from distillery.schemas.status import ACTIVE_STATUSES
 from distillery.security import teacher_urls
 from distillery.security.secrets import decrypt
 from distillery.settings import get_settings
+from distillery.teachers import registry
 from distillery.teachers.batch import BatchGateway
 from distillery.teachers.gateway import Teacher, TeacherEndpoint, TeacherGateway
 
@@ -100,6 +101,7 @@ def _load(session: Session, job_id: str) -> tuple[JobContext, dict[str, TeacherE
 
 
 def _endpoint(teacher: TeacherRow) -> TeacherEndpoint:
+    charged = registry.prices(teacher)
     return TeacherEndpoint(
         id=teacher.id,
         name=teacher.name,
@@ -110,8 +112,8 @@ def _endpoint(teacher: TeacherRow) -> TeacherEndpoint:
         max_concurrency=teacher.max_concurrency,
         rpm=teacher.rpm,
         tpm=teacher.tpm,
-        input_price_per_mtok=teacher.input_price_per_mtok,
-        output_price_per_mtok=teacher.output_price_per_mtok,
+        input_price_per_mtok=charged.input_per_mtok,
+        output_price_per_mtok=charged.output_per_mtok,
         batch_price_factor=teacher.batch_price_factor,
         structured_outputs=teacher.supports_structured_outputs,
     )

@@ -7,6 +7,7 @@ the job exactly once.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from distillery.datasets import build, queries
 from distillery.datasets.rows import records_of
 from distillery.db.base import new_id, utcnow
 from distillery.db.models import Job, Record, Seed, Tenant, WorkItem
+from distillery.db.models import Teacher as TeacherRow
 from distillery.db.scoping import get_owned
 from distillery.errors import Conflict, InvalidSpec, NotFound, TooManyActiveJobs
 from distillery.jobs import leases, planning
@@ -45,10 +47,22 @@ from distillery.security.scrub import scrub
 from distillery.teachers import registry
 
 
-def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int, request_id: str | None = None) -> Job:
-    """Store a queued job; TooManyActiveJobs when the tenant has `max_active` queued or
-    running already (0: no limit). `request_id`: of the API request it comes from, which
-    its workers' log lines carry."""
+@dataclass(frozen=True)
+class Resolved:
+    """A submitted spec checked against the tenant's data: what a job of it would store."""
+
+    shares: list[tuple[TeacherRow, float]]
+    judge: TeacherRow | None
+    stored: dict[str, Any]
+    # Every teacher the spec names (shares, judge, generators), by id.
+    named: dict[str, TeacherRow]
+    # The job's seeds as their rows would hold them: (external id, data).
+    seeds: list[tuple[str, dict[str, Any]]]
+
+
+def resolve(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int) -> Resolved:
+    """Check `spec` as a submission is checked (InvalidSpec, TooManyActiveJobs) and resolve
+    its teachers and seeds; stores nothing. A dry run stops here."""
     if max_active > 0:
         _check_active(session, tenant_id, max_active)
     field = "teacher" if spec.teacher is not None else "teachers"
@@ -59,11 +73,10 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
                 raise InvalidSpec("params.mode", f"teacher '{teacher.name}' does not support the Batch API")
     judge = registry.resolve(session, tenant_id, spec.judge_teacher, "judge_teacher") if spec.judge_teacher else None
     build.eval_sets(session, tenant_id, spec.curation)  # named eval sets exist: a 422 now, not at the end
-    generators = [
-        GeneratorRef(id=t.id, name=t.name, temperature=g.temperature)
-        for g in spec.generators()
-        for t in [registry.resolve(session, tenant_id, g.teacher, "params.generators")]
+    generator_rows = [
+        (registry.resolve(session, tenant_id, g.teacher, "params.generators"), g) for g in spec.generators()
     ]
+    generators = [GeneratorRef(id=t.id, name=t.name, temperature=g.temperature) for t, g in generator_rows]
     from_dataset = []
     if spec.source_dataset is not None:
         from_dataset = _dataset_seeds(session, tenant_id, spec.source_dataset)
@@ -79,27 +92,37 @@ def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int
         TeacherRef(id=judge.id, name=judge.name) if judge else None,
         generators,
     )
+    given = [(seed.id, seed.model_dump(exclude={"id"}, exclude_none=True)) for seed in spec.seeds] + from_dataset
+    seeds = [(external_id or str(i), data) for i, (external_id, data) in enumerate(given)]
+    named = {t.id: t for t in [*(t for t, _ in shares), *([judge] if judge else []), *(t for t, _ in generator_rows)]}
+    return Resolved(shares, judge, stored, named, seeds)
+
+
+def create(session: Session, tenant_id: str, spec: JobCreate, *, max_active: int, request_id: str | None = None) -> Job:
+    """Store a queued job; TooManyActiveJobs when the tenant has `max_active` queued or
+    running already (0: no limit). `request_id`: of the API request it comes from, which
+    its workers' log lines carry."""
+    resolved = resolve(session, tenant_id, spec, max_active=max_active)
+    shares = resolved.shares
     job = Job(
         id=new_id("job"),
         tenant_id=tenant_id,
         teacher_id=shares[0][0].id,
         name=spec.name,
         method=spec.method,
-        spec=stored,
+        spec=resolved.stored,
         max_requests=spec.budget.max_requests,
         max_cost_usd=Decimal(str(spec.budget.max_cost_usd)) if spec.budget.max_cost_usd else None,
         request_id=request_id,
     )
     session.add(job)
     session.flush()
-    seeds = [(seed.id, seed.model_dump(exclude={"id"}, exclude_none=True)) for seed in spec.seeds]
-    seeds += from_dataset
-    if seeds:
+    if resolved.seeds:
         session.execute(
             insert(Seed),
             [
-                {"job_id": job.id, "position": i, "external_id": external_id or str(i), "data": data}
-                for i, (external_id, data) in enumerate(seeds)
+                {"job_id": job.id, "position": i, "external_id": external_id, "data": data}
+                for i, (external_id, data) in enumerate(resolved.seeds)
             ],
         )
     names = ", ".join(f"'{t.name}'" for t, _ in shares)

@@ -12,6 +12,7 @@ from distillery.db.scoping import get_owned, owned_by
 from distillery.ledger import counters
 from distillery.ledger.counters import Counts
 from distillery.schemas.jobs import Budget, EventOut, JobOut, JobTeacher, Progress, RecordOut, TeacherUsage, UsageOut
+from distillery.schemas.previews import RunningEstimate
 
 
 def to_out(session: Session, job: Job) -> JobOut:
@@ -27,6 +28,23 @@ def _outs(session: Session, jobs: list[Job]) -> list[JobOut]:
         if teacher_id != counters.NO_TEACHER:
             teachers.setdefault(job_id, []).append((teacher_id, counts))
     return [_out(job, totals.get(job.id, counters.ZERO), teachers.get(job.id, [])) for job in jobs]
+
+
+def projection(c: Counts, total: int) -> RunningEstimate | None:
+    """The job's usage at completion, at its usage per finished item so far (None before
+    the first item finishes): from the counters already read, so it costs no query."""
+    to_run = total - c.skipped
+    if c.completed == 0 or to_run <= 0:
+        return None
+    scale = to_run / c.completed
+    return RunningEstimate(
+        basis_items=c.completed,
+        total_items=to_run,
+        requests=round(c.requests * scale),
+        prompt_tokens=round(c.prompt_tokens * scale),
+        completion_tokens=round(c.completion_tokens * scale),
+        cost_usd=float(c.cost_usd) * scale,
+    )
 
 
 def _out(job: Job, c: Counts, by_teacher: list[tuple[str, Counts]]) -> JobOut:
@@ -72,6 +90,7 @@ def _out(job: Job, c: Counts, by_teacher: list[tuple[str, Counts]]) -> JobOut:
                 for tid, t in by_teacher
             ],
         ),
+        estimate=projection(c, job.total),
         budget=Budget.model_validate(spec.get("budget", {})),
         dataset_id=job.dataset_id,
         stop_reason=job.stop_reason,

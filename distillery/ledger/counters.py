@@ -114,3 +114,15 @@ def by_teacher(session: Session, job_ids: list[str]) -> list[tuple[str, str, Cou
 
 def of(session: Session, job_id: str) -> Counts:
     return totals(session, [job_id])[job_id]
+
+
+def teacher_usage(session: Session, teacher_ids: list[str]) -> dict[str, Counts]:
+    """Each teacher's usage over every job that asked it (teachers never asked are left out)."""
+    if not teacher_ids:
+        return {}
+    rows = session.execute(
+        select(JobCounter.teacher_id, *(func.sum(getattr(JobCounter, n)) for n in NAMES))
+        .where(JobCounter.teacher_id.in_(teacher_ids))
+        .group_by(JobCounter.teacher_id)
+    ).all()
+    return {row[0]: _counts(row[1:]) for row in rows}

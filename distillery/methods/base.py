@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -98,6 +98,25 @@ class NewItem:
 # A job's seeds as stored: (external id, data).
 Seeds = list[tuple[str | None, dict[str, Any]]]
 
+# Who a request goes to: the item's own teacher, the judge, or a teacher by id (a generator).
+OWN, JUDGE = "own", "judge"
+# How a request count relates to what the job will send, repairs of unparsable replies
+# aside: exactly it; at least it (later rounds depend on the replies); at most it (steps
+# are skipped when a reply is refused, filtered or lists fewer things).
+RequestBound = Literal["exact", "lower_bound", "upper_bound"]
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What a job will ask, as far as it is known before any reply: each first-stage item's
+    first prompt, as sent, and the requests of the whole job by whom they go to."""
+
+    prompts: list[Prompt]
+    requests: dict[str, int]
+    # Records made if every step succeeds (each one `curation.judge` scores).
+    records: int
+    bound: RequestBound
+
 
 @dataclass(frozen=True)
 class Method(Generic[S]):
@@ -109,6 +128,8 @@ class Method(Generic[S]):
     run: Callable[[WorkItemData, JobContext[S], Teachers], Awaitable[ItemOutput]]
     # (job id, spec, seeds) → the first stage's items.
     plan: Callable[[str, S, Seeds], list[NewItem]]
+    # (context, the first stage's items) → the prompts and requests a preview shows.
+    calls: Callable[[JobContext[S], list[NewItem]], CallPlan]
     # (session, job row, its spec, the stage just finished) → the next stage's items; [] ends the job.
     advance: Callable[[Session, Job, StoredSpec, int], list[NewItem]] | None = None
     # The record steps a dataset of this method is made of.

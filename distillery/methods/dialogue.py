@@ -23,6 +23,13 @@ def _text(reply: str) -> str:
     return text
 
 
+def requests_to_answer(job: JobContext) -> int:
+    """Requests one task takes to answer: its samples, or a dialogue's turns (the teacher
+    plays the user in every turn after the first)."""
+    turns = job.params.turns
+    return job.params.samples_per_item if turns == 1 else 2 * turns - 1
+
+
 async def converse(
     teacher: Teacher, job: JobContext, instruction: str, input_: str, seed_ids: list[Any]
 ) -> RecordDraft:

@@ -14,7 +14,19 @@ from distillery.curation.heuristics import is_contentless
 from distillery.ledger.records import RecordDraft
 from distillery.methods.answering import answer_task
 from distillery.methods.asking import ask, note_template
-from distillery.methods.base import ItemOutput, JobContext, Method, Teachers, WorkItemData, seed_items
+from distillery.methods.base import (
+    JUDGE,
+    OWN,
+    CallPlan,
+    ItemOutput,
+    JobContext,
+    Method,
+    NewItem,
+    Teachers,
+    WorkItemData,
+    seed_items,
+)
+from distillery.methods.dialogue import requests_to_answer
 from distillery.prompts.extract import verdict_line
 from distillery.prompts.parse import ParseFailure
 from distillery.schemas.job_specs import EvolInstructJob
@@ -94,4 +106,18 @@ async def evolve(item: WorkItemData, job: JobContext[EvolInstructJob], teachers:
     return ItemOutput(drafts)
 
 
-METHOD = Method(spec=EvolInstructJob, run=evolve, plan=seed_items)
+def evol_calls(job: JobContext[EvolInstructJob], items: list[NewItem]) -> CallPlan:
+    """Every evolution surviving: per round a rewrite, an equality check and an answer. An
+    eliminated one skips its check or answer, so this is the most the job asks."""
+    evol = job.spec.params.evol
+    operations = evol.operations
+    prompts = [
+        job.prompt("evol", instruction=item.payload["instruction"], operation=operations[position % len(operations)])
+        for position, item in enumerate(items)
+    ]
+    evolutions = len(items) * evol.rounds
+    requests = {OWN: evolutions * (1 + requests_to_answer(job)), JUDGE: evolutions}
+    return CallPlan(prompts, requests, records=evolutions, bound="upper_bound")
+
+
+METHOD = Method(spec=EvolInstructJob, run=evolve, plan=seed_items, calls=evol_calls)

@@ -20,7 +20,17 @@ from typing import Any
 from distillery.ledger.records import RecordDraft
 from distillery.methods.answering import label_prompt
 from distillery.methods.asking import Exchange, ask, note_template
-from distillery.methods.base import ItemOutput, JobContext, Method, Teachers, WorkItemData, seed_items
+from distillery.methods.base import (
+    JUDGE,
+    CallPlan,
+    ItemOutput,
+    JobContext,
+    Method,
+    NewItem,
+    Teachers,
+    WorkItemData,
+    seed_items,
+)
 from distillery.prompts.extract import find_json
 from distillery.prompts.parse import ParseFailure
 from distillery.schemas.job_specs import FeedbackJob, GeneratorRef
@@ -214,4 +224,34 @@ async def _compare(
     return best, losers
 
 
-METHOD = Method(spec=FeedbackJob, run=feedback, plan=seed_items, dataset_kind="preference", quality_judged=False)
+def feedback_calls(job: JobContext[FeedbackJob], items: list[NewItem]) -> CallPlan:
+    """A response per generator, then the judge on every candidate (rating) or on every
+    pair in both orders: identical candidates are judged once, so this is the most."""
+    requests: dict[str, int] = {JUDGE: 0}
+    prompts = []
+    for item in items:
+        instruction, input_ = item.payload["instruction"], item.payload.get("input", "")
+        given = item.payload.get("candidates") or []
+        if job.generators:
+            prompts.append(label_prompt(job, instruction, input_))
+        elif job.spec.params.judge_mode == "rating":  # the judge asks first
+            prompts.append(job.prompt("feedback_rate", instruction=instruction, input=input_, response=given[0]))
+        else:
+            a, b = given[:2]
+            context = {"instruction": instruction, "input": input_, "response_a": a, "response_b": b}
+            prompts.append(job.prompt("feedback_compare", **context))
+        for generator in job.generators:
+            requests[generator.id] = requests.get(generator.id, 0) + 1
+        n = len(set(given)) + len(job.generators)
+        requests[JUDGE] += n if job.spec.params.judge_mode == "rating" else n * (n - 1)
+    return CallPlan(prompts, requests, records=len(items), bound="upper_bound")
+
+
+METHOD = Method(
+    spec=FeedbackJob,
+    run=feedback,
+    plan=seed_items,
+    calls=feedback_calls,
+    dataset_kind="preference",
+    quality_judged=False,
+)

@@ -14,12 +14,24 @@ import re
 from typing import Any
 
 from distillery.ledger.records import RecordDraft
-from distillery.methods.answering import answer_task
+from distillery.methods.answering import answer_task, label_prompt
 from distillery.methods.asking import ask, note_template
-from distillery.methods.base import ItemOutput, JobContext, Method, NewItem, Seeds, Teachers, WorkItemData
-from distillery.methods.dialogue import converse
+from distillery.methods.base import (
+    JUDGE,
+    OWN,
+    CallPlan,
+    ItemOutput,
+    JobContext,
+    Method,
+    NewItem,
+    Seeds,
+    Teachers,
+    WorkItemData,
+)
+from distillery.methods.dialogue import converse, requests_to_answer
 from distillery.prompts.extract import find_json, task_list, verdict_line
 from distillery.prompts.parse import ParseFailure
+from distillery.prompts.render import Prompt
 from distillery.schemas.job_specs import CurateJob
 
 _BREAK = re.compile(r"\n\s*\n|(?<=[.!?])\s+")
@@ -122,12 +134,7 @@ async def curate(item: WorkItemData, job: JobContext[CurateJob], teachers: Teach
     drafts: list[RecordDraft] = []
     paths = [path]
     if step == "subtopics":
-        listed = await ask(
-            teachers.own,
-            job,
-            job.prompt("subtopics", topic=path[0], count=params.subtopics_per_topic, **job.skill_context()),
-            parse_strings,
-        )
+        listed = await ask(teachers.own, job, _subtopics_prompt(job, path), parse_strings)
         if not listed.ok or listed.value is None:
             return ItemOutput([_failed(listed, item, path)])
         paths = [[*path, sub] for sub in listed.value[: params.subtopics_per_topic]]
@@ -143,9 +150,7 @@ async def curate(item: WorkItemData, job: JobContext[CurateJob], teachers: Teach
 
 
 async def _questions(job: JobContext[CurateJob], teachers: Teachers, path: list[str]) -> Any:
-    count = job.spec.params.questions_per_topic
-    prompt = job.prompt("questions", topic_path=path, count=count, **job.skill_context())
-    return await ask(teachers.own, job, prompt, parse_strings)
+    return await ask(teachers.own, job, _questions_prompt(job, path), parse_strings)
 
 
 async def _answer(
@@ -168,13 +173,7 @@ def _failed(exchange: Any, item: WorkItemData, path: list[str]) -> RecordDraft:
 async def _grounded(item: WorkItemData, job: JobContext[CurateJob], teachers: Teachers) -> list[RecordDraft]:
     payload, params = item.payload, job.spec.params
     lineage = {"document_id": payload["document_id"], "span": payload["span"]}
-    prompt = job.prompt(
-        "grounded_qa",
-        passage=payload["passage"],
-        title=payload["title"],
-        count=params.questions_per_chunk,
-        **job.skill_context(),
-    )
+    prompt = _grounded_prompt(job, payload)
     written = await ask(teachers.own, job, prompt, parse_pairs)
     if not written.ok or written.value is None:
         draft = written.record(RecordDraft(step="grounded", status="rejected", instruction=""))
@@ -217,4 +216,52 @@ async def _grounded(item: WorkItemData, job: JobContext[CurateJob], teachers: Te
     return drafts
 
 
-METHOD = Method(spec=CurateJob, run=curate, plan=plan)
+def _subtopics_prompt(job: JobContext[CurateJob], path: list[str]) -> Prompt:
+    count = job.spec.params.subtopics_per_topic
+    return job.prompt("subtopics", topic=path[0], count=count, **job.skill_context())
+
+
+def _questions_prompt(job: JobContext[CurateJob], path: list[str]) -> Prompt:
+    count = job.spec.params.questions_per_topic
+    return job.prompt("questions", topic_path=path, count=count, **job.skill_context())
+
+
+def _grounded_prompt(job: JobContext[CurateJob], payload: dict[str, Any]) -> Prompt:
+    count = job.spec.params.questions_per_chunk
+    return job.prompt(
+        "grounded_qa", passage=payload["passage"], title=payload["title"], count=count, **job.skill_context()
+    )
+
+
+def curate_calls(job: JobContext[CurateJob], items: list[NewItem]) -> CallPlan:
+    """Every list as long as asked for: a teacher that lists fewer subtopics, questions or
+    pairs makes fewer requests, so this is the most the job asks (exact for questions given)."""
+    params = job.spec.params
+    answer = requests_to_answer(job)
+    per_path = 1 + params.questions_per_topic * answer  # a questions request and its answers
+    prompts, requests, records = [], {OWN: 0, JUDGE: 0}, 0
+    for item in items:
+        payload = item.payload
+        step = payload["step"]
+        if step == "grounded":
+            prompts.append(_grounded_prompt(job, payload))
+            requests[OWN] += 1
+            requests[JUDGE] += params.questions_per_chunk
+            records += params.questions_per_chunk
+        elif step == "subtopics":
+            prompts.append(_subtopics_prompt(job, payload["topic_path"]))
+            requests[OWN] += 1 + params.subtopics_per_topic * per_path
+            records += params.subtopics_per_topic * params.questions_per_topic
+        elif step == "questions":
+            prompts.append(_questions_prompt(job, payload["topic_path"]))
+            requests[OWN] += per_path
+            records += params.questions_per_topic
+        else:
+            prompts.append(label_prompt(job, payload["instruction"], ""))
+            requests[OWN] += answer
+            records += 1
+    exact = all(item.payload["step"] == "answer" for item in items)
+    return CallPlan(prompts, requests, records=records, bound="exact" if exact else "upper_bound")
+
+
+METHOD = Method(spec=CurateJob, run=curate, plan=plan, calls=curate_calls)

@@ -6,9 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from distillery.methods.answering import answer_task
-from distillery.methods.base import ItemOutput, JobContext, Method, Teachers, WorkItemData, seed_items
-from distillery.methods.dialogue import converse
+from distillery.methods.answering import answer_task, label_prompt
+from distillery.methods.base import (
+    OWN,
+    CallPlan,
+    ItemOutput,
+    JobContext,
+    Method,
+    NewItem,
+    Teachers,
+    WorkItemData,
+    seed_items,
+)
+from distillery.methods.dialogue import converse, requests_to_answer
 from distillery.methods.gold import check_gold
 from distillery.prompts.extract import final_answer
 from distillery.prompts.matching import answers_match
@@ -34,4 +44,13 @@ async def label(item: WorkItemData, job: JobContext, teachers: Teachers) -> Item
     return ItemOutput([draft])
 
 
-METHOD = Method(spec=LabelJob, run=label, plan=seed_items)
+def label_calls(job: JobContext, items: list[NewItem]) -> CallPlan:
+    prompts = [label_prompt(job, item.payload["instruction"], item.payload.get("input", "")) for item in items]
+    # A gold mismatch is asked again with the hint: how often depends on the replies.
+    hinted = job.params.turns == 1 and job.curation.gold == "rationalize"
+    gold = any(item.payload.get("answer") is not None for item in items)
+    requests = {OWN: len(items) * requests_to_answer(job)}
+    return CallPlan(prompts, requests, records=len(items), bound="lower_bound" if hinted and gold else "exact")
+
+
+METHOD = Method(spec=LabelJob, run=label, plan=seed_items, calls=label_calls)

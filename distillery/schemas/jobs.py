@@ -13,6 +13,7 @@ from distillery.schemas.job_specs import Budget as Budget
 from distillery.schemas.job_specs import JobCreate as JobCreate
 from distillery.schemas.job_specs import SeedIn as SeedIn
 from distillery.schemas.job_specs import Skill as Skill
+from distillery.schemas.previews import RunningEstimate
 from distillery.schemas.status import JobStatus, RecordStatus
 
 
@@ -67,6 +68,9 @@ class JobOut(OutputModel):
     status: JobStatus
     progress: Progress
     usage: UsageOut
+    estimate: RunningEstimate | None = Field(
+        description="usage at completion, extrapolated from the usage per finished item; null before the first"
+    )
     budget: Budget
     dataset_id: str | None
     stop_reason: str | None

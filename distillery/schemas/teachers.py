@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, SecretStr
 
@@ -17,8 +18,23 @@ class TeacherCreate(InputModel):
     rpm: int | None = Field(default=None, ge=1, le=10_000_000)
     tpm: int | None = Field(default=None, ge=1, le=10_000_000_000)
     max_concurrency: int = Field(default=16, ge=1, le=1024)
-    input_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
-    output_price_per_mtok: Decimal = Field(default=Decimal(0), ge=0, le=100_000, max_digits=18, decimal_places=8)
+    # Both 0 (not given): the model's prices from the genai-prices table, where it has them.
+    input_price_per_mtok: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        le=100_000,
+        max_digits=18,
+        decimal_places=8,
+        description="USD per million prompt tokens; 0 and 0: from the genai-prices table for a known model",
+    )
+    output_price_per_mtok: Decimal = Field(
+        default=Decimal(0),
+        ge=0,
+        le=100_000,
+        max_digits=18,
+        decimal_places=8,
+        description="USD per million completion tokens; 0 and 0: from the genai-prices table for a known model",
+    )
     supports_batch: bool = Field(default=False, description="the endpoint serves /v1/files and /v1/batches")
     supports_structured_outputs: bool = Field(
         default=False, description="the endpoint takes response_format with a JSON Schema (OpenAI does)"
@@ -39,6 +55,9 @@ class TeacherOut(OutputModel):
     max_concurrency: int
     input_price_per_mtok: float
     output_price_per_mtok: float
+    price_source: Literal["teacher", "genai-prices", "unknown"] = Field(
+        description="where the prices come from: the teacher's own, the genai-prices table, or nowhere (charged as 0)"
+    )
     supports_batch: bool
     supports_structured_outputs: bool
     batch_price_factor: float

@@ -14,9 +14,15 @@ from distillery.schemas.teachers import TeacherCreate, TeacherOut
 from distillery.security import teacher_urls
 from distillery.security.scrub import scrub
 from distillery.security.secrets import encrypt
+from distillery.teachers.price_table import Prices, teacher_prices
+
+
+def prices(row: Teacher) -> Prices:
+    return teacher_prices(row.model, row.base_url, row.input_price_per_mtok, row.output_price_per_mtok)
 
 
 def to_out(row: Teacher) -> TeacherOut:
+    charged = prices(row)
     return TeacherOut(
         id=row.id,
         name=row.name,
@@ -26,8 +32,9 @@ def to_out(row: Teacher) -> TeacherOut:
         rpm=row.rpm,
         tpm=row.tpm,
         max_concurrency=row.max_concurrency,
-        input_price_per_mtok=float(row.input_price_per_mtok),
-        output_price_per_mtok=float(row.output_price_per_mtok),
+        input_price_per_mtok=float(charged.input_per_mtok),
+        output_price_per_mtok=float(charged.output_per_mtok),
+        price_source=charged.source,
         supports_batch=row.supports_batch,
         supports_structured_outputs=row.supports_structured_outputs,
         batch_price_factor=float(row.batch_price_factor),

@@ -1,35 +1,48 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from distillery.api.deps import NUL_FREE, Limit, Offset, ResourceId, Tenant
 from distillery.api.routes import errors
 from distillery.db.session import unit_of_work
 from distillery.jobs import lifecycle, queries
+from distillery.jobs.preview import preview
 from distillery.observability.log_context import current_request_id
 from distillery.prompts.render import check_overrides
 from distillery.queue import ADVANCE_PIPELINE, FINALIZE_JOB, PLAN_JOB, RUN_CHUNK, enqueue
 from distillery.schemas.base import Page
 from distillery.schemas.jobs import EventOut, JobCreate, JobOut, JobRetry, RecordOut
+from distillery.schemas.previews import JobPreview
 from distillery.settings import get_settings
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-@router.post("", status_code=202, response_model=JobOut, responses=errors(body=True))
-def create_job(body: JobCreate, tenant: Tenant) -> JobOut:
+_DRY_RUN: dict[int | str, dict[str, Any]] = {
+    200: {"model": JobPreview, "description": "dry_run=true: what the job would send and spend"}
+}
+
+
+@router.post("", status_code=202, response_model=JobOut, responses={**errors(body=True), **_DRY_RUN})
+def create_job(
+    body: JobCreate,
+    tenant: Tenant,
+    dry_run: Annotated[
+        bool, Query(description="check and price the job, showing its first prompts; nothing is created or sent")
+    ] = False,
+) -> JobOut | JSONResponse:
     # Here, in FastAPI's threadpool, not in a validator: bodies are validated on the loop.
     check_overrides(body.templates or {}, body.template_contexts())
+    max_active = get_settings().tenant_max_active_jobs
+    if dry_run:
+        with unit_of_work() as session:
+            shown = preview(session, tenant, body, max_active=max_active)
+        return JSONResponse(shown.model_dump(mode="json"))
     with unit_of_work() as session:
-        created = lifecycle.create(
-            session,
-            tenant,
-            body,
-            max_active=get_settings().tenant_max_active_jobs,
-            request_id=current_request_id(),
-        )
+        created = lifecycle.create(session, tenant, body, max_active=max_active, request_id=current_request_id())
         job = queries.to_out(session, created)
     enqueue(PLAN_JOB, job.id)
     return job

@@ -3,8 +3,8 @@ examples. Each round's `propose` items ask for tasks (propose.py); the round's e
 them against the whole pool and makes the survivors `label` items (rounds.py)."""
 
 from distillery.methods.base import Method
-from distillery.methods.self_instruct.propose import expand, plan
+from distillery.methods.self_instruct.propose import expand, plan, self_instruct_calls
 from distillery.methods.self_instruct.rounds import end_self_instruct_round
 from distillery.schemas.job_specs import SelfInstructJob
 
-METHOD = Method(spec=SelfInstructJob, run=expand, plan=plan, advance=end_self_instruct_round)
+METHOD = Method(spec=SelfInstructJob, run=expand, plan=plan, calls=self_instruct_calls, advance=end_self_instruct_round)

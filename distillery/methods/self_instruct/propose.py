@@ -15,10 +15,12 @@ from typing import Any
 
 from distillery.ledger.records import RecordDraft
 from distillery.methods.asking import ask
-from distillery.methods.base import ItemOutput, JobContext, NewItem, Seeds, Teachers, WorkItemData
+from distillery.methods.base import OWN, CallPlan, ItemOutput, JobContext, NewItem, Seeds, Teachers, WorkItemData
+from distillery.methods.dialogue import requests_to_answer
 from distillery.methods.label import label
 from distillery.prompts.extract import task_list
 from distillery.prompts.parse import ParseFailure
+from distillery.prompts.render import Prompt
 from distillery.schemas.job_specs import SelfInstructJob, SelfInstructParams
 
 # Self-Instruct samples its tasks at temperature 0.7.
@@ -97,11 +99,23 @@ def plan(job_id: str, spec: SelfInstructJob, seeds: Seeds) -> list[NewItem]:
     return propose_items(job_id, params, 0, requests_for(spec.tasks_wanted, params.tasks_per_request), seeds, [])
 
 
+def propose_prompt(job: JobContext[SelfInstructJob], payload: dict[str, Any]) -> Prompt:
+    return job.prompt("expand", examples=payload["examples"], count=payload["count"], **job.skill_context())
+
+
+def self_instruct_calls(job: JobContext[SelfInstructJob], items: list[NewItem]) -> CallPlan:
+    """The first round's proposals and an answer for every task wanted: a round whose tasks
+    are filtered out adds another, so the job asks at least this."""
+    wanted = job.spec.tasks_wanted
+    requests = {OWN: len(items) + wanted * requests_to_answer(job)}
+    return CallPlan([propose_prompt(job, i.payload) for i in items], requests, records=wanted, bound="lower_bound")
+
+
 async def expand(item: WorkItemData, job: JobContext[SelfInstructJob], teachers: Teachers) -> ItemOutput:
     if item.payload.get("step") != "propose":
         return await label(item, job, teachers)
     payload = item.payload
-    prompt = job.prompt("expand", examples=payload["examples"], count=payload["count"], **job.skill_context())
+    prompt = propose_prompt(job, payload)
     # The item's position as the seed: two requests with the same examples still differ.
     asked = await ask(teachers.own, job, prompt, parse_tasks, temperature=PROPOSE_TEMPERATURE, seed=item.position)
     base: dict[str, Any] = {"step": "propose", "seed_ids": item.seed_ids}

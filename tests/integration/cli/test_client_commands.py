@@ -103,6 +103,27 @@ def test_submit_yaml_with_wait_then_list_show_events_and_download(cli, api, star
     assert {r["instruction"]: r["output"] for r in rows} == gold
 
 
+def test_submit_dry_run_prints_the_prompts_and_the_estimate_and_creates_nothing(cli, api, start_simulator, tmp_path):
+    sim = start_simulator()
+    teacher = api.add_teacher(sim, rpm=60)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_spec(teacher["name"], 5)))
+
+    shown = cli("jobs", "submit", "--dry-run", str(spec))
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "prompt 1 of 5 (label)" in out and "What is 3 * 7 + 0?" in out and "prompt 4" not in out
+    assert "nothing created or sent" in out and "chars/4 (fallback)" in out
+    assert "│ requests " in out and "│ 5 " in out and "5 s" in out  # 5 requests at 60 a minute
+    assert teacher["name"] in out and "teacher" in out
+
+    as_json = json.loads(cli("jobs", "submit", "--dry-run", "--json", str(spec)).stdout)
+    assert as_json["requests"] == 5 and len(as_json["prompts"]) == 3
+    assert cli("jobs", "submit", "--dry-run", "--wait", str(spec)).exit_code == 2
+    assert json.loads(cli("jobs", "list", "--json").stdout) == []
+    assert sim.stats()["requests"] == 0
+
+
 def test_json_specs_are_checked_locally_and_nothing_is_sent_when_invalid(cli, api, server_url, tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(_spec("any", 2, params={"temperature": 9})))

@@ -22,6 +22,7 @@ from distillery.client import (
     ServerUnreachable,
     WaitTimeout,
 )
+from distillery.schemas.previews import JobPreview
 from tests.support.server import api_server
 from tests.support.stack import arithmetic_seeds
 
@@ -100,6 +101,26 @@ def test_async_client_does_the_same_with_awaits(api, start_simulator, server_url
     assert len({r.id for r in records}) == 8
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 8 and [m["role"] for m in rows[0]["messages"]] == ["user", "assistant"]
+
+
+def test_a_dry_run_returns_the_typed_preview_from_both_clients(api, start_simulator, server_url):
+    sim = start_simulator()
+    spec = _label_spec("client-dry", 4)
+
+    async def preview_async() -> JobPreview:
+        async with AsyncClient(server_url, api.key) as client:
+            return await client.submit_job(spec, dry_run=True)
+
+    with Client(server_url, api.key) as client:
+        client.create_teacher(_teacher(sim, "client-dry"))
+        preview = client.submit_job(spec, dry_run=True)
+        assert asyncio.run(preview_async()) == preview
+        assert client.list_jobs().data == []
+    assert isinstance(preview, JobPreview)
+    assert preview.items == 4 and preview.requests == 4 and preview.requests_bound == "exact"
+    assert preview.cost_usd is not None and preview.cost_usd > 0
+    assert "What is 3 * 7 + 0?" in preview.prompts[0].messages[-1]["content"]
+    assert sim.stats()["requests"] == 0
 
 
 def test_errors_carry_the_servers_type_message_and_details(api, start_simulator, server_url):
