@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console, RenderableType
+from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +20,6 @@ from distillery.client import ApiError, ClientError, InvalidSpec
 from distillery.schemas.jobs import JobOut
 from distillery.schemas.pipelines import PipelineOut, StageOut
 from distillery.schemas.previews import JobPreview
-from distillery.schemas.status import JobStatus
 
 console = Console()
 errors = Console(stderr=True)
@@ -144,54 +141,6 @@ def show_preview(preview: JobPreview) -> None:
         for t in preview.teachers
     ]
     table("teachers", ("name", "role", "model", "requests", "prices", "cost ≤", "duration s"), rows)
-
-
-class _BarAndDetail(Progress):
-    """The bar on one line, the counts under it: a line of its own, wrapped at the
-    terminal's edge rather than cut there."""
-
-    detail = ""
-
-    def get_renderables(self) -> Iterable[RenderableType]:
-        yield self.make_tasks_table(self.tasks)
-        yield Text(self.detail)
-
-
-class JobProgress:
-    """The live bar `jobs submit --wait` and `jobs wait` show; feed it every polled job."""
-
-    _columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=None),  # whatever width the others leave
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-
-    def __init__(self) -> None:
-        self._bar = _BarAndDetail(*self._columns, console=console, expand=True)
-        self._task = self._bar.add_task("queued", total=None)
-        self._first: tuple[float, int] | None = None
-
-    def __enter__(self) -> JobProgress:
-        self._bar.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._bar.stop()
-
-    def update(self, job: JobOut) -> None:
-        p, u = job.progress, job.usage
-        now = time.monotonic()
-        if self._first is None and job.status == JobStatus.RUNNING:
-            self._first = (now, p.completed)
-        rate = ""
-        if self._first is not None and now > self._first[0]:
-            rate = f" · {(p.completed - self._first[1]) / (now - self._first[0]):.1f} items/s"
-        self._bar.detail = (
-            f"accepted {p.accepted} · rejected {p.rejected} · failed {p.failed}"
-            f" · {u.requests} requests · {u.prompt_tokens + u.completion_tokens} tokens · ${u.cost_usd:.4f}{rate}"
-        )
-        self._bar.update(self._task, description=job.status, total=p.total or None, completed=p.completed)
 
 
 def pipeline_table(pipeline: PipelineOut) -> Table:

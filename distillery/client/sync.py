@@ -6,6 +6,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
@@ -16,6 +17,7 @@ from distillery.client.calls import Call, RecordStatus, RowFilters
 from distillery.client.config import resolve
 from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
 from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
+from distillery.client.progress import JobProgress
 from distillery.schemas.base import Page
 from distillery.schemas.datasets import (
     DatasetCreate,
@@ -160,11 +162,21 @@ class Client:
         timeout_s: float | None = None,
         on_update: Callable[[JobOut], None] | None = None,
         backoff: Backoff | None = None,
+        progress: bool = False,
     ) -> JobOut:
-        """Poll until the job is succeeded, failed or cancelled; `on_update` sees every poll."""
-        return self._wait(
-            lambda: self.get_job(job_id), lambda job: (job.status, job.progress), timeout_s, on_update, backoff
-        )
+        """Poll until the job is succeeded, failed or cancelled; `on_update` sees every poll.
+        `progress`: draw a live bar (in a terminal, or as a notebook cell's output)."""
+        with JobProgress() if progress else nullcontext() as bar:
+
+            def seen(job: JobOut) -> None:
+                if bar is not None:
+                    bar.update(job)
+                if on_update is not None:
+                    on_update(job)
+
+            return self._wait(
+                lambda: self.get_job(job_id), lambda job: (job.status, job.progress), timeout_s, seen, backoff
+            )
 
     def wait_training_job(
         self,

@@ -189,14 +189,16 @@ def test_url_and_key_come_from_the_environment_then_the_config_file(api, server_
 
 
 def test_a_notebook_loads_a_version_as_rows_or_a_hugging_face_dataset_and_curates_it(
-    api, start_simulator, server_url, tmp_path, monkeypatch
+    api, start_simulator, server_url, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     sim = start_simulator(latency_ms=5)
     with Client(server_url, api.key) as client:
         client.create_teacher(_teacher(sim, "nb-sim"))
-        job = client.wait(client.submit_job(_label_spec("nb-sim", 10)).id, timeout_s=90)
+        job = client.wait(client.submit_job(_label_spec("nb-sim", 10)).id, timeout_s=90, progress=True)
         assert job.dataset_id is not None
+        bar = " ".join(capsys.readouterr().out.split())
+        assert "succeeded" in bar and "10/10" in bar and "accepted 10" in bar
 
         rows = list(client.iter_export_rows(job.dataset_id, format="alpaca"))
         assert len(rows) == 10 and {r["instruction"] for r in rows} == {s["instruction"] for s in arithmetic_seeds(10)}

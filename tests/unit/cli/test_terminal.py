@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from distillery.cli import terminal
+from distillery.client.progress import JobProgress
 from distillery.schemas.jobs import JobOut
 from distillery.schemas.pipelines import PipelineOut
 
@@ -96,7 +97,7 @@ def _running_job() -> JobOut:
 
 
 def test_the_progress_line_shows_every_count_whole(screen: Console) -> None:
-    bar = terminal.JobProgress()
+    bar = JobProgress(screen)
     bar.update(_running_job())
     screen.print(bar._bar)
     text = " ".join(screen.export_text().split())  # the counts may wrap onto a second line
