@@ -90,7 +90,7 @@ def _running_job() -> JobOut:
                 "requests": 130, "sent_requests": 130, "failed_requests": 0, "cached_requests": 0,
                 "prompt_tokens": 40000, "completion_tokens": 5678, "cost_usd": 0.0123, "by_teacher": [],
             },
-            "budget": {}, "dataset_id": None, "stop_reason": None, "error": None,
+            "budget": {}, "dataset_id": None, "stop_reason": None, "error": None, "estimate": None,
             "created_at": datetime.now(UTC), "started_at": None, "finished_at": None,
         }
     )  # fmt: skip
