@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated
 
 import typer
@@ -50,9 +52,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from distillery.observability import http_metrics
     from distillery.observability.json_logs import uvicorn_config
 
-    log_config = uvicorn_config() if get_settings().log_format == "json" else LOGGING_CONFIG
+    settings = get_settings()
+    log_config = uvicorn_config() if settings.log_format == "json" else LOGGING_CONFIG
+    if workers > 1:
+        # One directory per server, emptied: the counts start at zero with it.
+        shared = (settings.data_dir / "http-metrics" / str(port)).resolve()
+        shutil.rmtree(shared, ignore_errors=True)
+        shared.mkdir(parents=True)
+        os.environ[http_metrics.MULTIPROCESS_DIR] = str(shared)
     uvicorn.run(
         "distillery.main:create_app",
         factory=True,

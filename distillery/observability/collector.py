@@ -17,6 +17,7 @@ from typing import Any
 
 from kombu.exceptions import ChannelError
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
@@ -81,8 +82,11 @@ def build_registry(*, per_teacher: bool) -> CollectorRegistry:
     metrics (http_metrics.py) are this process's own."""
     registry = CollectorRegistry()
     registry.register(DistilleryCollector(per_teacher=per_teacher))
-    for metric in http_metrics.COLLECTORS:
-        registry.register(metric)
+    if http_metrics.shared_between_processes():
+        MultiProcessCollector(registry)  # every API process's counts, from their files
+    else:
+        for metric in http_metrics.COLLECTORS:
+            registry.register(metric)
     return registry
 
 

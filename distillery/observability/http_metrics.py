@@ -2,6 +2,10 @@
 by /metrics with the rest: requests by method, route template and status code, and their
 durations by method and route template.
 
+With several API processes (`distillery serve --workers N`), each writes its counts to
+files in PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode, set by `serve`
+before the processes start) and any of them answers a scrape with the sum of all.
+
 Labels are bounded: the route is the template (`/v1/jobs/{job_id}`), never the raw path
 (one series per job id would grow without end); a request no route matched is `unmatched`,
 an unusual method `other`. /metrics itself is not counted.
@@ -9,6 +13,7 @@ an unusual method `other`. /metrics itself is not counted.
 
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import Counter, Histogram
@@ -36,6 +41,12 @@ DURATION = Histogram(
     registry=None,
 )
 COLLECTORS: tuple[Collector, ...] = (REQUESTS, DURATION)
+# prometheus-client reads it when it is imported: set before the API's processes start.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def shared_between_processes() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_DIR))
 
 
 def route_of(scope: Scope) -> str:

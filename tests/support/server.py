@@ -11,10 +11,12 @@ from distillery.cli.stack import free_port, process, wait_http
 
 
 @contextmanager
-def api_server(env: dict[str, str], logs: Path) -> Iterator[str]:
-    """Serve the API on a free port with the stack's environment; yields its base URL."""
+def api_server(env: dict[str, str], logs: Path, workers: int = 1) -> Iterator[str]:
+    """Serve the API on a free port with the stack's environment, in `workers` processes;
+    yields its base URL."""
     port = free_port()
-    with process(["serve", "--port", str(port)], env, logs / f"api-{port}.log") as proc:
+    args = ["serve", "--port", str(port), "--workers", str(workers)]
+    with process(args, env, logs / f"api-{port}.log") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthz", proc=proc)
         yield url

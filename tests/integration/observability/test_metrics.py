@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete
@@ -18,6 +19,7 @@ from distillery.db.session import unit_of_work
 from distillery.observability import collector, teacher_metrics
 from distillery.queue import SYNTHESIS, TRAINING, celery_app
 from distillery.security.api_keys import tenant_for_key
+from tests.support.server import api_server
 from tests.support.settings import overridden
 from tests.support.stack import arithmetic_seeds
 
@@ -271,3 +273,20 @@ def test_http_requests_are_counted_by_method_route_template_and_status(other_api
     # The route template, never the path: no job id, no unknown path; /metrics itself is not counted.
     assert not any(job_id in text for job_id in missing) and "/no/such" not in text
     assert 'route="/metrics"' not in text
+
+
+def test_with_several_api_processes_any_scrape_counts_every_processs_requests(stack_env, logs, tenant_api):
+    with api_server(stack_env, logs, workers=2) as url:
+        headers = {"Authorization": f"Bearer {tenant_api.key}"}
+        # A new connection each time, so the kernel spreads them over both processes.
+        for _ in range(40):
+            assert httpx.get(f"{url}/v1/jobs", headers=headers).status_code == 200
+        for _ in range(6):
+            scrape = httpx.get(f"{url}/metrics")
+            counts = {
+                (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+                for family in text_string_to_metric_families(scrape.text)
+                for s in family.samples
+                if s.name == "distillery_http_requests_total"
+            }
+            assert counts[("GET", "/v1/jobs", "200")] == 40
