@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.support.settings import overridden
 from tests.support.stack import Api, arithmetic_seeds, simulator
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,8 @@ def stack(test_client: Any, workers: Any, stack_env: dict[str, str], logs: Path)
         workers.start()
     with unit_of_work() as session:
         api = Api(test_client, create_key(session, "round-trips"))
-    with simulator(stack_env, logs) as sim:
+    # One tenant makes every call of the module, back to back: above the default 20 per second.
+    with overridden(tenant_rps=10_000), simulator(stack_env, logs) as sim:
         teacher = api.add_teacher(sim)
         labelled = _job(api, teacher, arithmetic_seeds(6))
         dialogue = _job(api, teacher, arithmetic_seeds(3, offset=10), params={"turns": 2})
