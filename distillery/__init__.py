@@ -4,8 +4,10 @@
 and their errors); the service's packages below it are loaded only when used, so a notebook
 that imports the client pulls in no server code.
 
-Edges (api/, cli/, workers/) call the domain (jobs/, methods/, teachers/, curation/,
-datasets/), which uses db/, schemas/ and settings; never the other way round.
+Edges (api/, cli/, ui/, workers/; client/ talks to the API over HTTP) call the domain
+(pipelines/, jobs/, methods/, training/, teachers/, curation/, datasets/, ledger/), which uses
+db/, schemas/ and settings; never the other way round (the import-linter layers in
+pyproject.toml).
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ from distillery.cli.terminal import (
 from distillery.client import Client
 from distillery.client.calls import validated
 from distillery.client.progress import JobProgress
-from distillery.datasets.splits import Split
-from distillery.schemas.datasets import ExportFormat, FileFormat, UploadPurpose
+from distillery.datasets.splits import EVAL_FRACTION, Split
+from distillery.schemas.datasets import ExportFormat, FileFormat, UploadPurpose, export_filename
 from distillery.schemas.jobs import JobCreate
 from distillery.schemas.status import JobStatus
 from distillery.schemas.training import TRAINING_METHODS, TrainingJobCreate, TrainingJobOut
@@ -220,7 +220,10 @@ def datasets_download(
 ) -> None:
     """Download a dataset in a trainer's format; prints the file's path."""
     with reported(), Client(url, api_key) as client:
-        dest = output or Path(f"{dataset_id}-{format}.{'hf.zip' if file == 'hf' else file}")
+        if output is None:
+            dataset = client.get_dataset(dataset_id)
+            output = Path(export_filename(dataset.name, dataset.version, format, file, split))
+        dest = output
         options = {"include_rationale": rationale, "include_system": system, "split": split}
         path = client.download_dataset(dataset_id, dest, format, file, **options)
     typer.echo(str(path))
@@ -238,7 +241,9 @@ def datasets_push(
     ] = None,
     rationale: Annotated[bool, typer.Option(help="keep the teacher's reasoning in answers")] = True,
     system: Annotated[bool, typer.Option(help="keep the teacher's system prompt")] = False,
-    eval_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of prompts in the test split")] = 0.1,
+    eval_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="share of prompts in the test split")
+    ] = EVAL_FRACTION,
     url: Url = None,
     api_key: Key = None,
 ) -> None:

@@ -13,17 +13,15 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from distillery.cli.stack import free_port, process, wait_http
-from distillery.schemas.status import TERMINAL_STATUSES, JobStatus
+from distillery.cli.terminal import console, reported
+from distillery.client import Client
+from distillery.schemas.datasets import export_filename
+from distillery.schemas.jobs import JobOut
+from distillery.schemas.status import JobStatus
 from distillery.settings import get_settings
-
-console = Console()
-TERMINAL = TERMINAL_STATUSES
 
 
 def arithmetic_seeds(count: int, seed: int = 7) -> list[dict[str, str]]:
@@ -108,12 +106,10 @@ def demo(
         api = stack.enter_context(process(["serve", "--port", str(api_port)], env, logs / "api.log"))
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/healthz", proc=api)
-        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
-        _check(client.post("/v1/teachers", json=teacher))
-        job = _check(
-            client.post(
-                "/v1/jobs",
-                json={
+        with reported(), Client(base, api_key) as client:
+            client.create_teacher(teacher)
+            job = client.submit_job(
+                {
                     "name": "demo-arithmetic-cot",
                     "teacher": teacher["name"],
                     "method": "label",
@@ -124,77 +120,33 @@ def demo(
                     },
                     "seeds": arithmetic_seeds(items),
                     "params": {"temperature": 0.0, "max_tokens": 512},
-                },
+                }
             )
-        )
-        console.print(f"submitted job {job['id']} ({items} items); logs in {logs}")
-        job = _follow(client, job["id"], timeout_s)
-        _report(client, job, data_dir)
+            console.print(f"submitted job {job.id} ({items} items); logs in {logs}")
+            _report(client, client.wait(job.id, timeout_s=timeout_s, progress=True), data_dir)
 
 
-def _check(response: httpx.Response) -> Any:
-    if response.status_code >= 400:
-        console.print(
-            f"[red]{response.request.method} {response.request.url.path} → {response.status_code}[/] {response.text}"
-        )
+def _report(client: Client, job: JobOut, data_dir: Path) -> None:
+    if job.status != JobStatus.SUCCEEDED or job.dataset_id is None:
+        console.print(f"[red]job {job.status}[/]: {job.error}")
         raise typer.Exit(1)
-    return response.json()
-
-
-def _follow(client: httpx.Client, job_id: str, timeout_s: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task("labeling", total=None, detail="queued")
-        while True:
-            job = _check(client.get(f"/v1/jobs/{job_id}"))
-            p, u = job["progress"], job["usage"]
-            detail = (
-                f"accepted {p['accepted']} · rejected {p['rejected']} · failed {p['failed']}"
-                f" · {u['requests']} requests · ${u['cost_usd']:.5f}"
-            )
-            bar.update(task, total=p["total"] or None, completed=p["completed"], detail=detail)
-            if job["status"] in TERMINAL:
-                return job
-            if time.monotonic() > deadline:
-                console.print(f"[red]job {job_id} still {job['status']} after {timeout_s:.0f}s[/]")
-                raise typer.Exit(1)
-            time.sleep(0.5)
-
-
-def _report(client: httpx.Client, job: dict[str, Any], data_dir: Path) -> None:
-    if job["status"] != JobStatus.SUCCEEDED:
-        console.print(f"[red]job {job['status']}[/]: {job['error']}")
-        raise typer.Exit(1)
-    dataset = _check(client.get(f"/v1/datasets/{job['dataset_id']}"))
-    out = data_dir / "exports" / f"{dataset['name']}-v{dataset['version']}.openai-chat.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        client.stream("GET", f"/v1/datasets/{dataset['id']}/download", params={"format": "openai-chat"}) as response,
-        open(out, "wb") as f,
-    ):
-        for chunk in response.iter_bytes():
-            f.write(chunk)
+    dataset = client.get_dataset(job.dataset_id)
+    out = data_dir / "exports" / export_filename(dataset.name, dataset.version, "openai-chat", "jsonl")
+    client.download_dataset(dataset.id, out)
     lines = len(out.read_bytes().splitlines())
-    accepted = _check(client.get(f"/v1/jobs/{job['id']}/records", params={"status": "accepted", "limit": 500}))["data"]
-    graded = [r["scores"]["matches_gold"] for r in accepted if "matches_gold" in r["scores"]]
-    p, u = job["progress"], job["usage"]
+    graded = [
+        r.scores["matches_gold"]
+        for r in client.iter_job_records(job.id, status="accepted")
+        if "matches_gold" in r.scores
+    ]
+    p, u = job.progress, job.usage
     console.print(
-        f"[green]job succeeded[/]: {p['accepted']} accepted, {p['rejected']} rejected,"
-        f" {p['failed']} failed of {p['total']}"
+        f"[green]job succeeded[/]: {p.accepted} accepted, {p.rejected} rejected, {p.failed} failed of {p.total}"
     )
-    for reason, count in dataset["stats"].get("reject_reasons", {}).items():
+    for reason, count in dataset.stats.get("reject_reasons", {}).items():
         console.print(f"  rejected: {reason} × {count}")
     if graded:
         console.print(f"  teacher agreed with the gold answer on {sum(graded)}/{len(graded)} accepted records")
-    console.print(
-        f"  usage: {u['requests']} requests, {u['prompt_tokens']}+{u['completion_tokens']} tokens, ${u['cost_usd']:.5f}"
-    )
-    console.print(f"dataset {dataset['id']} v{dataset['version']}: {lines} records written to")
+    console.print(f"  usage: {u.requests} requests, {u.prompt_tokens}+{u.completion_tokens} tokens, ${u.cost_usd:.5f}")
+    console.print(f"dataset {dataset.id} v{dataset.version}: {lines} records written to")
     console.print(str(out))

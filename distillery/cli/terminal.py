@@ -1,4 +1,5 @@
-"""How client results look in a terminal: tables, the live job progress bar, errors."""
+"""How client results look in a terminal: tables, a pipeline's live view, a dry run, errors.
+The live job progress bar is the client's (distillery/client/progress.py)."""
 
 from __future__ import annotations
 

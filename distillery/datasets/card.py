@@ -14,7 +14,9 @@ from typing import Any
 import yaml
 
 from distillery.datasets.exporters import EXPORTERS
+from distillery.datasets.splits import EVAL_FRACTION
 from distillery.db.models import Dataset
+from distillery.schemas.datasets import export_filename
 
 # The Hub's size_categories values (hub-docs datasetcard.md).
 _SIZES = (
@@ -70,10 +72,10 @@ def render(dataset: Dataset, folder: Folder | None = None) -> str:
     splits = stats.get("splits", {})
     if folder is None:
         fmt = formats[0] if formats else "openai-chat"
-        filename = f"{dataset.name}-v{dataset.version}-{fmt}.jsonl"
+        filename = export_filename(dataset.name, dataset.version, fmt, "jsonl")
         data_files = [{"split": "train", "path": filename}]
         split_line = (
-            f"Train/eval split by prompt hash at {splits.get('eval_fraction', 0.1)}:\n"
+            f"Train/eval split by prompt hash at {splits.get('eval_fraction', EVAL_FRACTION)}:\n"
             f"  {splits.get('train', 0)} / {splits.get('eval', 0)}"
         )
         loading = f"""Download it as `{fmt}` (also: {", ".join(formats) or "none"}; files jsonl, jsonl.gz, parquet):

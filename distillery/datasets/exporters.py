@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from distillery.curation.record_text import RecordText, completion_text, prompt_text
+from distillery.datasets.splits import EVAL_FRACTION
 
 
 class Record(RecordText, Protocol):
@@ -42,7 +43,7 @@ class ExportOptions:
     # dpo: message lists instead of plain strings (TRL's conversational preference format).
     conversational: bool = False
     # Share of prompts in the eval split (deterministic by prompt hash; see splits.py).
-    eval_fraction: float = 0.1
+    eval_fraction: float = EVAL_FRACTION
 
 
 def _completion(record: Record, options: ExportOptions) -> str:

@@ -10,6 +10,8 @@ from distillery.curation.normalize import text_hash
 
 Split = Literal["train", "eval"]
 BUCKETS = 10_000
+# The share of prompts in the eval split unless a download asks for another.
+EVAL_FRACTION = 0.1
 
 
 def split_of(instruction: str, input_: str, eval_fraction: float) -> Split:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distillery.curation.record_text import response_text
-from distillery.datasets.splits import split_of
+from distillery.datasets.splits import EVAL_FRACTION, split_of
 from distillery.db.models import Dataset, DatasetRecord, DatasetRejection, Record
 from distillery.ledger import counters
 from distillery.schemas.status import RecordStatus
@@ -20,7 +20,6 @@ from distillery.schemas.status import RecordStatus
 _WORD = re.compile(r"\w+")
 # Word-count histogram edges: short instructions to long CoT answers.
 EDGES = (0, 10, 25, 50, 100, 250, 500, 1000, 2500)
-EVAL_FRACTION = 0.1
 
 
 def _bucket(n: int) -> str:

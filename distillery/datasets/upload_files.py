@@ -43,7 +43,7 @@ def rows(file: IO[bytes], max_bytes: int) -> Iterator[RawRow]:
     head = file.read(len(PARQUET_MAGIC))
     file.seek(0)
     if head.startswith(GZIP_MAGIC):
-        return _json_lines(gzip.GzipFile(fileobj=file, mode="rb").read, max_bytes)
+        return _gzip(file, max_bytes)
     if head == PARQUET_MAGIC:
         return _parquet(file, max_bytes)
     return _json_lines(file.read, max_bytes)
@@ -52,6 +52,11 @@ def rows(file: IO[bytes], max_bytes: int) -> Iterator[RawRow]:
 def _too_large(max_bytes: int) -> UploadTooLarge:
     mb = max_bytes // (1024 * 1024)
     return UploadTooLarge(f"the file's data (decompressed) is over this server's upload limit of {mb} MB")
+
+
+def _gzip(file: IO[bytes], max_bytes: int) -> Iterator[RawRow]:
+    with gzip.GzipFile(fileobj=file, mode="rb") as unzipped:
+        yield from _json_lines(unzipped.read, max_bytes)
 
 
 def _json_lines(read: Callable[[int], bytes], max_bytes: int) -> Iterator[RawRow]:
@@ -97,6 +102,11 @@ def _parquet(file: IO[bytes], max_bytes: int) -> Iterator[RawRow]:
         declared = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
     except (pa.ArrowException, OSError) as exc:
         raise InvalidSpec("file", f"not a readable Parquet file ({exc})"[:300]) from None
+    with parquet:
+        yield from _parquet_rows(parquet, declared, max_bytes)
+
+
+def _parquet_rows(parquet: pq.ParquetFile, declared: int, max_bytes: int) -> Iterator[RawRow]:
     if declared > max_bytes:
         raise _too_large(max_bytes)
     number, decoded = 0, 0

@@ -21,7 +21,7 @@ from distillery.datasets.upload_files import RawRow, rows
 from distillery.db.models import Dataset, Record
 from distillery.errors import InvalidSpec, InvalidUpload
 from distillery.schemas.base import problem_of
-from distillery.schemas.datasets import UploadPurpose
+from distillery.schemas.datasets import UploadProblem, UploadPurpose
 from distillery.schemas.examples import ACCEPTED_SHAPES, Example, RowProblem, Shape, field_path, shape_of
 from distillery.schemas.status import RecordStatus
 
@@ -41,7 +41,7 @@ class _Reader:
         self.shape: type[Shape] | None = None
         self.first = 0
 
-    def read(self, row: RawRow) -> tuple[Example | None, list[dict[str, Any]]]:
+    def read(self, row: RawRow) -> tuple[Example | None, list[UploadProblem]]:
         number = row.number
         if row.problem is not None:
             return None, [_problem(number, "line", row.problem)]
@@ -67,11 +67,11 @@ class _Reader:
             return None, [_problem(number, exc.field, exc.problem)]
 
 
-def _problem(number: int, field: str, problem: str) -> dict[str, Any]:
-    return {"line": number, "field": field, "problem": problem}
+def _problem(number: int, field: str, problem: str) -> UploadProblem:
+    return UploadProblem(line=number, field=field, problem=problem)
 
 
-def _validation_problem(number: int, error: Any) -> dict[str, Any]:
+def _validation_problem(number: int, error: Any) -> UploadProblem:
     field, problem = problem_of(error)
     return _problem(number, field_path(field.split(".")) or "line", problem)
 
@@ -85,7 +85,7 @@ def _kind(shape: type[Shape], examples: list[tuple[int, Example]]) -> str:
     return "sft" if all(e.has_reply for _, e in examples) else "seeds"
 
 
-def _fits(number: int, example: Example, shape: type[Shape], kind: str) -> list[dict[str, Any]]:
+def _fits(number: int, example: Example, shape: type[Shape], kind: str) -> list[UploadProblem]:
     """What is wrong with a row for a dataset of `kind`."""
     if kind == "candidates" and not example.candidates:
         return [_problem(number, "candidates", "a candidates file needs `candidates`")]
@@ -101,7 +101,7 @@ def upload(
 ) -> Dataset:
     reader = _Reader()
     examples: list[tuple[int, Example]] = []
-    problems: list[dict[str, Any]] = []
+    problems: list[UploadProblem] = []
     bad: list[int] = []
     for row in rows(file, max_bytes):
         example, found = reader.read(row)
@@ -126,8 +126,9 @@ def upload(
                 problems += found[: MAX_PROBLEMS - len(problems)]
     if bad or shape is None:
         first = problems[0]
-        shown = f"row {first['line']}: {first['field']}: {first['problem']}"
-        raise InvalidUpload(f"{len(bad)} bad rows (first: {shown}); nothing was imported", problems)
+        shown = f"row {first.line}: {first.field}: {first.problem}"
+        details = [p.model_dump() for p in problems]
+        raise InvalidUpload(f"{len(bad)} bad rows (first: {shown}); nothing was imported", details)
     ids: list[int] = []
     for start in range(0, len(examples), _BATCH):
         batch = [_record(number, example, kind) for number, example in examples[start : start + _BATCH]]

@@ -13,7 +13,6 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
 
 from jinja2 import TemplateError
 from sqlalchemy.orm import Session
@@ -27,11 +26,10 @@ from distillery.methods.base import JUDGE, OWN, JobContext, RequestBound, Seeds
 from distillery.methods.registry import method_for
 from distillery.prompts.render import Prompt
 from distillery.schemas.job_specs import JobCreate, rehydrate
-from distillery.schemas.previews import FALLBACK_TOKENIZER, JobPreview, PreviewPrompt, PreviewTeacher
+from distillery.schemas.previews import FALLBACK_TOKENIZER, JobPreview, PreviewPrompt, PreviewTeacher, Role
 from distillery.teachers import registry
 from distillery.teachers.pricing import cost_usd
 
-Role = Literal["teacher", "judge", "generator"]
 SHOWN_PROMPTS = 3
 # The fallback count: about 4 characters a token in English, plus each message's framing.
 CHARS_PER_TOKEN = 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from distillery.ledger.records import RecordDraft
 from distillery.prompts.render import Prompt, render
 from distillery.schemas.curation import Curation
 from distillery.schemas.job_specs import CommonParams, GeneratorRef, JobCreate, Skill, StoredSpec
+from distillery.schemas.previews import RequestBound
 from distillery.teachers.gateway import Teacher
 
 Spec = TypeVar("Spec", bound=JobCreate, covariant=True)
@@ -100,10 +101,6 @@ Seeds = list[tuple[str | None, dict[str, Any]]]
 
 # Who a request goes to: the item's own teacher, the judge, or a teacher by id (a generator).
 OWN, JUDGE = "own", "judge"
-# How a request count relates to what the job will send, repairs of unparsable replies
-# aside: exactly it; at least it (later rounds depend on the replies); at most it (steps
-# are skipped when a reply is refused, filtered or lists fewer things).
-RequestBound = Literal["exact", "lower_bound", "upper_bound"]
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ class DistilleryCollector(Collector):
 def build_registry(*, per_teacher: bool) -> CollectorRegistry:
     """A registry of its own: the global one would also export this process's Python and
     GC metrics, which say nothing about the workers that do the work. The API's request
-    metrics (http_metrics.py) are this process's own."""
+    metrics (http_metrics.py): this process's, or every API process's in multiprocess mode."""
     registry = CollectorRegistry()
     registry.register(DistilleryCollector(per_teacher=per_teacher))
     if http_metrics.shared_between_processes():

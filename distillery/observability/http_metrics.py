@@ -26,7 +26,8 @@ NOT_COUNTED = frozenset({"/metrics"})
 # From a cached GET (a few ms) to a large streamed export (minutes).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
-# registry=None: registered only in /metrics' own registries (distillery/observability/collector.py).
+# registry=None: /metrics' own registries read them (distillery/observability/collector.py),
+# directly or, in multiprocess mode, from every process's files.
 REQUESTS = Counter(
     "distillery_http_requests",
     "HTTP requests answered by the API, by method, route template and status code.",

@@ -14,6 +14,14 @@ FileFormat = Literal["jsonl", "jsonl.gz", "parquet", "hf"]
 UploadPurpose = Literal["sft", "preference", "seeds", "eval", "candidates"]
 
 
+def export_filename(name: str, version: int, fmt: str, file: str, split: str | None = None) -> str:
+    """A download's file name (its Content-Disposition, the CLI's default, the card's example),
+    made of characters every filesystem takes."""
+    suffix = "hf.zip" if file == "hf" else file
+    raw = f"{name}-v{version}-{fmt}{f'-{split}' if split else ''}.{suffix}"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
+
+
 class DatasetOut(OutputModel):
     id: str
     name: str

@@ -1,7 +1,8 @@
 """Rows of examples in the shapes they come in: every format we export (see
 distillery/datasets/exporters.py) and the common ones users bring, each read into one
-`Example`. Uploads (distillery/datasets/uploads.py) and a job's inline seeds read rows
-through here, so a file downloaded from us uploads again as it is.
+`Example`. Uploads (distillery/datasets/uploads.py) read every shape through here, so a
+file downloaded from us uploads again as it is; a job's inline seeds take its alpaca and
+chat rows (distillery/schemas/job_specs/base.py).
 
 A row's shape is known by its fields (`shape_of`). Each shape is a model that refuses a
 field it does not take with what to use instead, and a conversation that is not one
@@ -41,6 +42,8 @@ def _not_blank(text: str) -> str:
 
 
 NotBlank = Annotated[Text, AfterValidator(_not_blank)]
+# Responses to judge (a feedback job's): as many as a generate job samples at most.
+Candidates = Annotated[list[NotBlank], Field(min_length=1, max_length=16)]
 
 
 class Message(InputModel):
@@ -161,9 +164,7 @@ class AlpacaRow(Shape):
     history: list[tuple[Text, Text]] | None = Field(
         default=None, max_length=1000, description="earlier [user, assistant] turns of a dialogue (LLaMA-Factory)"
     )
-    candidates: list[NotBlank] | None = Field(
-        default=None, min_length=1, max_length=64, description="responses to judge (a candidates dataset)"
-    )
+    candidates: Candidates | None = Field(default=None, description="responses to judge (a candidates dataset)")
 
     def example(self) -> Example:
         candidates = tuple(self.candidates) if self.candidates is not None else None
@@ -211,8 +212,6 @@ class ShareGptTurn(InputModel):
 class ShareGptRow(Shape):
     format = "sharegpt"
     reply_field = "conversations"
-    hints = {"messages": "conversations"}
-
     conversations: Annotated[list[ShareGptTurn], Field(min_length=1, max_length=1000)]
     system: Text | None = Field(default=None, description="the system prompt (LLaMA-Factory's column)")
 
@@ -227,7 +226,7 @@ class PromptCompletionRow(Shape):
 
     format = "prompt-completion"
     reply_field = "completion"
-    hints = {"instruction": "prompt", "response": "completion", "output": "completion", "answer": "completion"}
+    hints = {"response": "completion", "output": "completion", "answer": "completion"}
 
     prompt: TextOrMessages
     completion: TextOrMessages | None = None

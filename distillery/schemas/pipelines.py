@@ -47,7 +47,6 @@ from distillery.schemas.jobs import JobCreate
 from distillery.schemas.training import TrainingJobCreate
 
 StageKind = Literal["job", "sft", "dpo", "generate", "evaluate"]
-TRAINING_KINDS: tuple[StageKind, ...] = ("sft", "dpo", "generate", "evaluate")
 # What a stage hands on to the stages that name it.
 Output = Literal["dataset", "model"]
 OUTPUT: dict[str, Output] = {"job": "dataset", "generate": "dataset", "sft": "model", "dpo": "model"}

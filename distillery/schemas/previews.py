@@ -7,8 +7,16 @@ from typing import Literal
 from pydantic import Field
 
 from distillery.schemas.base import OutputModel
+from distillery.schemas.teachers import PriceSource
 
-# The preview's token counts, when no tokenizer of the model is on this machine.
+# Who a request goes to.
+Role = Literal["teacher", "judge", "generator"]
+# How a request count relates to what the job will send, repairs of unparsable replies
+# aside: exactly it; at least it (later rounds depend on the replies); at most it (steps
+# are skipped when a reply is refused, filtered or lists fewer things).
+RequestBound = Literal["exact", "lower_bound", "upper_bound"]
+
+# The preview's token counts: no tokenizer is bundled, so characters / 4 (labelled as such).
 FALLBACK_TOKENIZER = "chars/4 (fallback)"
 
 
@@ -21,9 +29,9 @@ class PreviewTeacher(OutputModel):
     teacher_id: str
     name: str
     model: str
-    role: Literal["teacher", "judge", "generator"]
+    role: Role
     requests: int
-    price_source: Literal["teacher", "genai-prices", "unknown"]
+    price_source: PriceSource
     input_price_per_mtok: float
     output_price_per_mtok: float
     cost_usd: float | None = Field(description="every reply at max_tokens; null: the teacher's prices are unknown")
@@ -41,7 +49,7 @@ class JobPreview(OutputModel):
     items: int = Field(description="work items of the job's first stage")
     prompts: list[PreviewPrompt] = Field(description="the first items' first requests, rendered")
     requests: int = Field(description="requests to every teacher (judge and generators included)")
-    requests_bound: Literal["exact", "lower_bound", "upper_bound"] = Field(
+    requests_bound: RequestBound = Field(
         description="exact; lower_bound: later rounds depend on the replies; upper_bound: replies that are"
         " filtered or list fewer things skip steps. Repairs of unparsable replies come on top of any of them"
     )

@@ -8,6 +8,9 @@ from pydantic import AnyHttpUrl, Field, SecretStr
 
 from distillery.schemas.base import InputModel, Name, OutputModel
 
+# Where a teacher's prices come from: its own fields, the genai-prices table, or nowhere.
+PriceSource = Literal["teacher", "genai-prices", "unknown"]
+
 
 class TeacherCreate(InputModel):
     name: Name = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -55,7 +58,7 @@ class TeacherOut(OutputModel):
     max_concurrency: int
     input_price_per_mtok: float
     output_price_per_mtok: float
-    price_source: Literal["teacher", "genai-prices", "unknown"] = Field(
+    price_source: PriceSource = Field(
         description="where the prices come from: the teacher's own, the genai-prices table, or nowhere (charged as 0)"
     )
     supports_batch: bool

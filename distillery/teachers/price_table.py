@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
 
 from genai_prices import Usage, calc_price
 from genai_prices.data_snapshot import get_snapshot
 
-PriceSource = Literal["teacher", "genai-prices", "unknown"]
-MILLION = 1_000_000
+from distillery.schemas.teachers import PriceSource
+from distillery.teachers.pricing import MILLION
 
 
 @dataclass(frozen=True)
@@ -56,6 +55,6 @@ def table_prices(model: str, base_url: str) -> Prices | None:
 
 def _lookup(model: str, provider_api_url: str | None) -> Prices:
     # Priced per whole million of each kind, so tiered prices read at their first tier.
-    inputs = calc_price(Usage(input_tokens=MILLION), model, provider_api_url=provider_api_url)
-    outputs = calc_price(Usage(output_tokens=MILLION), model, provider_api_url=provider_api_url)
+    inputs = calc_price(Usage(input_tokens=int(MILLION)), model, provider_api_url=provider_api_url)
+    outputs = calc_price(Usage(output_tokens=int(MILLION)), model, provider_api_url=provider_api_url)
     return Prices(Decimal(str(inputs.input_price)), Decimal(str(outputs.output_price)), "genai-prices")

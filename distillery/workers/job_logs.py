@@ -30,8 +30,8 @@ _SUBJECTS: dict[str, tuple[_Row, str]] = {
     PLAN_JOB: (Job, "job_id"),
     RUN_CHUNK: (Job, "job_id"),
     FINALIZE_JOB: (Job, "job_id"),
-    JUDGE_TRAINING: (TrainingJob, "job_id"),
-    RUN_TRAINING_JOB: (TrainingJob, "job_id"),
+    JUDGE_TRAINING: (TrainingJob, "training_job_id"),
+    RUN_TRAINING_JOB: (TrainingJob, "training_job_id"),
     ADVANCE_PIPELINE: (Pipeline, "pipeline_id"),
 }
 # Celery task id → what to restore when it ends.

@@ -10,7 +10,7 @@ from distillery.api.deps import NUL_FREE, Limit, Offset, RecordId, ResourceId, T
 from distillery.api.routes import errors
 from distillery.datasets import build, card, download, flags, hf_folder, queries, review, uploads
 from distillery.datasets.exporters import EXPORTERS, ExportOptions
-from distillery.datasets.splits import Split
+from distillery.datasets.splits import EVAL_FRACTION, Split
 from distillery.datasets.writers import WRITERS
 from distillery.db.session import unit_of_work
 from distillery.errors import InvalidSpec
@@ -28,6 +28,7 @@ from distillery.schemas.datasets import (
     RejectionOut,
     RowView,
     UploadPurpose,
+    export_filename,
 )
 from distillery.settings import get_settings
 
@@ -186,7 +187,7 @@ def download_dataset(
     include_system: bool = False,
     conversational: bool = False,
     split: Annotated[Split | None, Query(description="only the train or eval split (by prompt hash)")] = None,
-    eval_fraction: Annotated[float, Query(ge=0.0, le=1.0)] = 0.1,
+    eval_fraction: Annotated[float, Query(ge=0.0, le=1.0)] = EVAL_FRACTION,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     with unit_of_work() as session:
@@ -197,8 +198,7 @@ def download_dataset(
             raise InvalidSpec("format", f"a {dataset.kind} dataset downloads as one of: {fits}")
         if file == "hf":
             hf_folder.check(dataset, split)
-        suffix = "hf.zip" if file == "hf" else file
-        filename = _safe(f"{dataset.name}-v{dataset.version}-{format}{f'-{split}' if split else ''}.{suffix}")
+        filename = export_filename(dataset.name, dataset.version, format, file, split)
     options = ExportOptions(
         include_rationale=include_rationale,
         include_system=include_system,
@@ -217,7 +217,3 @@ def download_dataset(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": tag},
     )
-
-
-def _safe(filename: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import operator
 from copy import copy
 from functools import cache, reduce
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 import jsonschema
 from pydantic import (
-    AfterValidator,
     BaseModel,
     Field,
     GetCoreSchemaHandler,
@@ -32,7 +31,7 @@ from pydantic_core import CoreSchema, core_schema
 
 from distillery.schemas.base import InputModel, JsonObject, Name, Text, refuse_unknown_fields
 from distillery.schemas.curation import Curation
-from distillery.schemas.examples import AlpacaRow, ChatRow, Shape
+from distillery.schemas.examples import AlpacaRow, Candidates, ChatRow, NotBlank, Shape
 
 # The validation context under which a job row's stored spec is read back.
 STORED = "stored"
@@ -63,12 +62,6 @@ class Skill(InputModel):
         return self
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must not be blank")
-    return text
-
-
 _SEED_HINTS = {
     "prompt": "instruction",
     "question": "instruction",
@@ -88,14 +81,14 @@ class SeedIn(InputModel):
     (`messages`: the user's message is the instruction, a final assistant message the gold
     answer); a system prompt either brings becomes the job's (see `JobCreate`)."""
 
-    instruction: Annotated[Text, AfterValidator(_not_blank)]
+    instruction: NotBlank
     input: Text = ""
     # Your own id for the seed; kept in every record's lineage.
     id: Text | None = Field(default=None, max_length=200)
     # A gold answer, when known; kept for evaluation.
     answer: Text | None = None
     # feedback: responses to judge (e.g. your student's own outputs).
-    candidates: list[Text] | None = Field(default=None, max_length=16)
+    candidates: Candidates | None = None
     # The system prompt the row brought, and the field that brought it.
     _system: tuple[str, str] | None = PrivateAttr(default=None)
 
@@ -144,7 +137,7 @@ def _seed_shape(data: Any) -> type[Shape] | None:
 
 class SubtopicIn(InputModel):
     name: Name
-    questions: list[Annotated[Text, AfterValidator(_not_blank)]] = Field(min_length=1, max_length=1000)
+    questions: list[NotBlank] = Field(min_length=1, max_length=1000)
 
 
 class TopicIn(InputModel):
@@ -155,7 +148,7 @@ class TopicIn(InputModel):
 class DocumentIn(InputModel):
     id: Text | None = Field(default=None, max_length=200)
     title: Text = ""
-    text: Annotated[Text, AfterValidator(_not_blank)]
+    text: NotBlank
 
 
 class Budget(InputModel):
