@@ -27,7 +27,6 @@ from distillery.cli.terminal import (
 )
 from distillery.client import Client
 from distillery.client.calls import validated
-from distillery.client.progress import JobProgress
 from distillery.datasets.splits import EVAL_FRACTION, Split
 from distillery.schemas.datasets import ExportFormat, FileFormat, UploadPurpose, export_filename
 from distillery.schemas.jobs import JobCreate
@@ -51,8 +50,7 @@ train_app = typer.Typer(no_args_is_help=True, help="Student training jobs on a s
 
 
 def _follow(client: Client, job_id: str, timeout_s: float | None) -> None:
-    with JobProgress(console) as bar:
-        job = client.wait(job_id, timeout_s=timeout_s, on_update=bar.update)
+    job = client.wait(job_id, timeout_s=timeout_s, progress=True)
     fields(f"job {job.id}", job_summary(job))
     if job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)

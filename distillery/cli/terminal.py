@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from distillery.cli.specs import SpecError
-from distillery.client import ApiError, ClientError, InvalidSpec
+from distillery.client import ApiError, ClientError, LocalSpecError
 from distillery.schemas.jobs import JobOut
 from distillery.schemas.pipelines import PipelineOut, StageOut
 from distillery.schemas.previews import JobPreview
@@ -32,7 +32,7 @@ def reported() -> Iterator[None]:
     try:
         yield
     except ApiError as exc:
-        if isinstance(exc, InvalidSpec):
+        if isinstance(exc, LocalSpecError):
             errors.print("[red]invalid spec[/] (checked locally; nothing was sent):", highlight=False)
         else:
             errors.print(f"[red]{exc.status} {exc.type}[/]: {escape(exc.message)}", highlight=False)

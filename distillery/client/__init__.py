@@ -7,20 +7,20 @@ only into the Authorization header, never into a repr, message or log.
 """
 
 from distillery.client.asynchronous import AsyncClient
-from distillery.client.calls import RowFilters
 from distillery.client.errors import (
     ApiError,
     AuthenticationError,
     ClientError,
     ConflictError,
     InvalidRequestError,
-    InvalidSpec,
+    LocalSpecError,
     NotFoundError,
     ServerUnreachable,
     WaitTimeout,
 )
 from distillery.client.polling import Backoff
 from distillery.client.sync import Client
+from distillery.schemas.datasets import RowFilters
 
 __all__ = [
     "ApiError",
@@ -31,7 +31,7 @@ __all__ = [
     "ClientError",
     "ConflictError",
     "InvalidRequestError",
-    "InvalidSpec",
+    "LocalSpecError",
     "NotFoundError",
     "RowFilters",
     "ServerUnreachable",

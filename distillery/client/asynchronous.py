@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
 
 from distillery.client import calls, folders, notebook
-from distillery.client.calls import Call, RecordStatus, RowFilters
+from distillery.client.calls import Call, RecordStatus
 from distillery.client.config import resolve
-from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
-from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
+from distillery.client.errors import from_response
+from distillery.client.polling import Backoff, Poll, pipeline_moves
 from distillery.client.progress import JobProgress
+from distillery.client.transfer import reaching, whole_file
 from distillery.schemas.base import Page
 from distillery.schemas.datasets import (
     DatasetCreate,
@@ -29,6 +29,7 @@ from distillery.schemas.datasets import (
     FileFormat,
     FlagOut,
     RejectionOut,
+    RowFilters,
     UploadPurpose,
 )
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
@@ -68,14 +69,21 @@ class AsyncClient:
         await self._http.aclose()
 
     async def _run(self, call: Call[T]) -> T:
-        try:
-            with call.body() as body:
-                response = await self._http.request(call.method, call.path, params=call.params, **body)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+        with reaching(self.connection.url), call.body() as body:
+            response = await self._http.request(call.method, call.path, params=call.params, **body)
         if response.is_error:
             raise from_response(response)
         return call.read(response)
+
+    @asynccontextmanager
+    async def _stream(self, call: Call[None]) -> AsyncIterator[httpx.Response]:
+        """The call's response, open for its body to be streamed; an error status raises."""
+        with reaching(self.connection.url), call.body() as body:
+            async with self._http.stream(call.method, call.path, params=call.params, **body) as response:
+                if response.is_error:
+                    await response.aread()
+                    raise from_response(response)
+                yield response
 
     async def _pages(self, fetch: Callable[[int], Call[Page[T]]]) -> AsyncIterator[T]:
         offset: int | None = 0
@@ -86,42 +94,30 @@ class AsyncClient:
             offset = page.next_offset
 
     async def _download(self, call: Call[None], dest: Path) -> Path:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            async with self._http.stream(call.method, call.path, params=call.params) as response:
-                if response.is_error:
-                    await response.aread()
-                    raise from_response(response)
-                # Local writes of network-sized chunks: cheaper inline than a thread hop per chunk.
-                with open(dest, "wb") as out:
-                    async for chunk in response.aiter_bytes():
-                        out.write(chunk)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+        # Local writes of network-sized chunks: cheaper inline than a thread hop per chunk.
+        async with self._stream(call) as response:
+            with whole_file(dest) as out:
+                async for chunk in response.aiter_bytes():
+                    out.write(chunk)
         return dest
 
     async def _wait(
         self,
-        get: Callable[[], Any],
-        state: Callable[[Any], tuple[Any, Any]],
+        get: Callable[[], Awaitable[T]],
+        state: Callable[[T], tuple[str, Any]],
         timeout_s: float | None,
-        on_update: Callable[[Any], None] | None,
+        on_update: Callable[[T], None] | None,
         backoff: Backoff | None,
-    ) -> Any:
-        backoff = backoff or Backoff()
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        seen: Any = None
+    ) -> T:
+        poll = Poll(timeout_s, backoff or Backoff())
         while True:
             resource = await get()
             if on_update is not None:
                 on_update(resource)
-            status, progress = state(resource)
-            if status in TERMINAL:
+            delay = poll.delay(resource, *state(resource))
+            if delay is None:
                 return resource
-            if deadline is not None and time.monotonic() > deadline:
-                raise WaitTimeout(f"still {status} after {timeout_s:.0f}s", resource)
-            await asyncio.sleep(backoff.next_delay(progressed=progress != seen))
-            seen = progress
+            await asyncio.sleep(delay)
 
     # teachers
     async def create_teacher(self, spec: TeacherCreate | Mapping[str, Any]) -> TeacherOut:
@@ -245,24 +241,17 @@ class AsyncClient:
     ) -> AsyncIterator[Any]:
         """The version's rows in `format`, one dict each, streamed (the JSONL export)."""
         call = calls.download_dataset(dataset_id, format, "jsonl", options)
-        try:
-            async with self._http.stream(call.method, call.path, params=call.params) as response:
-                if response.is_error:
-                    await response.aread()
-                    raise from_response(response)
-                async for line in response.aiter_lines():
-                    if line:
-                        yield json.loads(line)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+        async with self._stream(call) as response:
+            async for line in response.aiter_lines():
+                if line:
+                    yield json.loads(line)
 
     async def load_dataset(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Any:
         """The version as a Hugging Face `datasets.Dataset` (needs `distillery[hub]`),
         downloaded once into the cache (~/.cache/distillery) and read from there after."""
         path = notebook.cache_path(dataset_id, format, options)
         if not path.exists():
-            partial = await self.download_dataset(dataset_id, path.with_suffix(".part"), format, "parquet", **options)
-            partial.replace(path)
+            await self.download_dataset(dataset_id, path, format, "parquet", **options)
         return await asyncio.to_thread(notebook.hf_dataset, path)
 
     async def merge_datasets(self, spec: DatasetCreate | Mapping[str, Any]) -> DatasetOut:

@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from distillery.client.errors import InvalidSpec
+from distillery.client.errors import LocalSpecError
 from distillery.schemas.base import Page, invalid_request
 from distillery.schemas.datasets import (
     DatasetCreate,
@@ -29,7 +29,7 @@ from distillery.schemas.datasets import (
     FlagIn,
     FlagOut,
     RejectionOut,
-    RowView,
+    RowFilters,
     UploadPurpose,
 )
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, JobRetry, RecordOut
@@ -74,11 +74,11 @@ class Call(Generic[T]):
 
 def validated(schema: type[M], spec: M | Mapping[str, Any]) -> dict[str, Any]:
     """`spec` checked against `schema`, as the JSON body to send (secrets revealed: they are
-    the payload). A bad spec raises `InvalidSpec`, the server's 422, before anything is sent."""
+    the payload). A bad spec raises `LocalSpecError`, the server's 422, before anything is sent."""
     try:
         model = spec if isinstance(spec, schema) else schema.model_validate(spec)
     except ValidationError as exc:
-        raise InvalidSpec(*invalid_request(exc.errors(include_url=False, include_input=False))) from None
+        raise LocalSpecError(*invalid_request(exc.errors(include_url=False, include_input=False))) from None
     body = model.model_dump(mode="json", exclude_unset=True)
     for name in body:
         value = getattr(model, name)
@@ -200,20 +200,8 @@ def upload_dataset(path: Path, name: str | None, purpose: UploadPurpose | None) 
     return Call("POST", "/v1/datasets/upload", _model(DatasetOut), upload=Upload(path, form))
 
 
-@dataclass(frozen=True)
-class RowFilters:
-    """The row viewer's filters, as GET /v1/datasets/{id}/rows names them."""
-
-    view: RowView = "kept"
-    q: str | None = None
-    min_score: float | None = None
-    max_score: float | None = None
-    reason: str | None = None
-    flagged: bool | None = None
-
-
 def dataset_rows(dataset_id: str, filters: RowFilters, limit: int, offset: int) -> Call[Page[DatasetRowOut]]:
-    params = _paging(limit, offset, **{name: getattr(filters, name) for name in filters.__dataclass_fields__})
+    params = _paging(limit, offset, **filters.model_dump())
     return Call("GET", f"/v1/datasets/{dataset_id}/rows", _page(DatasetRowOut), params)
 
 

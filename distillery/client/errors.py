@@ -38,7 +38,7 @@ class InvalidRequestError(ApiError):
     """422: `details` lists {field, problem} for each problem."""
 
 
-class InvalidSpec(InvalidRequestError):
+class LocalSpecError(InvalidRequestError):
     """A spec failed the server's own checks on this machine; nothing was sent. Shaped as
     the server's 422 (type `invalid_request`, details {field, problem})."""
 

@@ -1,5 +1,6 @@
-"""What notebooks want from a dataset version: its rows as dicts, or as a Hugging Face
-`datasets.Dataset` (read from the Parquet export, which keeps nested messages typed)."""
+"""For the clients' `load_dataset`: where a version's Parquet export is cached, and that file
+as a Hugging Face `datasets.Dataset` (Parquet keeps nested messages typed). A version's
+rows as dicts, streamed, come from the clients' `iter_export_rows` instead."""
 
 from __future__ import annotations
 

@@ -6,18 +6,19 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
 import httpx
 
 from distillery.client import calls, folders, notebook
-from distillery.client.calls import Call, RecordStatus, RowFilters
+from distillery.client.calls import Call, RecordStatus
 from distillery.client.config import resolve
-from distillery.client.errors import ServerUnreachable, WaitTimeout, from_response
-from distillery.client.polling import TERMINAL, Backoff, pipeline_moves
+from distillery.client.errors import from_response
+from distillery.client.polling import Backoff, Poll, pipeline_moves
 from distillery.client.progress import JobProgress
+from distillery.client.transfer import reaching, whole_file
 from distillery.schemas.base import Page
 from distillery.schemas.datasets import (
     DatasetCreate,
@@ -28,6 +29,7 @@ from distillery.schemas.datasets import (
     FileFormat,
     FlagOut,
     RejectionOut,
+    RowFilters,
     UploadPurpose,
 )
 from distillery.schemas.jobs import Budget, EventOut, JobCreate, JobOut, RecordOut
@@ -69,14 +71,24 @@ class Client:
         self._http.close()
 
     def _run(self, call: Call[T]) -> T:
-        try:
-            with call.body() as body:
-                response = self._http.request(call.method, call.path, params=call.params, **body)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+        with reaching(self.connection.url), call.body() as body:
+            response = self._http.request(call.method, call.path, params=call.params, **body)
         if response.is_error:
             raise from_response(response)
         return call.read(response)
+
+    @contextmanager
+    def _stream(self, call: Call[None]) -> Iterator[httpx.Response]:
+        """The call's response, open for its body to be streamed; an error status raises."""
+        with (
+            reaching(self.connection.url),
+            call.body() as body,
+            self._http.stream(call.method, call.path, params=call.params, **body) as response,
+        ):
+            if response.is_error:
+                response.read()
+                raise from_response(response)
+            yield response
 
     def _pages(self, fetch: Callable[[int], Call[Page[T]]]) -> Iterator[T]:
         offset: int | None = 0
@@ -86,17 +98,9 @@ class Client:
             offset = page.next_offset
 
     def _download(self, call: Call[None], dest: Path) -> Path:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._http.stream(call.method, call.path, params=call.params) as response:
-                if response.is_error:
-                    response.read()
-                    raise from_response(response)
-                with open(dest, "wb") as out:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+        with self._stream(call) as response, whole_file(dest) as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
         return dest
 
     # teachers
@@ -196,25 +200,20 @@ class Client:
     def _wait(
         self,
         get: Callable[[], T],
-        state: Callable[[T], tuple[Any, Any]],
+        state: Callable[[T], tuple[str, Any]],
         timeout_s: float | None,
         on_update: Callable[[T], None] | None,
         backoff: Backoff | None,
     ) -> T:
-        backoff = backoff or Backoff()
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        seen: Any = None
+        poll = Poll(timeout_s, backoff or Backoff())
         while True:
             resource = get()
             if on_update is not None:
                 on_update(resource)
-            status, progress = state(resource)
-            if status in TERMINAL:
+            delay = poll.delay(resource, *state(resource))
+            if delay is None:
                 return resource
-            if deadline is not None and time.monotonic() > deadline:
-                raise WaitTimeout(f"still {status} after {timeout_s:.0f}s", resource)
-            time.sleep(backoff.next_delay(progressed=progress != seen))
-            seen = progress
+            time.sleep(delay)
 
     # datasets
     def list_datasets(self, limit: int = 50, offset: int = 0) -> Page[DatasetOut]:
@@ -240,24 +239,17 @@ class Client:
     def iter_export_rows(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Iterator[Any]:
         """The version's rows in `format`, one dict each, streamed (the JSONL export)."""
         call = calls.download_dataset(dataset_id, format, "jsonl", options)
-        try:
-            with self._http.stream(call.method, call.path, params=call.params) as response:
-                if response.is_error:
-                    response.read()
-                    raise from_response(response)
-                for line in response.iter_lines():
-                    if line:
-                        yield json.loads(line)
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"cannot reach {self.connection.url}: {exc}") from exc
+        with self._stream(call) as response:
+            for line in response.iter_lines():
+                if line:
+                    yield json.loads(line)
 
     def load_dataset(self, dataset_id: str, format: ExportFormat = "openai-chat", **options: Any) -> Any:
         """The version as a Hugging Face `datasets.Dataset` (needs `distillery[hub]`),
         downloaded once into the cache (~/.cache/distillery) and read from there after."""
         path = notebook.cache_path(dataset_id, format, options)
         if not path.exists():
-            partial = self.download_dataset(dataset_id, path.with_suffix(".part"), format, "parquet", **options)
-            partial.replace(path)
+            self.download_dataset(dataset_id, path, format, "parquet", **options)
         return notebook.hf_dataset(path)
 
     def merge_datasets(self, spec: DatasetCreate | Mapping[str, Any]) -> DatasetOut:

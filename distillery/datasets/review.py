@@ -7,7 +7,6 @@ starts from the tenant's own version, so another tenant's rows are simply not fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, TypeGuard
 
 from sqlalchemy import ColumnElement, Select, and_, func, null, or_, select
@@ -23,27 +22,17 @@ from distillery.schemas.datasets import (
     DatasetRowOut,
     PreferenceOut,
     PreferenceSide,
+    RowFilters,
     RowRejection,
     RowView,
 )
 
 
-@dataclass(frozen=True)
-class RowFilter:
-    view: RowView = "kept"
-    # A case-insensitive substring of the prompt or the response (rationale, answer).
-    text: str | None = None
-    min_score: float | None = None
-    max_score: float | None = None
-    # A rejected record's reason (view=rejected only: the version's own rows have none).
-    reason: str | None = None
-    flagged: bool | None = None
-
-    def check(self) -> None:
-        if self.reason is not None and self.view != "rejected":
-            raise InvalidSpec("reason", "filters the records curation kept out: add view=rejected")
-        if self.min_score is not None and self.max_score is not None and self.min_score > self.max_score:
-            raise InvalidSpec("min_score", f"{self.min_score:g} is above max_score {self.max_score:g}")
+def _check(where: RowFilters) -> None:
+    if where.reason is not None and where.view != "rejected":
+        raise InvalidSpec("reason", "filters the records curation kept out: add view=rejected")
+    if where.min_score is not None and where.max_score is not None and where.min_score > where.max_score:
+        raise InvalidSpec("min_score", f"{where.min_score:g} is above max_score {where.max_score:g}")
 
 
 # Candidate.score in SQL: the first of SCORE_KEYS the record has. Null when it has none, so
@@ -66,9 +55,9 @@ _SEARCHED = (Record.instruction, Record.input, Record.rationale, Record.answer)
 
 
 def rows(
-    session: Session, tenant_id: str, dataset_id: str, where: RowFilter, limit: int, offset: int
+    session: Session, tenant_id: str, dataset_id: str, where: RowFilters, limit: int, offset: int
 ) -> list[DatasetRowOut]:
-    where.check()
+    _check(where)
     dataset = queries.get(session, tenant_id, dataset_id)
     flag = and_(DatasetFlag.dataset_id == dataset.id, DatasetFlag.record_id == Record.id)
     stmt: Select[Any]
@@ -102,10 +91,10 @@ def rows(
     return [_row(r, where.view) for r in session.execute(stmt.limit(limit).offset(offset))]
 
 
-def _conditions(where: RowFilter) -> list[ColumnElement[bool]]:
+def _conditions(where: RowFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if where.text:
-        conditions.append(or_(*(column.icontains(where.text, autoescape=True) for column in _SEARCHED)))
+    if where.q:
+        conditions.append(or_(*(column.icontains(where.q, autoescape=True) for column in _SEARCHED)))
     if where.min_score is not None:
         conditions.append(_score >= where.min_score)
     if where.max_score is not None:

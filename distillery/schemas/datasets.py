@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from distillery.schemas.base import InputModel, Name, OutputModel, Text
 from distillery.schemas.curation import Curation
@@ -84,6 +84,20 @@ class UploadProblem(OutputModel):
 
 # The row viewer: a version's own rows (kept), or the records its curation kept out (rejected).
 RowView = Literal["kept", "rejected"]
+
+
+class RowFilters(BaseModel):
+    """The row viewer's filters, named as GET /v1/datasets/{id}/rows takes them; the API,
+    the dashboard and the client all filter with this."""
+
+    model_config = ConfigDict(frozen=True)
+
+    view: RowView = "kept"
+    q: str | None = Field(default=None, description="a case-insensitive substring of the prompt or the response")
+    min_score: float | None = None
+    max_score: float | None = None
+    reason: str | None = Field(default=None, description="a rejected record's reason (view=rejected only)")
+    flagged: bool | None = None
 
 
 class AspectRating(OutputModel):

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from distillery.datasets import flags, queries, review
 from distillery.datasets.exporters import EXPORTERS
-from distillery.schemas.datasets import DatasetOut, DatasetRowOut
+from distillery.schemas.base import Page
+from distillery.schemas.datasets import DatasetOut, DatasetRowOut, RowFilters
 
 ROWS_PER_PAGE = 20
-# The filter form's fields: the only ones a flag form's way back may carry.
-FILTER_FIELDS = ("view", "q", "min_score", "max_score", "reason", "flagged", "offset")
+# The filter form's fields (the API's row filters) and its page: all a flag form's way back may carry.
+FILTER_FIELDS = (*RowFilters.model_fields, "offset")
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,9 @@ class DatasetView:
     flagged: int
 
 
-def dataset_view(
-    session: Session, tenant_id: str, dataset_id: str, where: review.RowFilter, offset: int
-) -> DatasetView:
+def dataset_view(session: Session, tenant_id: str, dataset_id: str, where: RowFilters, offset: int) -> DatasetView:
     dataset = queries.to_out(queries.get(session, tenant_id, dataset_id))
-    rows = review.rows(session, tenant_id, dataset_id, where, ROWS_PER_PAGE, offset)
+    page = Page.of(review.rows(session, tenant_id, dataset_id, where, ROWS_PER_PAGE, offset), ROWS_PER_PAGE, offset)
     reasons: dict[str, int] = {}
     for by_reason in (dataset.stats.get("curation") or {}).values():
         for reason, n in by_reason.items():
@@ -41,8 +40,8 @@ def dataset_view(
     return DatasetView(
         dataset=dataset,
         formats=[name for name, exporter in EXPORTERS.items() if exporter.kind == dataset.kind],
-        rows=rows,
-        next_offset=offset + ROWS_PER_PAGE if len(rows) == ROWS_PER_PAGE else None,
+        rows=page.data,
+        next_offset=page.next_offset,
         reasons=dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         flagged=flags.count(session, tenant_id, dataset_id),
     )

@@ -20,12 +20,11 @@ from jinja2 import Environment, FileSystemLoader
 from distillery.api.deps import Offset, RecordId, ResourceId
 from distillery.datasets import flags
 from distillery.datasets import queries as dataset_queries
-from distillery.datasets.review import RowFilter
 from distillery.db.session import unit_of_work
 from distillery.errors import Conflict, InvalidSpec, NotFound
 from distillery.jobs import queries
 from distillery.pipelines import queries as pipeline_queries
-from distillery.schemas.datasets import FileFormat
+from distillery.schemas.datasets import FileFormat, RowFilters
 from distillery.training import queries as training_queries
 from distillery.ui import browse, dataset_view, pipeline_view
 from distillery.ui.session import (
@@ -219,9 +218,9 @@ def dataset_page(
     # The filter form sends "" for "any"; choosing a reason shows the rejected records.
     reason = _text(reason)
     try:
-        where = RowFilter(
+        where = RowFilters(
             view="rejected" if view == "rejected" or reason else "kept",
-            text=_text(q),
+            q=_text(q),
             min_score=_score(min_score, "min score"),
             max_score=_score(max_score, "max score"),
             reason=reason,

@@ -26,6 +26,7 @@ from distillery.schemas.datasets import (
     FlagIn,
     FlagOut,
     RejectionOut,
+    RowFilters,
     RowView,
     UploadPurpose,
     export_filename,
@@ -118,7 +119,7 @@ def dataset_rows(
 ) -> Page[DatasetRowOut]:
     """The version's rows for review: prompt, response, a pair's chosen and rejected with
     the judge's scores and rationale, and the reviewer's flag."""
-    where = review.RowFilter(view, q, min_score, max_score, reason, flagged)
+    where = RowFilters(view=view, q=q, min_score=min_score, max_score=max_score, reason=reason, flagged=flagged)
     with unit_of_work() as session:
         return Page.of(review.rows(session, tenant, dataset_id, where, limit, offset), limit, offset)
 

@@ -4,7 +4,8 @@ With DISTILLERY_METRICS_TOKEN set, a scrape must send `Authorization: Bearer <to
 gets the per-teacher series (teacher ids and names); without it, anyone who reaches the
 endpoint gets only figures that name no tenant: teacher series summed over all teachers,
 jobs, work items and queues by state, and the API's HTTP requests by route template
-(every API process's, with `serve --workers N`). Never keys, secrets or URLs. Keep it off the public ingress all the same.
+(every API process's, with `serve --workers N`). Never keys, secrets or URLs. Keep it off
+the public ingress all the same.
 """
 
 from __future__ import annotations

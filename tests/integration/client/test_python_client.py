@@ -17,7 +17,7 @@ from distillery.client import (
     AuthenticationError,
     Client,
     InvalidRequestError,
-    InvalidSpec,
+    LocalSpecError,
     NotFoundError,
     ServerUnreachable,
     WaitTimeout,
@@ -132,7 +132,7 @@ def test_errors_carry_the_servers_type_message_and_details(api, start_simulator,
         # Checked locally with the server's own schema: nothing is sent, and the error is
         # the one the server gives for the same body.
         bad = {**_label_spec("any", 1), "colour": "red", "budget": {"max_requests": 0}}
-        with pytest.raises(InvalidSpec) as local:
+        with pytest.raises(LocalSpecError) as local:
             client.submit_job(bad)
         assert client.list_jobs().data == []
         server = httpx.post(f"{server_url}/v1/jobs", json=bad, headers={"Authorization": f"Bearer {api.key}"})
@@ -216,7 +216,7 @@ def test_a_notebook_loads_a_version_as_rows_or_a_hugging_face_dataset_and_curate
         again = client.curate_dataset(merged.id, {"curation": {"dedup": True}})
         assert again.record_count == merged.record_count == 10 and again.id != merged.id
         assert list(client.iter_dataset_rejections(again.id)) == []
-        with pytest.raises(InvalidSpec) as bad:
+        with pytest.raises(LocalSpecError) as bad:
             client.curate_dataset(merged.id, {"curation": {"dedupe": True}})
         assert bad.value.details[0]["field"] == "curation.dedupe"
 
