@@ -3,6 +3,7 @@ learn, and its scores. Passes never touch the database; they return rejections."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,15 @@ from distillery.curation.record_text import prompt_text, response_text
 # The scores selection ranks by, first present wins: the judge's quality, else the
 # self-consistency agreement, else the preference margin.
 SCORE_KEYS = ("quality", "agreement", "margin")
+
+
+def score_of(scores: Mapping[str, Any]) -> float | None:
+    """A record's score: the first of SCORE_KEYS it has as a number; None when unscored."""
+    for name in SCORE_KEYS:
+        value = scores.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
 
 
 @dataclass(frozen=True)
@@ -28,11 +38,8 @@ class Candidate:
     @property
     def score(self) -> float:
         """The score selection ranks by (SCORE_KEYS); 0 for an unscored record."""
-        for name in SCORE_KEYS:
-            value = self.scores.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return float(value)
-        return 0.0
+        score = score_of(self.scores)
+        return 0.0 if score is None else score
 
 
 @dataclass(frozen=True)

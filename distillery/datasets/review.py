@@ -12,7 +12,7 @@ from typing import Any, TypeGuard
 from sqlalchemy import ColumnElement, Select, and_, func, null, or_, select
 from sqlalchemy.orm import Session
 
-from distillery.curation.candidates import SCORE_KEYS
+from distillery.curation.candidates import SCORE_KEYS, score_of
 from distillery.curation.record_text import prompt_text, response_text
 from distillery.datasets import queries
 from distillery.db.models import DatasetFlag, DatasetRecord, DatasetRejection, Record
@@ -35,7 +35,7 @@ def _check(where: RowFilters) -> None:
         raise InvalidSpec("min_score", f"{where.min_score:g} is above max_score {where.max_score:g}")
 
 
-# Candidate.score in SQL: the first of SCORE_KEYS the record has. Null when it has none, so
+# score_of in SQL: the first of SCORE_KEYS the record has. Null when it has none, so
 # a score filter passes over unscored rows instead of counting them as 0.
 _score = func.coalesce(*(Record.scores[key].as_float() for key in SCORE_KEYS))
 
@@ -113,7 +113,7 @@ def _row(r: Any, view: RowView) -> DatasetRowOut:
         method=r.method,
         prompt=prompt_text(r),
         response=response_text(r),
-        score=next((float(scores[k]) for k in SCORE_KEYS if _number(scores.get(k))), None),
+        score=score_of(scores),
         scores=scores,
         judge_rationale=parsed.get("quality_rationale"),
         preference=_preference(parsed, scores),
