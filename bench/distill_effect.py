@@ -7,8 +7,9 @@ Students trained with the same number of optimizer steps on
   (a) raw               the teacher's labels as they come,
   (b) self_consistency  k sampled answers vote, low agreement dropped,
   (c) gold              labels checked against the user's gold answers (mismatches rejected),
-  (d) on_policy         (c), then one round of the loop: the student samples, the teacher
-                        judges its samples, DPO on the pairs,
+  (d) on_policy         (c), then one round of the loop: the student samples, its samples
+                        are checked against the prompts' gold answers (right one chosen,
+                        wrong one rejected), DPO with an SFT term on the pairs,
 each scored on the same held-out gold set, over several initialisation seeds. The student is
 trained to convergence (2500 steps): short of it, the spread across seeds (about 15 points
 at 1000 steps) hides the effect of the labels. Prints a
@@ -157,7 +158,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=3)
     parser.add_argument("--wrong-rate", default="0.25")
     parser.add_argument("--sc-samples", type=int, default=5)
-    parser.add_argument("--loop-prompts", type=int, default=400, help="prompts the student samples in (d)")
+    parser.add_argument("--loop-prompts", type=int, default=1000, help="prompts the student samples in (d)")
     args = parser.parse_args()
     args.evaluate = {"n": args.gold, "max_new_tokens": MAX_NEW_TOKENS}
 
@@ -221,6 +222,8 @@ def main() -> None:
                 "max_seq_length": 256,
                 "gradient_checkpointing": False,
                 "beta": 0.1,
+                # RPO: the chosen (correct) sample's likelihood is kept up as well.
+                "sft_weight": 1.0,
                 "seed": seed,
             }
             stages += [
@@ -230,7 +233,14 @@ def main() -> None:
                     "spec": {
                         "student": "@gold",
                         "dataset_id": loop_prompts,
-                        "generate": {"samples": 4, "temperature": 0.8, "max_new_tokens": MAX_NEW_TOKENS},
+                        # The prompts' answers are bare gold numbers, no pair material: the
+                        # student's own samples alone, checked against them by the feedback job.
+                        "generate": {
+                            "samples": 4,
+                            "temperature": 0.8,
+                            "max_new_tokens": MAX_NEW_TOKENS,
+                            "include_reference": False,
+                        },
                     },
                 },
                 {
@@ -269,17 +279,19 @@ def main() -> None:
     print(f"\nteacher: wrong on {args.wrong_rate} of prompts; {100 * teacher_accuracy:.1f}% right on the gold set")
     # A variant's replies already paid by an earlier one come from the cache (a user running
     # it alone would pay for them): paid and cached are shown apart.
-    header = f"{'variant':<16} {'rows':>6} {'paid':>6} {'cached':>7} {'cost $':>8} {'accuracy %':>11} {'spread':>7}"
+    header = f"{'variant':<16} {'rows':>9} {'paid':>6} {'cached':>7} {'cost $':>8} {'accuracy %':>11} {'spread':>7}"
     print(f"\n{header}")
     for variant in VARIANTS:
         source = labelled["gold"] if variant == "on_policy" else labelled[variant]
         usage = {k: source["usage"][k] for k in ("requests", "cached_requests", "cost_usd")}
-        if variant == "on_policy":  # plus the teacher's judging of the student's samples (seed 0's)
+        rows = str(source["progress"]["accepted"])
+        if variant == "on_policy":  # plus the feedback job on the student's samples (seed 0's), and its pairs
             usage = {k: usage[k] + feedback_job["usage"][k] for k in usage}
+            rows += f"+{feedback_job['progress']['accepted']}"
         values = accuracy[variant]
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         print(
-            f"{variant:<16} {source['progress']['accepted']:>6} {usage['requests']:>6} {usage['cached_requests']:>7}"
+            f"{variant:<16} {rows:>9} {usage['requests']:>6} {usage['cached_requests']:>7}"
             f" {usage['cost_usd']:>8.4f} {statistics.mean(values):>11.1f} {spread:>7.1f}"
         )
     means = " ".join(f"{v}={statistics.mean(accuracy[v]):.1f}" for v in VARIANTS)

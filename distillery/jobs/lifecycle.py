@@ -156,8 +156,11 @@ def _dataset_seeds(session: Session, tenant_id: str, dataset_id: str) -> list[tu
         answer = completion_text(record)
         candidates = record.parsed.get("candidates") or ([answer] if answer else [])
         data: dict[str, Any] = {"instruction": record.instruction, "input": record.input, "candidates": candidates}
-        if record.method == "upload" and record.answer:
-            data["answer"] = record.answer  # an uploaded seed's reference answer is its gold
+        # An uploaded seed's reference answer is its gold; a student's samples carry their
+        # prompt's gold along.
+        gold = record.answer if record.method == "upload" else record.parsed.get("gold_answer")
+        if gold:
+            data["answer"] = gold
         seeds.append((f"record:{record.id}", data))
     return seeds
 

@@ -7,6 +7,11 @@ score is their mean) or compares every pair in both orders (an order-dependent v
 a tie; the score is wins plus half the ties). Pair: chosen = the best, rejected = a
 candidate picked at random among those at least `params.min_margin` below it (in pairwise
 mode: among those the best beat in both orders). No such candidate: dropped as a tie.
+
+A seed's gold answer (`curation.gold` other than `keep`) is checked before any judging, as
+a verifiable reward: when some candidates reach it and some do not, chosen is one that does
+and rejected one that does not, with no judge call; when none does, the record is rejected
+(`gold_mismatch`); when all do, the judge ranks them as above.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from distillery.methods.base import (
     WorkItemData,
     seed_items,
 )
-from distillery.prompts.extract import find_json
+from distillery.prompts.extract import final_answer, find_json
+from distillery.prompts.matching import answers_match
 from distillery.prompts.parse import ParseFailure
 from distillery.schemas.job_specs import FeedbackJob, GeneratorRef
 
@@ -93,20 +99,31 @@ async def feedback(item: WorkItemData, job: JobContext[FeedbackJob], teachers: T
         draft.status, draft.reject_reason = "rejected", "too_few_candidates"
         draft.reject_detail = f"{len(candidates)} distinct candidate(s); a pair needs two"
         return ItemOutput([draft])
-    params = job.spec.params
-    if params.judge_mode == "pairwise":
-        beaten = await _compare(job, teachers, draft, instruction, input_, candidates)
-    else:
-        beaten = await _rate(job, teachers, draft, instruction, input_, candidates)
+    gold = item.payload.get("answer")
+    pick = random.Random(f"{job.job_id}:{item.id}")
+    judge_mode: str = job.spec.params.judge_mode
+    beaten: tuple[int, list[int]] | None = None
+    if gold is not None and job.curation.gold != "keep":
+        right, wrong = _against_gold(candidates, gold)
+        if not right:
+            draft.status, draft.reject_reason = "rejected", "gold_mismatch"
+            draft.reject_detail = f"none of {len(candidates)} candidates reaches the gold answer {gold!r}"[:1000]
+            return ItemOutput([draft])
+        beaten = (pick.choice(right), wrong) if wrong else None
+        if beaten is not None:
+            judge_mode = "gold"
+    if beaten is None:
+        if judge_mode == "pairwise":
+            beaten = await _compare(job, teachers, draft, instruction, input_, candidates)
+        else:
+            beaten = await _rate(job, teachers, draft, instruction, input_, candidates)
     if beaten is None:
         return ItemOutput([draft])
     best, losers = beaten
-    rejected = candidates[random.Random(f"{job.job_id}:{item.id}").choice(losers)]
+    rejected = candidates[pick.choice(losers)]
     chosen = candidates[best]
     draft.answer = chosen["response"]
-    draft.parsed.update(
-        {"chosen": chosen["response"], "rejected": rejected["response"], "judge_mode": params.judge_mode}
-    )
+    draft.parsed.update({"chosen": chosen["response"], "rejected": rejected["response"], "judge_mode": judge_mode})
     draft.scores.update(
         {
             "chosen": chosen["score"],
@@ -115,6 +132,18 @@ async def feedback(item: WorkItemData, job: JobContext[FeedbackJob], teachers: T
         }
     )
     return ItemOutput([draft])
+
+
+def _against_gold(candidates: list[dict[str, Any]], gold: str) -> tuple[list[int], list[int]]:
+    """Which candidates' final answers reach `gold` and which do not; each candidate is
+    scored 1 or 0 (`matches_gold`), so a gold-decided pair's margin is 1."""
+    right, wrong = [], []
+    for i, candidate in enumerate(candidates):
+        found = final_answer(candidate["response"])
+        matches = answers_match(gold, found.answer if found else candidate["response"])
+        candidate["matches_gold"], candidate["score"] = matches, float(matches)
+        (right if matches else wrong).append(i)
+    return right, wrong
 
 
 async def _generate(

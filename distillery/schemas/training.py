@@ -34,6 +34,10 @@ class Hyperparameters(InputModel):
     completion_only_loss: bool = True
     # DPO only: how far the student may move from the reference model (0.1 in Zephyr/TRL).
     beta: float | None = Field(None, gt=0, le=10)
+    # DPO only: weight of an SFT (negative log-likelihood) term on the chosen answer beside
+    # the preference loss (RPO, Pang et al. 2024): DPO alone may lower the chosen answer's
+    # likelihood along with the rejected one's. 0: plain DPO.
+    sft_weight: float = Field(0.0, ge=0, le=10)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     # Recompute activations in the backward pass: less memory, about a third more compute.
     gradient_checkpointing: bool = True
@@ -111,6 +115,8 @@ class TrainingJobCreate(InputModel):
             raise ValueError("base_model: required, or `student` to continue from a trained one")
         if self.method == "sft" and self.hyperparameters.beta is not None:
             raise ValueError("hyperparameters.beta: only for dpo")
+        if self.method == "sft" and self.hyperparameters.sft_weight:
+            raise ValueError("hyperparameters.sft_weight: only for dpo (an SFT term beside the preference loss)")
         if self.method == "dpo" and self.hyperparameters.packing:
             raise ValueError("hyperparameters.packing: only for sft")
         if self.evaluate is not None and self.evaluate.dataset_id is None and self.eval_split == 0:

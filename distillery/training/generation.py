@@ -157,7 +157,12 @@ def _record(
         "input": record.input,
         "system_prompt": record.system_prompt,
         "messages": prompt,
-        "parsed": {"candidates": found.texts, "sources": found.sources},
+        "parsed": {
+            "candidates": found.texts,
+            "sources": found.sources,
+            # An uploaded prompt's answer is the user's gold: a feedback job checks against it.
+            **({"gold_answer": record.answer} if record.method == "upload" and record.answer else {}),
+        },
         "rationale": record.rationale,
         "answer": record.answer,
         "scores": {},

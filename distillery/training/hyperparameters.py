@@ -43,6 +43,7 @@ class SftHyperparameters(RunHyperparameters):
 
 class DpoHyperparameters(RunHyperparameters):
     beta: float
+    sft_weight: float = 0.0  # rows stored before it existed lack it
 
 
 MethodHyperparameters = SftHyperparameters | DpoHyperparameters

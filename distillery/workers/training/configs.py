@@ -44,6 +44,8 @@ def trl_config(
     }
     if isinstance(hp, SftHyperparameters):
         return SFTConfig(**common, packing=hp.packing, completion_only_loss=hp.completion_only_loss)
+    if hp.sft_weight:  # RPO: the preference loss plus a weighted SFT loss on the chosen answer
+        return DPOConfig(**common, beta=hp.beta, loss_type=["sigmoid", "sft"], loss_weights=[1.0, hp.sft_weight])
     return DPOConfig(**common, beta=hp.beta)
 
 

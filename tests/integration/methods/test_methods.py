@@ -152,8 +152,10 @@ def test_multi_turn_dialogues_export_every_turn(api, start_simulator):
 def test_feedback_builds_pairs_with_a_margin_and_drops_ties(api, start_simulator, judge_mode):
     teacher = api.add_teacher(start_simulator())
     judge = api.add_teacher(start_simulator())
+    # No gold answers: the judge alone decides.
     seeds = [
-        {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 7}"]} for s in arithmetic_seeds(10)
+        {"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 7}"]}
+        for s in arithmetic_seeds(10)
     ]
     seeds.append({"instruction": "What is 2 + 2?", "candidates": ["Answer: 4", "Answer: 4."]})
     job = _run(
@@ -175,6 +177,42 @@ def test_feedback_builds_pairs_with_a_margin_and_drops_ties(api, start_simulator
     dataset = api.get(f"/v1/datasets/{job['dataset_id']}").json()
     assert dataset["kind"] == "preference"
     assert api.get(f"/v1/datasets/{job['dataset_id']}/download", params={"format": "alpaca"}).status_code == 422
+
+
+def test_feedback_with_gold_answers_pairs_right_against_wrong_without_the_judge(api, start_simulator):
+    teacher = api.add_teacher(start_simulator())
+    right, wrong, right_too = arithmetic_seeds(3)
+    reasoned = "First multiply, then add.\n\nAnswer: {}"
+    seeds = [
+        # One right and two wrong: the gold answer decides, no judge call.
+        {**right, "candidates": [reasoned.format(int(right["answer"]) + 1), reasoned.format(right["answer"]), "0"]},
+        # None right: no pair worth training on.
+        {**wrong, "candidates": [reasoned.format(1), reasoned.format(2)]},
+        # Both right: the judge ranks them (one rating each).
+        {**right_too, "candidates": [reasoned.format(right_too["answer"]), f"Answer: {right_too['answer']}"]},
+    ]
+    job = _run(api, teacher, seeds, method="feedback")
+
+    by_instruction = {r["instruction"]: r for r in api.records(job["id"])}
+    decided = by_instruction[right["instruction"]]
+    assert decided["status"] == "accepted" and decided["parsed"]["judge_mode"] == "gold"
+    assert decided["parsed"]["chosen"] == reasoned.format(right["answer"])
+    assert decided["parsed"]["rejected"] in (reasoned.format(int(right["answer"]) + 1), "0")
+    assert [c["matches_gold"] for c in decided["parsed"]["candidates"]] == [False, True, False]
+    assert decided["scores"] == {"chosen": 1.0, "rejected": 0.0, "margin": 1.0}
+    unreached = by_instruction[wrong["instruction"]]
+    assert (unreached["status"], unreached["reject_reason"]) == ("rejected", "gold_mismatch")
+    assert repr(wrong["answer"]) in unreached["reject_detail"]
+    ranked = by_instruction[right_too["instruction"]]
+    assert all("ratings" in c and c["matches_gold"] for c in ranked["parsed"]["candidates"])
+    assert ranked["parsed"].get("judge_mode") == "rating" or ranked["reject_reason"] == "tie"
+    assert job["usage"]["requests"] == 2
+
+    # curation.gold "keep": the gold answer is not used to build pairs; the judge rates all.
+    kept = _run(api, teacher, seeds, method="feedback", curation={"gold": "keep"})
+    # Every candidate rated; the two the first job rated come from the cache.
+    assert (kept["usage"]["requests"], kept["usage"]["cached_requests"]) == (3 + 2, 2)
+    assert all(r["parsed"].get("judge_mode") == "rating" for r in api.records(kept["id"], status="accepted"))
 
 
 def test_structured_outputs_are_validated_repaired_once_or_rejected(api, start_simulator):

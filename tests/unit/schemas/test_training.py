@@ -27,6 +27,7 @@ def test_null_lora_is_full_fine_tuning():
 
 def test_method_specific_hyperparameters_are_refused_on_the_other_method():
     assert problem(hyperparameters={"beta": 0.1}).endswith("hyperparameters.beta: only for dpo")
+    assert "hyperparameters.sft_weight: only for dpo" in problem(hyperparameters={"sft_weight": 1.0})
     assert problem(method="dpo", hyperparameters={"packing": True}).endswith("hyperparameters.packing: only for sft")
 
 

@@ -53,6 +53,12 @@ def test_dpo_gets_beta_and_none_of_sfts_fields(tmp_path):
     assert type(args) is DPOConfig
     assert args.beta == 0.25 and args.max_length == 256
     assert not hasattr(args, "packing")
+    assert args.loss_type == ["sigmoid"]
+
+
+def test_dpo_with_an_sft_weight_adds_the_sft_loss_on_the_chosen_answer(tmp_path):
+    args = config("dpo", tmp_path, sft_weight=0.5)
+    assert args.loss_type == ["sigmoid", "sft"] and args.loss_weights == [1.0, 0.5]
 
 
 def test_no_held_out_rows_means_no_eval_pass(tmp_path):
