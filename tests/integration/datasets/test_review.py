@@ -167,8 +167,10 @@ def test_another_tenant_can_neither_read_nor_flag_a_dataset(api, other_api, judg
 
 def test_preference_rows_show_chosen_and_rejected_with_the_judges_ratings(api, start_simulator):
     teacher = api.add_teacher(start_simulator())
+    # No gold answers (they would decide the pairs without the judge).
     seeds = [
-        {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]} for s in arithmetic_seeds(6)
+        {"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]}
+        for s in arithmetic_seeds(6)
     ]
     job = api.wait_for_job(api.submit_label_job(teacher, seeds, method="feedback", curation={"near_dedup": None})["id"])
     assert job["status"] == "succeeded", job

@@ -129,8 +129,10 @@ def test_a_preference_pair_shows_chosen_and_rejected_side_by_side_with_the_judge
     api, start_simulator, server_url, page
 ):
     teacher = api.add_teacher(start_simulator())
+    # No gold answers (they would decide the pairs without the judge).
     seeds = [
-        {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]} for s in arithmetic_seeds(4)
+        {"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]}
+        for s in arithmetic_seeds(4)
     ]
     job = api.submit_label_job(teacher, seeds, method="feedback", curation={"near_dedup": None})
     job = api.wait_for_job(job["id"])
