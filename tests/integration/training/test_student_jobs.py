@@ -164,6 +164,10 @@ def test_a_generate_job_writes_the_students_samples_as_a_candidates_dataset_a_fe
         candidates = by_prompt[record["instruction"]]["candidates"]
         responses = [c["response"] for c in record["parsed"]["candidates"]]
         assert responses[: len(candidates)] == candidates
+        # The uploaded prompt's gold answer came along: each candidate is checked against it.
+        gold = next((line.get("output") for line in lines if line["instruction"] == record["instruction"]), None)
+        if gold is not None and record["reject_reason"] != "too_few_candidates":
+            assert [c["matches_gold"] for c in record["parsed"]["candidates"]][0] is True  # the reference
 
 
 def test_a_student_is_scored_on_an_uploaded_gold_set_during_and_after_training(trainer: Api, student: Path):
