@@ -109,14 +109,11 @@ async def feedback(item: WorkItemData, job: JobContext[FeedbackJob], teachers: T
             draft.status, draft.reject_reason = "rejected", "gold_mismatch"
             draft.reject_detail = f"none of {len(candidates)} candidates reaches the gold answer {gold!r}"[:1000]
             return ItemOutput([draft])
-        beaten = (pick.choice(right), wrong) if wrong else None
-        if beaten is not None:
-            judge_mode = "gold"
+        if wrong:
+            beaten, judge_mode = (pick.choice(right), wrong), "gold"
     if beaten is None:
-        if judge_mode == "pairwise":
-            beaten = await _compare(job, teachers, draft, instruction, input_, candidates)
-        else:
-            beaten = await _rate(job, teachers, draft, instruction, input_, candidates)
+        judge = _compare if judge_mode == "pairwise" else _rate
+        beaten = await judge(job, teachers, draft, instruction, input_, candidates)
     if beaten is None:
         return ItemOutput([draft])
     best, losers = beaten
@@ -137,7 +134,8 @@ async def feedback(item: WorkItemData, job: JobContext[FeedbackJob], teachers: T
 def _against_gold(candidates: list[dict[str, Any]], gold: str) -> tuple[list[int], list[int]]:
     """Which candidates' final answers reach `gold` and which do not; each candidate is
     scored 1 or 0 (`matches_gold`), so a gold-decided pair's margin is 1."""
-    right, wrong = [], []
+    right: list[int] = []
+    wrong: list[int] = []
     for i, candidate in enumerate(candidates):
         found = final_answer(candidate["response"])
         matches = answers_match(gold, found.answer if found else candidate["response"])
