@@ -36,7 +36,7 @@ from distillery.methods.base import (
     WorkItemData,
     seed_items,
 )
-from distillery.prompts.extract import final_answer, find_json
+from distillery.prompts.extract import find_json, stated_answer
 from distillery.prompts.matching import answers_match
 from distillery.prompts.parse import ParseFailure
 from distillery.schemas.job_specs import FeedbackJob, GeneratorRef
@@ -137,8 +137,7 @@ def _against_gold(candidates: list[dict[str, Any]], gold: str) -> tuple[list[int
     right: list[int] = []
     wrong: list[int] = []
     for i, candidate in enumerate(candidates):
-        found = final_answer(candidate["response"])
-        matches = answers_match(gold, found.answer if found else candidate["response"])
+        matches = answers_match(gold, stated_answer(candidate["response"]))
         candidate["matches_gold"], candidate["score"] = matches, float(matches)
         (right if matches else wrong).append(i)
     return right, wrong

@@ -20,7 +20,7 @@ from distillery.methods.base import (
 )
 from distillery.methods.dialogue import converse, requests_to_answer
 from distillery.methods.gold import check_gold
-from distillery.prompts.extract import final_answer
+from distillery.prompts.extract import stated_answer
 from distillery.prompts.matching import answers_match
 from distillery.schemas.job_specs import LabelJob
 
@@ -33,8 +33,7 @@ async def label(item: WorkItemData, job: JobContext, teachers: Teachers) -> Item
         draft = await converse(teachers.own, job, instruction, input_, item.seed_ids)
         if gold is not None and draft.answer is not None:
             # A dialogue's opening reply is free text: its final answer is scored, not filtered.
-            found = final_answer(draft.answer)
-            draft.scores["matches_gold"] = answers_match(gold, found.answer if found else draft.answer)
+            draft.scores["matches_gold"] = answers_match(gold, stated_answer(draft.answer))
     else:
         draft = await answer_task(teachers.own, job, instruction, input_, item.seed_ids)
         if gold is not None and draft.answer is not None:

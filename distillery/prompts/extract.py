@@ -84,6 +84,12 @@ def final_answer(text: str) -> Found | None:
     return None
 
 
+def stated_answer(text: str) -> str:
+    """The reply's final answer, else the whole reply: what a gold answer is compared with."""
+    found = final_answer(text)
+    return found.answer if found else text.strip()
+
+
 def clean_answer(value: str) -> str:
     """An answer as written → as meant: "**$\\boxed{1,000}$.**" → "1000"."""
     value = value.strip()

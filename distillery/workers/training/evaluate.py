@@ -15,20 +15,13 @@ from typing import Any
 
 import torch
 
-from distillery.prompts import extract
+from distillery.prompts.extract import stated_answer
 from distillery.prompts.matching import answers_match
 from distillery.training.judging import Comparison
 from distillery.workers.training.materialize import EvalPrompt
 
 BATCH = 16
 SAMPLES = 5
-
-
-def final_answer(text: str) -> str:
-    """The student's final answer, found as in a teacher's reply (an "Answer:" line, a
-    boxed value, ...), else the whole reply."""
-    found = extract.final_answer(text)
-    return found.answer if found else text.strip()
 
 
 def generate(
@@ -80,7 +73,7 @@ def evaluate(
         if cancelled := progress(len(replies)):
             break  # score what was answered
     checked = [(p, r) for p, r in zip(chosen, replies, strict=False) if p.final_answer]
-    matches = sum(answers_match(final_answer(r), p.reference) for p, r in checked)
+    matches = sum(answers_match(stated_answer(r), p.reference) for p, r in checked)
     free_form = [
         Comparison(p.messages[-1]["content"], r, p.reference)
         for p, r in zip(chosen, replies, strict=False)

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from distillery.workers.training.evaluate import final_answer, generate
+from distillery.prompts.extract import stated_answer
+from distillery.workers.training.evaluate import generate
 from distillery.workers.training.materialize import is_final_answer
 from tests.support.tiny_model import build_tiny_model
 
@@ -21,7 +22,7 @@ from tests.support.tiny_model import build_tiny_model
     ],
 )
 def test_the_final_answer_is_found_as_in_a_teachers_reply(reply, answer):
-    assert final_answer(reply) == answer
+    assert stated_answer(reply) == answer
 
 
 def test_exact_match_applies_to_separate_final_answers_and_short_lines_only():
