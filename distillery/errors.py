@@ -80,8 +80,12 @@ class DatabaseBusy(DistilleryError):
 
 
 class BudgetExhausted(Exception):
-    """Raised inside a job when it may pay for no more teacher calls: its budget is spent,
-    or it was cancelled or stopped meanwhile."""
+    """Raised inside a job when its budget may pay for no more teacher calls."""
+
+
+class JobClosed(Exception):
+    """Raised inside a job when it was cancelled, failed or stopped meanwhile: the call is
+    not sent. Not a budget stop: a retry may have reopened the job since."""
 
 
 class TeacherRefused(Exception):

@@ -108,12 +108,30 @@ def embedded_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     """The embedded mode's database (SQLite in the data dir), migrated, with the core
     tenant and teacher (tests/support/ledger_db.py), for this test alone: `unit_of_work()`
     and the group commit use it. No Redis, no subprocess."""
-    from distillery.db.session import unit_of_work
-    from tests.support.ledger_db import add_tenant_and_teacher, fresh_database
+    from tests.support.ledger_db import fresh_database
 
     fresh_database(tmp_path)
-    monkeypatch.setenv("DISTILLERY_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("DISTILLERY_DATABASE_URL", "")
+    yield from _ledger_db(monkeypatch, tmp_path, "")
+
+
+@pytest.fixture
+def postgres_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As `embedded_db`, on a fresh Postgres database: for what only concurrent
+    transactions under Postgres' row locks show."""
+    from distillery.db.migrate import upgrade
+    from tests.support.stack import postgres_database
+
+    with postgres_database() as url:
+        upgrade(url)
+        yield from _ledger_db(monkeypatch, tmp_path, url)
+
+
+def _ledger_db(monkeypatch: pytest.MonkeyPatch, data_dir: Path, database_url: str) -> Iterator[None]:
+    from distillery.db.session import unit_of_work
+    from tests.support.ledger_db import add_tenant_and_teacher
+
+    monkeypatch.setenv("DISTILLERY_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DISTILLERY_DATABASE_URL", database_url)
     monkeypatch.setenv("DISTILLERY_BROKER_URL", "")
     _reset_cached_config()
     with unit_of_work() as session:

@@ -18,7 +18,7 @@ from distillery.db.batching import TransactionBatcher
 from distillery.db.models import Job
 from distillery.db.models import Teacher as TeacherRow
 from distillery.db.session import unit_of_work
-from distillery.errors import BudgetExhausted, TeacherRefused
+from distillery.errors import BudgetExhausted, JobClosed, TeacherRefused
 from distillery.jobs import leases, lifecycle
 from distillery.ledger import records
 from distillery.ledger.events import emit
@@ -266,6 +266,9 @@ async def _finish_item(
             await quality.score(teachers.judge, job, drafts)
     except BudgetExhausted:
         await job_row.run(lifecycle.stop_for_budget, job.job_id)
+        await db.each(leases.release, item.id)
+        return
+    except JobClosed:
         await db.each(leases.release, item.id)
         return
     except TeacherRefused as refused:

@@ -42,11 +42,20 @@ def release(session: Session, item_ids: list[int]) -> list[None]:
     when it is finalized, and a closed job's (failed, cancelled) are skipped now, since it
     was finalized already. Their lease is left expired, so that should the job run again
     meanwhile (a retry), the reaper dispatches them."""
-    closed = select(Job.id).where(Job.id == WorkItem.job_id, Job.status.in_(TERMINAL_STATUSES))
+    jobs = select(WorkItem.job_id).where(WorkItem.id.in_(item_ids)).distinct().scalar_subquery()
+    # FOR SHARE waits for a cancel or a retry changing the job's status, so an item is not
+    # skipped by a status that a retry, which leaves running items alone, already reopened.
+    statuses = session.execute(
+        select(Job.id, Job.status).where(Job.id.in_(jobs)).order_by(Job.id).with_for_update(read=True)
+    ).all()
+    closed = {job_id for job_id, status in statuses if status in TERMINAL_STATUSES}
     released = session.execute(
         update(WorkItem)
         .where(WorkItem.id.in_(item_ids), WorkItem.status == ItemStatus.RUNNING)
-        .values(status=case((closed.exists(), ItemStatus.SKIPPED), else_=ItemStatus.PENDING), leased_until=utcnow())
+        .values(
+            status=case((WorkItem.job_id.in_(closed), ItemStatus.SKIPPED), else_=ItemStatus.PENDING),
+            leased_until=utcnow(),
+        )
         .returning(WorkItem.job_id, WorkItem.status)
         .execution_options(synchronize_session=False)
     ).all()

@@ -3,7 +3,7 @@
 `budget.reserve` checks the job's row when a call reserves, but the call may then wait (its
 teacher's circuit, a pacing slot, a retry's backoff) and start seconds after a cancel. So
 the gateway asks again right before each attempt, and a closed job's call is not sent: it
-raises BudgetExhausted, and its item is released.
+raises JobClosed, and its item is released.
 
 With a Redis broker, cancel and fail raise a flag in Redis inside their transaction, so it
 is up before the API answers; an attempt reads it (one EXISTS, no database query) and, only
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from distillery.db.batching import TransactionBatcher
 from distillery.db.models import Job
-from distillery.errors import BudgetExhausted
+from distillery.errors import JobClosed
 from distillery.schemas.status import ACTIVE_STATUSES
 from distillery.settings import get_settings
 
@@ -77,8 +77,8 @@ class OpenCheck:
         self._redis = redis_client
 
     async def ensure_open(self) -> None:
-        """BudgetExhausted when the job was cancelled or failed."""
+        """JobClosed when the job was cancelled or failed."""
         if self._redis is not None and not await self._redis.exists(KEY_PREFIX + self.job_id):
             return
         if not await self._job_row.each(_open, self.job_id):
-            raise BudgetExhausted(self.job_id)
+            raise JobClosed(self.job_id)

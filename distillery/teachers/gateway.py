@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from distillery.db.batching import TransactionBatcher
-from distillery.errors import BudgetExhausted, TeacherRefused
+from distillery.errors import BudgetExhausted, JobClosed, TeacherRefused
 from distillery.ledger import budget, closed_flag
 from distillery.observability import teacher_metrics
 from distillery.teachers import cache, clients
@@ -197,7 +197,7 @@ class TeacherGateway:
                 attempts = Attempts()
                 try:
                     response = await self._request(call.messages, call.params, attempts)
-                except (TeacherFailed, TeacherRefused, BudgetExhausted):
+                except (TeacherFailed, TeacherRefused, JobClosed):
                     if attempts.sent:
                         await self.db.each(budget.unpaid, (self.job_id, self.endpoint.id, attempts.sent))
                     raise
@@ -214,7 +214,8 @@ class TeacherGateway:
 
     async def reserve(self, worst_cost: Decimal) -> budget.Reservation | None:
         """Reserve a call in the job's budget (None: the job has none to hold it in);
-        waits while the call does not fit beside calls in flight. Raises BudgetExhausted."""
+        waits while the call does not fit beside calls in flight. Raises BudgetExhausted, or
+        JobClosed when the job no longer takes work."""
         if not self.budgeted:
             return None  # nothing to hold; whether the job still takes work is asked per attempt
         ask = budget.Reservation(self.job_id, worst_cost)
@@ -225,6 +226,8 @@ class TeacherGateway:
                 return ask
             if verdict == "free":
                 return None
+            if verdict == "closed":
+                raise JobClosed(self.job_id)
             if verdict != "wait" or time.monotonic() > deadline:
                 raise BudgetExhausted(self.job_id)
             await asyncio.sleep(BUDGET_POLL_S)
