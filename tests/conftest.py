@@ -243,6 +243,16 @@ def other_api(test_client: Any) -> Any:
     return _new_tenant_api(test_client)
 
 
+@pytest.fixture(scope="module")
+def shared_simulator(stack_env: dict[str, str], logs: Path) -> Iterator[Any]:
+    """One default simulator for a file's tests that neither set its flags nor count its
+    requests: starting a process per test costs more than most of them take."""
+    from tests.support.stack import simulator
+
+    with simulator(stack_env, logs) as sim:
+        yield sim
+
+
 @pytest.fixture
 def start_simulator(stack_env: dict[str, str], logs: Path) -> Iterator[Callable[..., Any]]:
     """Start a simulator subprocess with the given flags; stopped after the test."""

@@ -67,8 +67,8 @@ def test_routes_need_a_valid_bearer_key(test_client):
         ({"params": {"generators": [{"teacher": "t"}]}}, "params.generators"),
     ],
 )
-def test_bad_job_input_is_a_422_naming_the_field(api, start_simulator, overrides, field):
-    teacher = api.add_teacher(start_simulator())
+def test_bad_job_input_is_a_422_naming_the_field(api, shared_simulator, overrides, field):
+    teacher = api.add_teacher(shared_simulator)
     _assert_error(api.post("/v1/jobs", json=_job_body(teacher["name"], **overrides)), 422, field)
 
 
@@ -79,8 +79,8 @@ def test_malformed_json_and_bad_query_parameters_are_4xx(api):
     _assert_error(api.get("/v1/jobs/job_missing/records", params={"status": "maybe"}), 422, "query.status")
 
 
-def test_teacher_validation_and_duplicate_names(api, start_simulator):
-    sim = start_simulator()
+def test_teacher_validation_and_duplicate_names(api, shared_simulator):
+    sim = shared_simulator
     _assert_error(api.post("/v1/teachers", json={"name": "t", "base_url": "ftp://x", "model": "m"}), 422, "base_url")
     _assert_error(
         api.post("/v1/teachers", json={"name": "t", "base_url": sim.base_url, "model": "m", "rpm": -1}), 422, "rpm"
@@ -89,8 +89,8 @@ def test_teacher_validation_and_duplicate_names(api, start_simulator):
     _assert_error(api.post("/v1/teachers", json={"name": "twin", "base_url": sim.base_url, "model": "m"}), 409)
 
 
-def test_teacher_api_key_is_write_only(api, start_simulator):
-    sim = start_simulator()
+def test_teacher_api_key_is_write_only(api, shared_simulator):
+    sim = shared_simulator
     secret = "sk-planted-secret-0123456789abcdef"
     teacher = api.add_teacher(sim, api_key=secret)
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(3))["id"])
@@ -112,8 +112,8 @@ def test_teacher_api_key_is_write_only(api, start_simulator):
         assert secret not in body
 
 
-def test_another_tenants_ids_are_not_found(api, other_api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_another_tenants_ids_are_not_found(api, other_api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"])
     dataset_id = job["dataset_id"]
     for method, path in [
@@ -136,8 +136,8 @@ def test_another_tenants_ids_are_not_found(api, other_api, start_simulator):
     assert api.get(f"/v1/teachers/{teacher['id']}").status_code == 200
 
 
-def test_deleting_a_teacher_keeps_its_jobs_and_datasets(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_deleting_a_teacher_keeps_its_jobs_and_datasets(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"])
     assert api.request("DELETE", f"/v1/teachers/{teacher['id']}").status_code == 204
     assert api.get(f"/v1/teachers/{teacher['id']}").status_code == 404
@@ -145,8 +145,8 @@ def test_deleting_a_teacher_keeps_its_jobs_and_datasets(api, start_simulator):
     assert api.get(f"/v1/datasets/{job['dataset_id']}/download").status_code == 200
 
 
-def test_paging_and_the_openapi_document(api, start_simulator, test_client):
-    teacher = api.add_teacher(start_simulator())
+def test_paging_and_the_openapi_document(api, shared_simulator, test_client):
+    teacher = api.add_teacher(shared_simulator)
     ids = {api.submit_label_job(teacher, arithmetic_seeds(1, offset=i))["id"] for i in range(3)}
     for job_id in ids:
         api.wait_for_job(job_id)

@@ -119,10 +119,10 @@ def _ui_cookie(api: Api) -> tuple[dict[str, str], str]:
 
 
 @pytest.fixture
-def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
+def owned(api: Api, shared_simulator: Any, tmp_path: Path) -> dict[str, str]:
     """One of each resource, owned by `api`'s tenant: a teacher, a job, its dataset and a
     row of it, a (queued) training job and a pipeline."""
-    teacher = api.add_teacher(start_simulator())
+    teacher = api.add_teacher(shared_simulator)
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"])
     assert job["status"] == "succeeded", job
     # Creating a training job only checks that the base model is a directory with a config.
@@ -146,8 +146,8 @@ def owned(api: Api, start_simulator: Any, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, owned, start_simulator):
-    own_teacher = other_api.add_teacher(start_simulator())["name"]
+def test_every_route_answers_another_tenants_ids_with_not_found(api, other_api, owned, shared_simulator):
+    own_teacher = other_api.add_teacher(shared_simulator)["name"]
     body_cases = _body_cases(owned, own_teacher)
     ui, csrf = _ui_cookie(other_api)
     owner_ids = [owned[k] for k in ("teacher", "job", "dataset", "training_job", "pipeline")]
@@ -227,7 +227,9 @@ def test_a_revoked_key_is_refused(other_api):
 
 
 @pytest.mark.usefixtures("two_active_jobs_at_most")
-def test_a_tenant_over_its_active_job_limit_gets_a_429_until_one_finishes(api, other_api, start_simulator):
+def test_a_tenant_over_its_active_job_limit_gets_a_429_until_one_finishes(
+    api, other_api, start_simulator, shared_simulator
+):
     # A slow teacher keeps the first two jobs running.
     teacher = api.add_teacher(start_simulator(latency_ms=300), max_concurrency=1)
     first = api.submit_label_job(teacher, arithmetic_seeds(40))
@@ -238,7 +240,7 @@ def test_a_tenant_over_its_active_job_limit_gets_a_429_until_one_finishes(api, o
     assert refused.json()["error"]["type"] == "too_many_active_jobs"
     assert int(refused.headers["Retry-After"]) > 0
     # Another tenant is not held back by this one's jobs.
-    other_teacher = other_api.add_teacher(start_simulator())
+    other_teacher = other_api.add_teacher(shared_simulator)
     assert other_api.post("/v1/jobs", json=_label_body(other_teacher["name"])).status_code == 202
 
     assert api.post(f"/v1/jobs/{first['id']}/cancel").status_code == 200

@@ -45,9 +45,9 @@ def _upload(api: Any, name: str, purpose: str, lines: list[str]) -> Any:
 
 
 @pytest.fixture
-def labelled(api, start_simulator):
+def labelled(api, shared_simulator):
     """A 20-item labeling job with a near-duplicate among its seeds."""
-    teacher = api.add_teacher(start_simulator())
+    teacher = api.add_teacher(shared_simulator)
     seeds = arithmetic_seeds(20)
     seeds[5] = {"id": "near", "instruction": seeds[4]["instruction"].replace("?", ", exactly?")}
     return teacher, _job(api, teacher, seeds)
@@ -137,10 +137,10 @@ def test_downloads_carry_an_etag_and_answer_304_when_unchanged(api, labelled):
     assert _download(api, job["dataset_id"], format="openai-chat").headers["etag"] != tag
 
 
-def test_preference_exports_have_distinct_non_empty_chosen_and_rejected(api, start_simulator, tmp_path: Path):
+def test_preference_exports_have_distinct_non_empty_chosen_and_rejected(api, shared_simulator, tmp_path: Path):
     from datasets import load_dataset
 
-    teacher = api.add_teacher(start_simulator())
+    teacher = api.add_teacher(shared_simulator)
     seeds = [
         {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]} for s in arithmetic_seeds(8)
     ]
@@ -162,8 +162,8 @@ def test_preference_exports_have_distinct_non_empty_chosen_and_rejected(api, sta
     assert wrong.status_code == 422 and wrong.json()["error"]["details"][0]["field"] == "format"
 
 
-def test_a_merge_of_two_jobs_holds_both(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_a_merge_of_two_jobs_holds_both(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     first = _job(api, teacher, arithmetic_seeds(6))
     second = _job(api, teacher, arithmetic_seeds(6, offset=50))
     response = api.post(
@@ -223,8 +223,8 @@ def test_an_upload_with_bad_lines_names_them_and_imports_nothing(api, test_clien
     assert api.get("/v1/datasets").json()["data"] == before
 
 
-def test_jobs_are_decontaminated_against_an_uploaded_eval_set(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_jobs_are_decontaminated_against_an_uploaded_eval_set(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     seeds = arithmetic_seeds(10)
     upload = _upload(api, "gsm-mini", "eval", [json.dumps({"id": "e7", "instruction": seeds[7]["instruction"]})])
     assert upload.status_code == 201, upload.text
@@ -241,8 +241,8 @@ def test_jobs_are_decontaminated_against_an_uploaded_eval_set(api, start_simulat
     assert wrong.json()["error"]["details"][0]["field"] == "curation.decontaminate.datasets.0"
 
 
-def test_an_uploaded_seeds_file_feeds_a_job(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_an_uploaded_seeds_file_feeds_a_job(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     lines = [
         json.dumps({"id": s["id"], "instruction": s["instruction"], "output": s["answer"]}) for s in arithmetic_seeds(5)
     ]
@@ -288,8 +288,8 @@ def _city_facts() -> list[dict[str, str]]:
     ]
 
 
-def test_default_curation_keeps_templated_tasks_and_removes_a_reworded_copy(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_default_curation_keeps_templated_tasks_and_removes_a_reworded_copy(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     problems, facts = _word_problems(40), _city_facts()
     copy = {"id": "copy", "instruction": problems[7]["instruction"].replace("How many", "Then how many")}
     job = _job(api, teacher, [*problems, *facts, copy])
@@ -302,8 +302,8 @@ def test_default_curation_keeps_templated_tasks_and_removes_a_reworded_copy(api,
     assert api.get(f"/v1/datasets/{job['dataset_id']}").json()["record_count"] == 46
 
 
-def test_duplicate_seeds_are_rejected_records_naming_the_record_kept(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_duplicate_seeds_are_rejected_records_naming_the_record_kept(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     seeds = arithmetic_seeds(5) + [{"id": "again", "instruction": "  what is 3 * 7 + 0 ?"}]  # q0, normalised
     job = _job(api, teacher, seeds)
     assert job["progress"]["total"] == 5 and job["progress"]["rejected"] == 1
@@ -316,8 +316,8 @@ def test_duplicate_seeds_are_rejected_records_naming_the_record_kept(api, start_
     assert stats["records"] == 5 and stats["reject_reasons"] == {"exact_duplicate": 1}
 
 
-def test_short_eval_questions_planted_in_a_job_are_caught_three_of_three(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_short_eval_questions_planted_in_a_job_are_caught_three_of_three(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     seeds = arithmetic_seeds(10)
     planted = [seeds[2], seeds[5], seeds[8]]
     lines = [json.dumps({"id": f"e{s['id']}", "instruction": s["instruction"], "output": s["answer"]}) for s in planted]
@@ -348,8 +348,8 @@ def test_a_job_whose_records_are_all_rejected_succeeds_with_an_empty_version(api
     _empty_downloads(api, dataset["id"])
 
 
-def test_merging_or_recurating_to_nothing_gives_an_empty_version(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_merging_or_recurating_to_nothing_gives_an_empty_version(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     job = _job(api, teacher, arithmetic_seeds(4))
     nothing = {"heuristics": {"min_response_words": 100_000}}
     recurated = api.post(f"/v1/datasets/{job['dataset_id']}/curate", json={"curation": nothing})

@@ -48,12 +48,12 @@ def _files(folder: Path) -> list[str]:
 
 
 def test_an_sft_version_downloads_as_a_folder_load_dataset_reads_with_its_splits(
-    api, start_simulator, server_url, tmp_path
+    api, shared_simulator, server_url, tmp_path
 ):
     from datasets import load_dataset
     from huggingface_hub import DatasetCard
 
-    dataset = _dataset(api, api.add_teacher(start_simulator()), arithmetic_seeds(20))
+    dataset = _dataset(api, api.add_teacher(shared_simulator), arithmetic_seeds(20))
     with Client(server_url, api.key) as client:
         folder = client.download_hf_folder(dataset["id"], tmp_path / "arith", "openai-chat", eval_fraction=0.3)
     assert _files(folder) == [
@@ -89,14 +89,14 @@ def test_an_sft_version_downloads_as_a_folder_load_dataset_reads_with_its_splits
         client.download_hf_folder(dataset["id"], folder)
 
 
-def test_a_preference_version_without_test_rows_has_only_a_train_split(api, start_simulator, server_url, tmp_path):
+def test_a_preference_version_without_test_rows_has_only_a_train_split(api, shared_simulator, server_url, tmp_path):
     from datasets import load_dataset
     from huggingface_hub import DatasetCard
 
     seeds = [
         {**s, "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]} for s in arithmetic_seeds(8)
     ]
-    teacher = api.add_teacher(start_simulator())
+    teacher = api.add_teacher(shared_simulator)
     dataset = _dataset(api, teacher, seeds, method="feedback", curation={"near_dedup": None})
     assert dataset["kind"] == "preference"
     with Client(server_url, api.key) as client:
@@ -116,8 +116,10 @@ def test_a_preference_version_without_test_rows_has_only_a_train_split(api, star
     assert card.data.task_categories == ["reinforcement-learning"]
 
 
-def test_an_hf_folder_refuses_a_split_and_an_empty_version_with_the_reason(api, start_simulator, server_url, tmp_path):
-    teacher = api.add_teacher(start_simulator())
+def test_an_hf_folder_refuses_a_split_and_an_empty_version_with_the_reason(
+    api, start_simulator, shared_simulator, server_url, tmp_path
+):
+    teacher = api.add_teacher(shared_simulator)
     dataset = _dataset(api, teacher, arithmetic_seeds(3))
     response = api.get(f"/v1/datasets/{dataset['id']}/download", params={"file": "hf", "split": "train"})
     assert response.status_code == 422 and response.json()["error"]["details"][0]["field"] == "split"

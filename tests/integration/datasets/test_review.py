@@ -165,8 +165,8 @@ def test_another_tenant_can_neither_read_nor_flag_a_dataset(api, other_api, judg
     assert names.count(judged["name"]) == 1
 
 
-def test_preference_rows_show_chosen_and_rejected_with_the_judges_ratings(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_preference_rows_show_chosen_and_rejected_with_the_judges_ratings(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     # No gold answers (they would decide the pairs without the judge).
     seeds = [
         {"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]}

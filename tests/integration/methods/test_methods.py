@@ -52,8 +52,8 @@ def test_self_consistency_rejects_items_whose_samples_disagree(api, start_simula
         assert record["rationale"]
 
 
-def test_self_instruct_expand_reaches_target_with_distinct_dissimilar_tasks(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_self_instruct_expand_reaches_target_with_distinct_dissimilar_tasks(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     seeds = arithmetic_seeds(8)
     job = _run(api, teacher, seeds, method="expand", target_count=25)
 
@@ -98,8 +98,8 @@ def test_evol_instruct_keeps_evolutions_and_eliminates_with_reasons(api, start_s
             assert set(record["parsed"]["templates"]) >= {"evol", "evol_equal", "label"}
 
 
-def test_curate_from_a_topic_taxonomy_keeps_topic_paths(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_curate_from_a_topic_taxonomy_keeps_topic_paths(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     topics = [
         "astronomy",
         {"name": "cooking", "subtopics": ["baking", {"name": "knives", "questions": ["How do I hold a knife?"]}]},
@@ -137,8 +137,8 @@ def test_curate_from_documents_rejects_answers_the_judge_finds_unsupported(api, 
         assert record["scores"]["grounded"] is (record["status"] == "accepted")
 
 
-def test_multi_turn_dialogues_export_every_turn(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_multi_turn_dialogues_export_every_turn(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     job = _run(api, teacher, arithmetic_seeds(6), params={"turns": 3})
 
     rows = _download(api, job, "openai-chat")
@@ -149,9 +149,9 @@ def test_multi_turn_dialogues_export_every_turn(api, start_simulator):
 
 
 @pytest.mark.parametrize("judge_mode", ["rating", "pairwise"])
-def test_feedback_builds_pairs_with_a_margin_and_drops_ties(api, start_simulator, judge_mode):
-    teacher = api.add_teacher(start_simulator())
-    judge = api.add_teacher(start_simulator())
+def test_feedback_builds_pairs_with_a_margin_and_drops_ties(api, shared_simulator, judge_mode):
+    teacher = api.add_teacher(shared_simulator)
+    judge = api.add_teacher(shared_simulator)
     # No gold answers: the judge alone decides.
     seeds = [
         {"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 7}"]}
@@ -179,8 +179,8 @@ def test_feedback_builds_pairs_with_a_margin_and_drops_ties(api, start_simulator
     assert api.get(f"/v1/datasets/{job['dataset_id']}/download", params={"format": "alpaca"}).status_code == 422
 
 
-def test_feedback_with_gold_answers_pairs_right_against_wrong_without_the_judge(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_feedback_with_gold_answers_pairs_right_against_wrong_without_the_judge(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     right, wrong, right_too = arithmetic_seeds(3)
     reasoned = "First multiply, then add.\n\nAnswer: {}"
     seeds = [
@@ -241,8 +241,8 @@ def test_structured_outputs_are_validated_repaired_once_or_rejected(api, start_s
     assert job["usage"]["requests"] == 30 + sum(1 for r in records if r["parsed"].get("repaired"))
 
 
-def test_a_template_override_is_used_and_hashed_and_a_bad_one_is_a_422(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_a_template_override_is_used_and_hashed_and_a_bad_one_is_a_422(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     text = "Solve this carefully: {{ instruction }}"
     job = _run(api, teacher, arithmetic_seeds(3), templates={"label": text})
     for record in api.records(job["id"]):
@@ -312,8 +312,8 @@ def test_feedback_on_a_labelled_dataset_judges_its_answers_against_generated_one
     assert problem["field"] == "params.generators" and "a generate job's dataset" in problem["problem"]
 
 
-def test_feedback_on_a_candidates_dataset_needs_no_generators(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_feedback_on_a_candidates_dataset_needs_no_generators(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     lines = [
         json.dumps({"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", "Answer: 0"]})
         for s in arithmetic_seeds(6, offset=1)

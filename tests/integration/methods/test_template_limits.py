@@ -23,8 +23,8 @@ def _job(teacher: dict[str, Any], seeds: list[dict[str, Any]], text: str) -> dic
     }
 
 
-def test_every_attack_template_is_a_422_and_the_api_answers_meanwhile(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_every_attack_template_is_a_422_and_the_api_answers_meanwhile(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     refusals: dict[str, Any] = {}
 
     def submit_all() -> None:
@@ -41,8 +41,8 @@ def test_every_attack_template_is_a_422_and_the_api_answers_meanwhile(api, start
     assert api.get("/healthz").status_code == 200
 
 
-def test_a_template_that_breaks_on_an_unsampled_seed_fails_that_item_only(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())
+def test_a_template_that_breaks_on_an_unsampled_seed_fails_that_item_only(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)
     seeds = arithmetic_seeds(30)
     sampled = {c["instruction"] for c in JobCreate.model_validate(_job(teacher, seeds, "x")).template_contexts()}
     victim = next(s for s in seeds if s["instruction"] not in sampled)

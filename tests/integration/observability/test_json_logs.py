@@ -39,9 +39,9 @@ def json_worker(workers: Workers, stack_env: dict[str, str], logs: Path) -> Iter
 
 
 def test_a_requests_id_is_in_the_api_and_worker_json_lines_and_on_its_job(
-    stack_env, logs, tenant_api, json_worker, start_simulator
+    stack_env, logs, tenant_api, json_worker, shared_simulator
 ):
-    sim = start_simulator()
+    sim = shared_simulator
     teacher_key = "sk-planted-" + secrets.token_hex(16)
     request_id = f"test-{secrets.token_hex(6)}"
     with api_server({**stack_env, "DISTILLERY_LOG_FORMAT": "json"}, logs) as url:

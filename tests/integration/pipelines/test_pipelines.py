@@ -18,8 +18,8 @@ from tests.support.waiting import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_a_yaml_pipeline_runs_its_stages_in_order_each_a_job_and_rolls_up(api, start_simulator):
-    teacher = api.add_teacher(start_simulator())["name"]
+def test_a_yaml_pipeline_runs_its_stages_in_order_each_a_job_and_rolls_up(api, shared_simulator):
+    teacher = api.add_teacher(shared_simulator)["name"]
     body = yaml.safe_dump(two_labels(teacher, teacher))
     response = api.post("/v1/pipelines", content=body, headers={"Content-Type": "application/yaml"})
     assert response.status_code == 202, response.text
@@ -61,10 +61,12 @@ def test_a_yaml_pipeline_runs_its_stages_in_order_each_a_job_and_rolls_up(api, s
     assert report["cost_usd"] == pytest.approx(cost)
 
 
-def test_a_failing_stage_fails_the_run_with_its_reason_and_retry_goes_on_from_it(api, start_simulator, stack_env, logs):
+def test_a_failing_stage_fails_the_run_with_its_reason_and_retry_goes_on_from_it(
+    api, shared_simulator, stack_env, logs
+):
     from distillery.cli.stack import free_port
 
-    good = api.add_teacher(start_simulator())["name"]
+    good = api.add_teacher(shared_simulator)["name"]
     port = free_port()
     with simulator(stack_env, logs, port=port, api_key="sk-another-" + secrets.token_hex(8)) as strict:
         refusing = api.add_teacher(strict)["name"]
@@ -130,9 +132,9 @@ def test_cancelling_a_stages_job_directly_fails_the_run(api, start_simulator):
     assert failed["status"] == "failed" and failed["error"] == "stage 'label' failed: its job was cancelled"
 
 
-def test_a_stage_that_cannot_start_fails_the_run_without_a_server_error(api, start_simulator):
+def test_a_stage_that_cannot_start_fails_the_run_without_a_server_error(api, shared_simulator):
     # Every label is rejected (no answer matches the gold one), so the second stage's input is empty.
-    teacher = api.add_teacher(start_simulator())["name"]
+    teacher = api.add_teacher(shared_simulator)["name"]
     body = two_labels(teacher, teacher)
     body["stages"][0]["spec"]["seeds"] = [{**s, "answer": "never"} for s in arithmetic_seeds(3)]
     run = submit(api, body)
@@ -159,9 +161,9 @@ def test_a_body_that_is_no_pipeline_is_a_422_naming_the_line_or_field(tenant_api
     assert error["details"][0]["field"] == field and words in error["message"], error
 
 
-def test_stages_are_checked_at_submission_naming_the_field(tenant_api, other_api, start_simulator):
-    teacher = tenant_api.add_teacher(start_simulator())["name"]
-    theirs = other_api.add_teacher(start_simulator())["name"]
+def test_stages_are_checked_at_submission_naming_the_field(tenant_api, other_api, shared_simulator):
+    teacher = tenant_api.add_teacher(shared_simulator)["name"]
+    theirs = other_api.add_teacher(shared_simulator)["name"]
     cases = [
         (two_labels(teacher, "nobody"), "stages.1.spec.teacher"),
         (two_labels(theirs, teacher), "stages.0.spec.teacher"),
@@ -180,8 +182,8 @@ def test_stages_are_checked_at_submission_naming_the_field(tenant_api, other_api
     assert tenant_api.get("/v1/pipelines").json()["data"] == []
 
 
-def test_another_tenants_pipeline_is_not_found(tenant_api, other_api, start_simulator):
-    teacher = tenant_api.add_teacher(start_simulator())["name"]
+def test_another_tenants_pipeline_is_not_found(tenant_api, other_api, shared_simulator):
+    teacher = tenant_api.add_teacher(shared_simulator)["name"]
     run = submit(tenant_api, two_labels(teacher, teacher))
     for method, path in [
         ("GET", ""),
@@ -211,7 +213,7 @@ def test_every_pipeline_route_is_in_the_openapi_document(test_client):
 
 
 def test_a_run_whose_messages_were_lost_is_moved_on_by_the_reapers_sweep(
-    tenant_api, workers, start_simulator, stack_env, logs
+    tenant_api, workers, shared_simulator, stack_env, logs
 ):
     """The database is the ledger: with no worker up, the POST's message is lost with the
     broker's data; a worker started later finds the run in its sweep and runs it."""
@@ -220,7 +222,7 @@ def test_a_run_whose_messages_were_lost_is_moved_on_by_the_reapers_sweep(
     from tests.conftest import SHORT_LEASE_S, Workers
 
     workers.stop()  # the next test that asks for `worker` starts it again
-    teacher = tenant_api.add_teacher(start_simulator())["name"]
+    teacher = tenant_api.add_teacher(shared_simulator)["name"]
     run = submit(tenant_api, two_labels(teacher, teacher))
     redis.Redis.from_url(stack_env["DISTILLERY_BROKER_URL"]).flushdb()
     # Short leases: the sweep runs every 5 s and takes runs queued for SHORT_LEASE_S.

@@ -32,8 +32,8 @@ def train_worker(stack_env: dict[str, str], logs: Path) -> Iterator[subprocess.P
         yield proc
 
 
-def test_an_sft_stage_trains_the_student_on_the_label_stages_dataset(api: Api, start_simulator, student, train_worker):
-    teacher = api.add_teacher(start_simulator())["name"]
+def test_an_sft_stage_trains_the_student_on_the_label_stages_dataset(api: Api, shared_simulator, student, train_worker):
+    teacher = api.add_teacher(shared_simulator)["name"]
     sft = {
         "dataset_id": "@label",
         "base_model": str(student),

@@ -92,7 +92,7 @@ def test_dpo_starts_from_the_sft_student_and_its_run_card_names_it(trainer: Api,
 
 
 def test_a_generate_job_writes_the_students_samples_as_a_candidates_dataset_a_feedback_job_judges(
-    trainer: Api, student: Path, tmp_path: Path, worker: Any, start_simulator: Any
+    trainer: Api, student: Path, tmp_path: Path, worker: Any, shared_simulator: Any
 ):
     sft = sft_student(trainer, student)
     # Four prompts with a reference answer, two without.
@@ -151,7 +151,7 @@ def test_a_generate_job_writes_the_students_samples_as_a_candidates_dataset_a_fe
 
     # The student in the loop: a feedback job judges the student's candidates, beside the
     # teacher's own answer, into preference pairs.
-    teacher = trainer.add_teacher(start_simulator())
+    teacher = trainer.add_teacher(shared_simulator)
     generators = [{"teacher": teacher["name"], "temperature": 1.0}]
     feedback = trainer.submit_label_job(
         teacher, [], method="feedback", source_dataset=written["id"], params={"generators": generators}

@@ -95,9 +95,9 @@ def free_form(count: int) -> list[Example]:
 
 
 def test_free_form_answers_are_judged_against_the_teachers_by_a_pairwise_feedback_job(
-    trainer: Api, worker: Any, student: Path, start_simulator: Any, tmp_path: Path
+    trainer: Api, worker: Any, student: Path, shared_simulator: Any, tmp_path: Path
 ):
-    judge = trainer.add_teacher(start_simulator())
+    judge = trainer.add_teacher(shared_simulator)
     ds = dataset(trainer, free_form(24))
     job = submit(
         trainer,

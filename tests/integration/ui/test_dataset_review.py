@@ -126,9 +126,9 @@ def test_the_row_viewer_pages_searches_flags_and_makes_a_version_without_the_fla
 
 
 def test_a_preference_pair_shows_chosen_and_rejected_side_by_side_with_the_judges_ratings(
-    api, start_simulator, server_url, page
+    api, shared_simulator, server_url, page
 ):
-    teacher = api.add_teacher(start_simulator())
+    teacher = api.add_teacher(shared_simulator)
     # No gold answers (they would decide the pairs without the judge).
     seeds = [
         {"instruction": s["instruction"], "candidates": [f"Answer: {s['answer']}", f"Answer: {int(s['answer']) + 9}"]}
@@ -177,8 +177,8 @@ def _training_job(api: Api, dataset_id: str, tmp_path: Path) -> str:
     return training_job_id
 
 
-def test_the_training_pages_fit_the_screen_at_1280_and_2024_pixels(api, start_simulator, server_url, page, tmp_path):
-    teacher = api.add_teacher(start_simulator())
+def test_the_training_pages_fit_the_screen_at_1280_and_2024_pixels(api, shared_simulator, server_url, page, tmp_path):
+    teacher = api.add_teacher(shared_simulator)
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(3))["id"])
     training_job_id = _training_job(api, job["dataset_id"], tmp_path)
     sign_in(page, server_url, api.key)
