@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -89,6 +89,11 @@ class Circuit:
         poll = FIRST_CONTACT_POLL_S if self.state == "unverified" else POLL_S
         return min(max(self.probe_at, self.prober_until) - now, poll)
 
+    def withdraw(self) -> None:
+        """The admitted probe was not sent: the next caller may probe at once."""
+        if self.state != "closed":
+            self.prober_until = 0.0
+
     def succeeded(self) -> None:
         self.state, self.verified, self.failures, self.first_failure = "closed", True, 0, 0.0
         self.probe_at = self.prober_until = self.backoff = 0.0
@@ -123,6 +128,12 @@ class Store(Protocol):
         record after it."""
 
 
+@dataclass(frozen=True)
+class Admission:
+    circuit: Circuit  # as it was while the caller waited (open: the teacher was down)
+    probe: bool  # the call goes as the circuit's probe: it must be sent, or withdrawn
+
+
 class Breaker:
     """A teacher's circuit as one gateway sees it."""
 
@@ -132,20 +143,26 @@ class Breaker:
         self._seen = Circuit()
         self._seen_at = 0.0
 
-    async def admit(self) -> Circuit:
-        """Wait until a call may go; return the circuit as it was while waiting (open if the
-        caller waited for a down teacher). Raises Refused."""
+    async def admit(self, still_wanted: Callable[[], Awaitable[None]]) -> Admission:
+        """Wait until a call may go. `still_wanted` is asked before each wait and raises
+        when the call is no longer wanted (its job was cancelled). Raises Refused."""
         if self._seen.clean and time.monotonic() - self._seen_at < CLOSED_FRESH_S:
-            return self._seen
+            return Admission(self._seen, probe=False)
         waited: Circuit | None = None
         while True:
             wait, self._seen = await self._store.update(lambda c, now: c.admit(now, self._probe_s))
             self._seen_at = time.monotonic()
             if wait <= 0:
-                return waited or self._seen
+                return Admission(waited or self._seen, probe=self._seen.state != "closed")
             if self._seen.state == "open":
                 waited = self._seen
+            await still_wanted()
             await asyncio.sleep(wait)
+
+    async def withdraw(self) -> None:
+        """Give back an admitted probe that will not be sent: callers waiting for its
+        answer would otherwise wait out its whole timeout, one after another."""
+        _, self._seen = await self._store.update(lambda c, _: c.withdraw())
 
     async def succeeded(self) -> None:
         if not self._seen.clean:

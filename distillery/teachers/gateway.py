@@ -26,7 +26,7 @@ from distillery.errors import BudgetExhausted, JobClosed, TeacherRefused
 from distillery.ledger import budget, closed_flag
 from distillery.observability import teacher_metrics
 from distillery.teachers import cache, clients
-from distillery.teachers.circuit import Refused, make_breaker
+from distillery.teachers.circuit import Admission, Refused, make_breaker
 from distillery.teachers.limiter import Limits, make_limiter
 from distillery.teachers.pricing import cost_usd
 from distillery.teachers.retries import GiveUp, TeacherFailed, as_failure, outcome, policy, retry_after, retryable
@@ -265,10 +265,16 @@ class TeacherGateway:
         try:
             async for attempt in policy(give_up):
                 with attempt:
-                    down = await self._admit()
-                    await self._limiter.acquire(estimate)
-                    # Waiting for the circuit, the schedule or a backoff took a while.
-                    await self._job_open.ensure_open()
+                    admission = await self._admit()
+                    down = admission.circuit.state == "open"
+                    try:
+                        await self._limiter.acquire(estimate)
+                        # Waiting for the circuit, the schedule or a backoff took a while.
+                        await self._job_open.ensure_open()
+                    except BaseException:
+                        if admission.probe:
+                            await self._breaker.withdraw()
+                        raise
                     started = time.monotonic()
                     attempts.sent += 1
                     try:
@@ -311,13 +317,14 @@ class TeacherGateway:
         await self._limiter.succeeded(estimate - used, learned)
         return reply
 
-    async def _admit(self) -> bool:
-        """Wait for the teacher's circuit; True when it was open (the teacher was down)."""
-        circuit = await self._breaker.admit()
+    async def _admit(self) -> Admission:
+        """Wait for the teacher's circuit, while the job still takes work."""
+        admission = await self._breaker.admit(self._job_open.ensure_open)
+        circuit = admission.circuit
         if circuit.state == "open" and not self._paused:
             self._paused = True
             await self._events.unavailable(self.endpoint.name, circuit.cause)
-        return circuit.state == "open"
+        return admission
 
     async def _answered(self) -> None:
         await self._breaker.succeeded()

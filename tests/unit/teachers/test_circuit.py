@@ -3,9 +3,19 @@ sustained, one probe at a time with backoff, closed by the first answer."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from distillery.teachers.circuit import FAILING_S, FAILURES, FIRST_CONTACT_S, REFUSED_S, Circuit, Refused
+from distillery.teachers.circuit import (
+    FAILING_S,
+    FAILURES,
+    FIRST_CONTACT_S,
+    REFUSED_S,
+    Circuit,
+    Refused,
+    make_breaker,
+)
 
 PROBE_S = 35.0
 
@@ -78,3 +88,32 @@ def test_a_teacher_that_never_answers_is_refused_rather_than_waited_for():
         t += 1.0
     with pytest.raises(Refused, match="never answered"):
         circuit.admit(t, PROBE_S)
+
+
+def test_a_probe_given_back_unsent_lets_the_next_caller_probe_at_once():
+    circuit = Circuit()
+    assert circuit.admit(0.0, PROBE_S) == 0  # the first call goes... then its job is cancelled
+    assert circuit.admit(0.1, PROBE_S) > 0
+    circuit.withdraw()
+    assert circuit.admit(0.2, PROBE_S) == 0  # not a probe's whole timeout later
+
+
+def test_a_caller_waiting_for_the_probe_stops_waiting_once_its_call_is_unwanted(tmp_path):
+    breaker = make_breaker(None, tmp_path, "tch_1", PROBE_S)
+    waiter = make_breaker(None, tmp_path, "tch_1", PROBE_S)  # another process's gateway
+
+    async def scenario() -> None:
+        first = await breaker.admit(wanted)
+        assert first.probe and first.circuit.state == "unverified"
+        with pytest.raises(LookupError, match="cancelled"):
+            await asyncio.wait_for(waiter.admit(cancelled), timeout=PROBE_S / 2)
+        await breaker.withdraw()
+        assert (await asyncio.wait_for(waiter.admit(wanted), timeout=PROBE_S / 2)).probe
+
+    async def wanted() -> None:
+        pass
+
+    async def cancelled() -> None:
+        raise LookupError("the job was cancelled")
+
+    asyncio.run(scenario())
