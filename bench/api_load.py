@@ -67,9 +67,9 @@ def create_job(stack: Stack, items: int) -> str:
         "teacher": "sim",
         "method": "label",
         "skill": {"name": "arithmetic", "reasoning": "cot"},
-        "seeds": [{"instruction": f"What is {i} * 7 + {i % 13}?"} for i in range(items)],
+        **stack.seeds(items),
     }
-    response = stack.client.post("/v1/jobs", json=spec)
+    response = stack.client.post("/v1/jobs", json=spec, timeout=600)
     response.raise_for_status()
     return str(response.json()["id"])
 

@@ -4,6 +4,7 @@ Redis on 127.0.0.1:6379, as the tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -24,6 +26,11 @@ sys.path.insert(0, str(ROOT))
 from distillery.cli.stack import free_port, process, spawn, stop, wait_http  # noqa: E402
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+UPLOAD_ABOVE = 10_000  # more items than this: a job's seeds come from an uploaded dataset
+
+
+def prompts(items: int) -> list[str]:
+    return [f"What is {i} * 7 + {i % 13}?" for i in range(items)]
 
 
 @dataclass
@@ -63,6 +70,20 @@ class Stack:
     def reset_simulator(self) -> None:
         """Zero the simulator's counters and refill its rate limiter: a fresh teacher for the next run."""
         httpx.post(self.simulator_url.removesuffix("/v1") + "/sim/reset").raise_for_status()
+
+    def seeds(self, items: int) -> dict[str, Any]:
+        """A label job's seeds: inline, or above UPLOAD_ABOVE an uploaded dataset it reads."""
+        if items <= UPLOAD_ABOVE:
+            return {"seeds": [{"instruction": p} for p in prompts(items)]}
+        lines = "".join(json.dumps({"id": f"s{i}", "instruction": p}) + "\n" for i, p in enumerate(prompts(items)))
+        response = self.client.post(
+            "/v1/datasets/upload",
+            files={"file": ("seeds.jsonl", lines.encode(), "application/jsonl")},
+            data={"purpose": "seeds", "name": "bench-seeds"},
+            timeout=600,
+        )
+        response.raise_for_status()
+        return {"source_dataset": str(response.json()["id"])}
 
 
 def fresh_database(name: str) -> str:

@@ -12,7 +12,6 @@ figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,13 +22,12 @@ from typing import Any
 import peer_runs
 from pacer import pace
 from probes import ProgressTrace, deadlocks, rss_mb
-from stack import Stack, running_stack
+from stack import UPLOAD_ABOVE, Stack, prompts, running_stack
 
 LIMIT_RPM = 3000
 UNTHROTTLED_RPM_SET = 1_000_000
 CONCURRENCY = 64  # the teacher's max_concurrency, and every peer's concurrency limit
 SETTLE_S = 5.0  # the workers finish booting before anything is timed (2 cores are shared)
-UPLOAD_ABOVE = 10_000  # more items than this: the seeds come from an uploaded dataset
 
 
 @dataclass(frozen=True)
@@ -54,22 +52,6 @@ class Rate:
         return self.items / self.seconds if self.seconds > 0 else 0.0
 
 
-def prompts(items: int) -> list[str]:
-    return [f"What is {i} * 7 + {i % 13}?" for i in range(items)]
-
-
-def upload_seeds(stack: Stack, items: int) -> str:
-    lines = "".join(json.dumps({"id": f"s{i}", "instruction": p}) + "\n" for i, p in enumerate(prompts(items)))
-    response = stack.client.post(
-        "/v1/datasets/upload",
-        files={"file": ("seeds.jsonl", lines.encode(), "application/jsonl")},
-        data={"purpose": "seeds", "name": "bench-seeds"},
-        timeout=600,
-    )
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
 def run_distillery(stack: Stack, scenario: Scenario, items: int, name: str) -> Rate:
     client = stack.client
     stack.reset_simulator()
@@ -88,10 +70,7 @@ def run_distillery(stack: Stack, scenario: Scenario, items: int, name: str) -> R
         "method": "label",
         "skill": {"name": "arithmetic", "reasoning": "cot"},
     }
-    if items > UPLOAD_ABOVE:
-        spec["source_dataset"] = upload_seeds(stack, items)
-    else:
-        spec["seeds"] = [{"instruction": p} for p in prompts(items)]
+    spec.update(stack.seeds(items))
     rss_start = {"workers": sum(rss_mb(w.proc.pid) for w in stack.workers if w.proc), "api": rss_mb(stack.api.pid)}
     deadlocks_before = deadlocks(stack.database)
     trace = ProgressTrace(items)
