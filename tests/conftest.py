@@ -115,15 +115,24 @@ def embedded_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
 
 
 @pytest.fixture
-def postgres_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """As `embedded_db`, on a fresh Postgres database: for what only concurrent
-    transactions under Postgres' row locks show."""
-    from distillery.db.migrate import upgrade
-    from tests.support.stack import postgres_database
+def postgres_db(stack_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As `embedded_db`, on the session's Postgres database: for what only concurrent
+    transactions under Postgres' row locks show. The test's jobs are closed afterwards, so
+    that the session's worker leaves them alone."""
+    from sqlalchemy import update
 
-    with postgres_database() as url:
-        upgrade(url)
-        yield from _ledger_db(monkeypatch, tmp_path, url)
+    from distillery.db.models import Job
+    from distillery.db.session import unit_of_work
+    from distillery.schemas.status import ACTIVE_STATUSES, JobStatus
+    from tests.support.ledger_db import TENANT
+
+    yield from _ledger_db(monkeypatch, tmp_path, stack_env["DISTILLERY_DATABASE_URL"])
+    with unit_of_work() as session:
+        session.execute(
+            update(Job)
+            .where(Job.tenant_id == TENANT, Job.status.in_(ACTIVE_STATUSES))
+            .values(status=JobStatus.CANCELLED)
+        )
 
 
 def _ledger_db(monkeypatch: pytest.MonkeyPatch, data_dir: Path, database_url: str) -> Iterator[None]:

@@ -43,6 +43,8 @@ def fresh_database(data_dir: Path) -> Path:
 
 
 def add_tenant_and_teacher(session: Session) -> None:
+    if session.get(Tenant, TENANT) is not None:  # the session's Postgres database has them
+        return
     session.add(Tenant(id=TENANT, name="core"))
     session.flush()
     session.add(Teacher(id=TEACHER, tenant_id=TENANT, name="teacher", base_url="http://teacher/v1", model="m"))
