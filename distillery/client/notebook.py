@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from distillery.client.errors import ClientError
 
 
@@ -30,4 +28,7 @@ def hf_dataset(path: Path) -> Any:
         import datasets
     except ImportError:
         raise ClientError("a Hugging Face Dataset needs `datasets`: pip install 'distillery[hub]'") from None
+    # Here, not at the top: every `distillery` command imports the client, few load a dataset.
+    import pyarrow.parquet as pq
+
     return datasets.Dataset(pq.read_table(path))
