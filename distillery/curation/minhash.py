@@ -16,7 +16,6 @@ from collections.abc import Callable, Collection, Sequence
 from functools import cache
 
 import numpy as np
-from datasketch import MinHash
 
 _SEED = 1
 _BLOCK = 256  # texts per vectorised pass: keeps the shingles × permutations array in cache
@@ -26,6 +25,10 @@ HashFunc = Callable[[bytes], int]
 
 @cache
 def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    # Imported here: datasketch brings scipy, half a second of CPU at every API and worker
+    # start, which only a dataset build or a similarity check needs.
+    from datasketch import MinHash
+
     a, b = MinHash(num_perm=num_perm, seed=_SEED).permutations
     return a.astype(np.uint32), b.astype(np.uint32)
 

@@ -16,8 +16,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from datasketch.hashfunc import sha1_hash32
-
 from distillery.curation.minhash import LSHIndex, bands_for
 
 _TOKEN = re.compile(r"\w+")
@@ -74,6 +72,8 @@ class SimilarityIndex:
     earliest pooled of equally close ones)."""
 
     def __init__(self, threshold: float) -> None:
+        from datasketch.hashfunc import sha1_hash32  # datasketch brings scipy: only when used
+
         self.threshold = threshold
         self._lsh = LSHIndex(NUM_PERM, *banding(threshold), hashfunc=sha1_hash32)
         self._texts: list[tuple[str, list[str], object]] = []
