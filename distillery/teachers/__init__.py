@@ -1,5 +1,5 @@
 """Teachers: registry (CRUD), gateway, clients, retries, batch, limiter, circuit, cache,
-pricing. The only package that imports openai (clients, gateway, retries and batch do).
+pricing. The only package that speaks HTTP to teachers (http, over aiohttp).
 
 Invariants: a teacher call goes through `gateway.TeacherGateway`; each reply is cached by
 request hash and persisted before the next await, so a retry or resume never pays twice;

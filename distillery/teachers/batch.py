@@ -13,10 +13,11 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-import openai
-from openai.types import Batch
+import aiohttp
+import orjson
 from sqlalchemy.orm import Session
 
 from distillery.db.base import utcnow
@@ -25,6 +26,7 @@ from distillery.db.models import TeacherBatch
 from distillery.errors import BudgetExhausted
 from distillery.ledger import budget
 from distillery.teachers.gateway import Call, Completion, TeacherGateway
+from distillery.teachers.http import TeacherHTTPError
 from distillery.teachers.retries import policy
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,22 @@ ENDPOINT = "/v1/chat/completions"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 Notify = Callable[[str, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ProviderBatch:
+    """What we read of a provider's batch object."""
+
+    id: str
+    status: str
+    output_file_id: str | None
+
+    @classmethod
+    def of(cls, body: Any) -> ProviderBatch:
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not isinstance(body.get("status"), str):
+            raise ValueError("the teacher's batch object has no id or status")
+        output = body.get("output_file_id")
+        return cls(body["id"], body["status"], output if isinstance(output, str) else None)
 
 
 class BatchGateway:
@@ -99,7 +117,7 @@ class BatchGateway:
         if reserved:
             try:
                 answered = await self._batch(row, [call for call, _ in calls.values() if call.key in reserved])
-            except (openai.OpenAIError, ValueError) as exc:
+            except (TeacherHTTPError, ValueError) as exc:
                 # The batch itself failed (not a line of it): every line goes online.
                 log.warning("batch for job %s failed: %s", job_id, exc)
                 await self._notify("batch_failed", f"the batch failed ({type(exc).__name__}); retrying online")
@@ -138,17 +156,16 @@ class BatchGateway:
         """Submit the batch of `calls` (unless an earlier worker did), wait for it, and
         store the answered lines; returns them by request hash."""
         job_id, ep = self.online.job_id, self.endpoint
-        client = self.online.client
         if row.provider_batch_id is None:
-            upload = await self._api(client.files.create, file=(f"{row.id}.jsonl", self._jsonl(calls)), purpose="batch")
-            batch = await self._api(
-                client.batches.create,
-                input_file_id=upload.id,
-                endpoint=ENDPOINT,
-                completion_window="24h",
-                metadata={"distillery_batch": row.id, "job_id": job_id},
-            )
-            await self._db.run(_submitted, row.id, batch.id, upload.id)
+            input_file_id = await self._api(self._upload, f"{row.id}.jsonl", self._jsonl(calls))
+            body = {
+                "input_file_id": input_file_id,
+                "endpoint": ENDPOINT,
+                "completion_window": "24h",
+                "metadata": {"distillery_batch": row.id, "job_id": job_id},
+            }
+            batch = await self._api(self._batch_object, "/batches", orjson.dumps(body))
+            await self._db.run(_submitted, row.id, batch.id, input_file_id)
             await self._notify("batch_submitted", f"batch {batch.id} of {len(calls)} requests sent to '{ep.name}'")
         else:
             await self._notify("batch_resumed", f"polling batch {row.provider_batch_id}, submitted earlier")
@@ -171,6 +188,22 @@ class BatchGateway:
         """A Batch API call, retried like a chat call."""
         return await policy(self.online.max_attempts)(fn, *args, **kwargs)
 
+    async def _batch_object(self, path: str, body: bytes | None = None) -> ProviderBatch:
+        """POST `body` to `path`, or GET it."""
+        http = self.online.http
+        reply = await (http.post_json(path, body) if body is not None else http.request("GET", path))
+        return ProviderBatch.of(reply.json())
+
+    async def _upload(self, filename: str, content: bytes) -> str:
+        """The id of the uploaded batch input file."""
+        form = aiohttp.FormData()  # made per attempt: a sent form cannot be sent again
+        form.add_field("purpose", "batch")
+        form.add_field("file", content, filename=filename, content_type="application/jsonl")
+        uploaded = (await self.online.http.request("POST", "/files", data=form)).json()
+        if not isinstance(uploaded, dict) or not isinstance(uploaded.get("id"), str):
+            raise ValueError("the teacher's file object has no id")
+        return str(uploaded["id"])
+
     def _jsonl(self, calls: list[Call]) -> bytes:
         lines = (
             json.dumps(
@@ -186,21 +219,21 @@ class BatchGateway:
         )
         return ("\n".join(lines) + "\n").encode()
 
-    async def _wait(self, provider_batch_id: str) -> Batch:
+    async def _wait(self, provider_batch_id: str) -> ProviderBatch:
         while True:
-            batch = await self._api(self.online.client.batches.retrieve, provider_batch_id)
+            batch = await self._api(self._batch_object, f"/batches/{provider_batch_id}")
             if batch.status in TERMINAL:
                 return batch
             await asyncio.sleep(self._poll_s)
 
-    async def _output(self, batch: Batch) -> dict[str, dict[str, Any]]:
+    async def _output(self, batch: ProviderBatch) -> dict[str, dict[str, Any]]:
         """The 200 replies of the batch's output file, by custom_id; error lines are left
         out (they are retried online)."""
         if not batch.output_file_id:
             return {}
-        content = await self._api(self.online.client.files.content, batch.output_file_id)
+        content = await self._api(self.online.http.request, "GET", f"/files/{batch.output_file_id}/content")
         bodies = {}
-        for line in content.text.splitlines():
+        for line in content.content.decode().splitlines():
             if not line.strip():
                 continue
             entry = json.loads(line)

@@ -1,4 +1,4 @@
-"""The teacher gateway: the only code that talks to teachers (through the openai SDK).
+"""The teacher gateway: the only code that asks teachers for chat completions.
 
 Per call: cache lookup → budget reservation of the call's worst case → the teacher's
 circuit (waits while the teacher is down) → a slot of the teacher's shared schedule →
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx2
-import openai
 import orjson
 from sqlalchemy.orm import Session
 
@@ -27,9 +26,19 @@ from distillery.ledger import budget, closed_flag
 from distillery.observability import teacher_metrics
 from distillery.teachers import cache, clients
 from distillery.teachers.circuit import Admission, Refused, make_breaker
+from distillery.teachers.http import StatusError, TeacherHTTP, TeacherHTTPError
 from distillery.teachers.limiter import Limits, make_limiter
 from distillery.teachers.pricing import cost_usd
-from distillery.teachers.retries import GiveUp, TeacherFailed, as_failure, outcome, policy, retry_after, retryable
+from distillery.teachers.retries import (
+    GiveUp,
+    TeacherFailed,
+    as_failure,
+    outcome,
+    policy,
+    rate_limited,
+    retry_after,
+    retryable,
+)
 
 # Tokens per character, on the safe side (English runs about 4), and per message: the
 # pre-call estimate that the TPM schedule paces and a budget reserves.
@@ -108,7 +117,7 @@ def estimate_tokens(messages: list[dict[str, str]]) -> int:
     return sum(len(m["content"]) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE for m in messages)
 
 
-def _header_limit(headers: httpx2.Headers, name: str) -> int | None:
+def _header_limit(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(f"x-ratelimit-limit-{name}")
     return int(value) if value and value.isdigit() and int(value) > 0 else None
 
@@ -152,7 +161,7 @@ class TeacherGateway:
         self._events = events
         self.budgeted = budgeted
         self.max_attempts = max_attempts
-        self.client = clients.openai_client(endpoint.base_url, endpoint.api_key, timeout_s)
+        self.http: TeacherHTTP = clients.teacher_http(endpoint.base_url, endpoint.api_key, timeout_s)
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
         self._limiter = make_limiter(redis_url, data_dir, endpoint.id, Limits(endpoint.rpm, endpoint.tpm))
         # A probe may take every attempt's timeout before another caller may probe.
@@ -278,32 +287,25 @@ class TeacherGateway:
                     started = time.monotonic()
                     attempts.sent += 1
                     try:
-                        # The SDK's plain POST (its auth, errors and base URL) with the body
-                        # encoded once: `chat.completions.create` walks every message
-                        # through its type-driven transform first, a tenth of a worker's CPU.
-                        raw = await self.client.post(
+                        raw = await self.http.post_json(
                             "/chat/completions",
-                            cast_to=httpx2.Response,
-                            content=orjson.dumps({"model": self.endpoint.model, "messages": messages, **params}),
-                            options={"headers": {"Content-Type": "application/json"}},
+                            orjson.dumps({"model": self.endpoint.model, "messages": messages, **params}),
                         )
-                    except openai.OpenAIError as exc:
+                    except TeacherHTTPError as exc:
                         teacher_metrics.record_request(self.endpoint.id, outcome(exc), time.monotonic() - started)
-                        if isinstance(exc, openai.RateLimitError):
+                        if rate_limited(exc):
                             await self._throttled(retry_after(exc))
                         if await self._failed(exc) or down:
                             give_up.excuse()  # the teacher is down: waiting for it is no failure of the call
                         raise
                     teacher_metrics.record_request(self.endpoint.id, "ok", time.monotonic() - started)
                     await self._answered()
-        except openai.OpenAIError as exc:
+        except TeacherHTTPError as exc:
             raise self._scrubbed(as_failure(exc)) from None
         except Refused as refused:
             raise TeacherRefused(f"teacher '{self.endpoint.name}' {refused.cause}") from None
-        # The reply as the teacher sent it, decoded once: building the SDK's models from it
-        # and dumping them again cost more than the rest of the call's own work.
         try:
-            reply = orjson.loads(raw.content)
+            reply = raw.json()
         except orjson.JSONDecodeError:
             raise TeacherFailed("teacher_bad_reply", "the reply is not JSON") from None
         choices = reply.get("choices") if isinstance(reply, dict) else None
@@ -332,17 +334,17 @@ class TeacherGateway:
             self._paused = False
             await self._events.available(self.endpoint.name)
 
-    async def _failed(self, exc: openai.OpenAIError) -> bool:
+    async def _failed(self, exc: TeacherHTTPError) -> bool:
         """Tell the circuit how the teacher failed; True unless it is closed (the teacher is
         down, or has yet to answer: the attempt is not the call's fault). A refusal (401,
         403, 404) is final for every caller; any other answer, a 429 or a 400, shows the
         teacher up."""
-        if isinstance(exc, openai.APIStatusError) and exc.status_code in REFUSALS:
+        if isinstance(exc, StatusError) and exc.status in REFUSALS:
             # The same words for this call and for every call the circuit then turns away.
-            cause = f"refused the requests (HTTP {exc.status_code}: {self._scrubbed(as_failure(exc)).detail})"
+            cause = f"refused the requests (HTTP {exc.status}: {self._scrubbed(as_failure(exc)).detail})"
             await self._breaker.failed(cause, transient=False)
             raise Refused(cause)
-        if retryable(exc) and not isinstance(exc, openai.RateLimitError):
+        if retryable(exc) and not rate_limited(exc):
             failure = self._scrubbed(as_failure(exc))
             circuit = await self._breaker.failed(f"{failure.reason}: {failure.detail}", transient=True)
             return circuit.state != "closed"

@@ -6,11 +6,10 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
-import openai
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from distillery.security.scrub import scrub_excerpt
-from distillery.teachers.clients import AddressRefused
+from distillery.teachers.http import ConnectionFailed, StatusError, TeacherHTTPError, TimedOut
 
 # Longest we honour a Retry-After before trying again; providers rarely ask for more.
 MAX_RETRY_AFTER_S = 60.0
@@ -29,29 +28,19 @@ class TeacherFailed(Exception):
         self.detail = detail
 
 
-def _refused_address(exc: BaseException) -> AddressRefused | None:
-    """The SSRF guard's refusal under an APIConnectionError (openai wraps httpx's error,
-    which wraps httpcore's)."""
-    seen: BaseException | None = exc
-    for _ in range(5):
-        if seen is None or isinstance(seen, AddressRefused):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+def rate_limited(exc: BaseException | None) -> bool:
+    return isinstance(exc, StatusError) and exc.status == 429
 
 
 def retryable(exc: BaseException) -> bool:
-    if _refused_address(exc) is not None:
-        return False  # the guard's verdict does not change on a retry
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return isinstance(exc, openai.APIConnectionError)  # includes APITimeoutError
+    if isinstance(exc, StatusError):
+        return exc.status in (408, 409, 429) or exc.status >= 500
+    # The guard's verdict does not change on a retry.
+    return isinstance(exc, TimedOut) or (isinstance(exc, ConnectionFailed) and exc.refused is None)
 
 
 def retry_after(exc: BaseException | None) -> float | None:
-    if not isinstance(exc, openai.APIStatusError):
-        return None
-    return retry_after_from(exc.response.headers)
+    return retry_after_from(exc.headers) if isinstance(exc, StatusError) else None
 
 
 def retry_after_from(headers: Mapping[str, str]) -> float | None:
@@ -77,7 +66,7 @@ class Wait:
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, openai.RateLimitError):
+        if rate_limited(exc):
             return random.uniform(0, 0.05)
         return min(retry_after(exc) or 0.0, MAX_RETRY_AFTER_S) + self._backoff(state)
 
@@ -97,7 +86,7 @@ class GiveUp:
 
     def __call__(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, openai.RateLimitError):
+        if rate_limited(exc):
             self.rate_limited += 1
             return (state.seconds_since_start or 0.0) > RATE_LIMIT_PATIENCE_S
         return state.attempt_number - self.rate_limited - self.excused >= self.max_attempts
@@ -113,26 +102,22 @@ def outcome(exc: BaseException | None) -> str:
     """How a call ended, as /metrics counts it."""
     if exc is None:
         return "ok"
-    if isinstance(exc, openai.RateLimitError):
+    if rate_limited(exc):
         return "rate_limited"
-    if isinstance(exc, openai.APIStatusError):
-        return "server_error" if exc.status_code >= 500 else "client_error"
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, StatusError):
+        return "server_error" if exc.status >= 500 else "client_error"
+    if isinstance(exc, TimedOut):
         return "timeout"
     return "connection_error"
 
 
-def as_failure(exc: BaseException) -> TeacherFailed:
-    if isinstance(exc, openai.APIStatusError):
+def as_failure(exc: TeacherHTTPError) -> TeacherFailed:
+    if isinstance(exc, StatusError):
         # The provider's message, never our request (its headers carry the key); only a short,
         # scrubbed excerpt: the body may be an internal service's page, or quote the key.
-        message = exc.message if isinstance(exc.message, str) else type(exc).__name__
-        return TeacherFailed(f"teacher_http_{exc.status_code}", scrub_excerpt(message, EXCERPT_CHARS))
-    if isinstance(exc, openai.APITimeoutError):
+        return TeacherFailed(f"teacher_http_{exc.status}", scrub_excerpt(exc.message, EXCERPT_CHARS))
+    if isinstance(exc, TimedOut):
         return TeacherFailed("teacher_timeout", "the teacher did not answer in time")
-    if isinstance(exc, openai.APIConnectionError):
-        refused = _refused_address(exc)
-        if refused is not None:
-            return TeacherFailed("teacher_address_refused", scrub_excerpt(str(refused), EXCERPT_CHARS))
-        return TeacherFailed("teacher_unreachable", "could not connect to the teacher")
-    return TeacherFailed("teacher_bad_reply", f"{type(exc).__name__}: {scrub_excerpt(str(exc), EXCERPT_CHARS)}")
+    if isinstance(exc, ConnectionFailed) and exc.refused is not None:
+        return TeacherFailed("teacher_address_refused", scrub_excerpt(exc.refused, EXCERPT_CHARS))
+    return TeacherFailed("teacher_unreachable", "could not connect to the teacher")

@@ -130,13 +130,14 @@ def local_server() -> Iterator[int]:
 
 
 def _get(url: str) -> int:
-    import httpx2
-
-    from distillery.teachers.clients import GuardedTransport
+    from distillery.teachers.http import TeacherHTTP
 
     async def get() -> int:
-        async with httpx2.AsyncClient(transport=GuardedTransport()) as http:
-            return (await http.get(url)).status_code
+        http = TeacherHTTP(url, None, 5)
+        try:
+            return (await http.request("GET", "")).status
+        finally:
+            await http.close()
 
     return asyncio.run(get())
 
@@ -144,15 +145,13 @@ def _get(url: str) -> int:
 def test_connections_go_only_to_the_checked_address(allowlist, local_server, monkeypatch):
     """DNS rebinding: the name is resolved once, checked, and that very address is
     connected to; an internal answer is refused at connection time."""
-    import httpx2
-
-    from distillery.teachers.clients import AddressRefused
+    from distillery.teachers.http import ConnectionFailed
 
     answers = {"rebind.test": [ipaddress.ip_address("127.0.0.1")]}
     monkeypatch.setattr(teacher_urls, "resolve", lambda host, port: answers[host])
-    with pytest.raises(httpx2.ConnectError) as refused:
+    with pytest.raises(ConnectionFailed) as refused:
         _get(f"http://rebind.test:{local_server}/")
-    assert isinstance(refused.value.__cause__, AddressRefused) and "loopback" in str(refused.value)
+    assert refused.value.refused and "loopback" in refused.value.refused
     # Listed, the same name reaches the server at the address the guard checked (the
     # system resolver knows no `rebind.test`).
     allowlist("127.0.0.0/8")
@@ -161,13 +160,14 @@ def test_connections_go_only_to_the_checked_address(allowlist, local_server, mon
 
 def test_a_refused_address_is_a_final_named_failure(allowlist):
     from distillery.teachers import clients
+    from distillery.teachers.http import TeacherHTTPError
     from distillery.teachers.retries import as_failure, retryable
 
-    async def call() -> BaseException:
-        client = clients.openai_client("http://127.0.0.1:9/v1", None, 5)
+    async def call() -> TeacherHTTPError:
+        http = clients.teacher_http("http://127.0.0.1:9/v1", None, 5)
         try:
-            await client.models.list()
-        except Exception as exc:  # noqa: BLE001 (the failure is the result)
+            await http.request("GET", "/models")
+        except TeacherHTTPError as exc:
             return exc
         finally:
             await clients.close_all()

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import httpx
-import openai
 from tenacity import RetryCallState
 
+from distillery.teachers.http import ConnectionFailed, StatusError, TimedOut
 from distillery.teachers.retries import GiveUp, Wait, retryable
 
 
-def _error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:
-    response = httpx.Response(
-        status, headers=headers or {}, request=httpx.Request("POST", "http://t/v1/chat/completions")
-    )
-    cls = {
-        429: openai.RateLimitError,
-        500: openai.InternalServerError,
-        503: openai.InternalServerError,
-        400: openai.BadRequestError,
-    }[status]
-    return cls("boom", response=response, body=None)
+def _error(status: int, headers: dict[str, str] | None = None) -> StatusError:
+    return StatusError(status, "boom", headers or {})
 
 
 def _state(exc: BaseException, attempt: int, elapsed: float = 1.0) -> RetryCallState:
@@ -44,7 +34,8 @@ def test_a_429_waits_only_jitter_because_the_shared_limiter_holds_everyone_back(
 def test_only_transient_errors_are_retried():
     assert retryable(_error(429)) and retryable(_error(500))
     assert not retryable(_error(400))
-    assert retryable(openai.APIConnectionError(request=httpx.Request("POST", "http://t")))
+    assert retryable(ConnectionFailed("ServerDisconnectedError")) and retryable(TimedOut("slow"))
+    assert not retryable(ConnectionFailed("ClientConnectorDNSError", refused="a loopback address"))
 
 
 def test_rate_limits_do_not_use_up_the_attempts():
