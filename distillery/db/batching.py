@@ -28,6 +28,10 @@ from distillery.db.session import unit_of_work
 A = TypeVar("A")
 T = TypeVar("T")
 MAX_BATCH = 256
+# Under load (the last batch held more than one operation), a batch waits this long for
+# more to join, as Postgres' commit_delay does when commit_siblings are active: on a busy
+# worker the cost of a transaction, not its latency, bounds the pace.
+LINGER_S = 0.015
 # An operation that failed in its batch is tried alone this many times, pausing 0.2 s,
 # 0.4 s, ... between tries that lose the connection.
 ALONE_ATTEMPTS = 4
@@ -53,6 +57,7 @@ class TransactionBatcher:
     def __init__(self) -> None:
         self._pending: list[_Op] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._last_batch = 0
 
     @overload
     async def each(self, bulk_fn: Callable[[Session, list[A]], Sequence[T]], value: A) -> T: ...
@@ -80,8 +85,11 @@ class TransactionBatcher:
             await asyncio.shield(self._flusher)
 
     async def _flush(self) -> None:
+        if self._last_batch > 1:  # others are writing too: let them join this batch
+            await asyncio.sleep(LINGER_S)
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._last_batch = len(batch)
             outcomes = await asyncio.to_thread(_execute, batch)
             for (*_, future), (ok, value) in zip(batch, outcomes, strict=True):
                 if future.done():

@@ -14,6 +14,7 @@ reads the job's row (SQLite, one host's calls).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from functools import lru_cache
 
@@ -75,10 +76,34 @@ class OpenCheck:
         self.job_id = job_id
         self._job_row = job_row
         self._redis = redis_client
+        self._next_look: asyncio.Future[bool] | None = None
 
     async def ensure_open(self) -> None:
         """JobClosed when the job was cancelled or failed."""
-        if self._redis is not None and not await self._redis.exists(KEY_PREFIX + self.job_id):
+        if self._redis is not None and not await self._flag_up():
             return
         if not await self._job_row.each(_open, self.job_id):
             raise JobClosed(self.job_id)
+
+    async def _flag_up(self) -> bool:
+        """Whether the flag is up, read after this call asked: the callers that ask in one
+        turn of the event loop share one EXISTS, which is sent once they all have."""
+        if self._next_look is None:
+            self._next_look = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._look)
+        return await asyncio.shield(self._next_look)
+
+    def _look(self) -> None:
+        look, self._next_look = self._next_look, None  # later callers need a later read
+        assert look is not None and self._redis is not None
+        task = asyncio.ensure_future(self._redis.exists(KEY_PREFIX + self.job_id))
+        task.add_done_callback(lambda done: _settle(look, done))
+
+
+def _settle(look: asyncio.Future[bool], done: asyncio.Future[int]) -> None:
+    if done.cancelled():
+        look.cancel()
+    elif done.exception() is not None:
+        look.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        look.set_result(bool(done.result()))

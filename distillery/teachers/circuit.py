@@ -141,12 +141,22 @@ class Breaker:
         self._store = store
         self._probe_s = probe_s
         self._seen = Circuit()
-        self._seen_at = 0.0
+        self._seen_at = -CLOSED_FRESH_S
+        self._looking = asyncio.Lock()
+
+    def _recent(self) -> bool:
+        return time.monotonic() - self._seen_at < CLOSED_FRESH_S
 
     async def admit(self, still_wanted: Callable[[], Awaitable[None]]) -> Admission:
         """Wait until a call may go. `still_wanted` is asked before each wait and raises
         when the call is no longer wanted (its job was cancelled). Raises Refused."""
-        if self._seen.clean and time.monotonic() - self._seen_at < CLOSED_FRESH_S:
+        if not self._recent():
+            # The calls of a chunk start together: one look at the store serves them all.
+            async with self._looking:
+                if not self._recent():
+                    _, self._seen = await self._store.update(lambda c, now: None)
+                    self._seen_at = time.monotonic()
+        if self._seen.clean and self._recent():
             return Admission(self._seen, probe=False)
         waited: Circuit | None = None
         while True:
