@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from distillery.db.models import JobCounter
-from distillery.db.upsert import insert_for
+from distillery.db.upsert import prepared
 
 SHARDS = 64
 # The teacher key of counts that belong to no teacher (progress).
@@ -76,14 +76,17 @@ def add_usage(session: Session, deltas: Iterable[tuple[str, str, Counts]]) -> No
         for (job_id, teacher_id), c in sorted(merged.items())
         if c != ZERO
     ]
-    if not rows:
-        return
-    stmt = insert_for(session, JobCounter).values(rows)
-    stmt = stmt.on_conflict_do_update(
+    if rows:
+        session.execute(prepared(session, _add_to_shard), rows)
+
+
+def _add_to_shard(insert: Any) -> Any:
+    # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
+    stmt = insert(JobCounter.__table__)
+    return stmt.on_conflict_do_update(
         index_elements=["job_id", "teacher_id", "shard"],
-        set_={n: getattr(JobCounter, n) + getattr(stmt.excluded, n) for n in NAMES},
+        set_={n: getattr(JobCounter.__table__.c, n) + getattr(stmt.excluded, n) for n in NAMES},
     )
-    session.execute(stmt)
 
 
 def _counts(row: Any) -> Counts:

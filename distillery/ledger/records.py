@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from distillery.db.models import Record, WorkItem
-from distillery.db.upsert import insert_for
+from distillery.db.upsert import prepared
 from distillery.ledger import counters
 from distillery.ledger.counters import Counts
 from distillery.schemas.status import ItemStatus, RecordStatus
@@ -51,6 +51,11 @@ class Outcome:
     output: dict[str, Any] | None = None
 
 
+def _insert_records(insert: Any) -> Any:
+    # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
+    return insert(Record.__table__).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"])
+
+
 def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
     """Store each item's outcome once: its records, its `done` mark and the job's counters,
     together. False for an item another delivery already finished."""
@@ -81,11 +86,7 @@ def complete_items(session: Session, outcomes: list[Outcome]) -> list[bool]:
         for i, d in enumerate(o.drafts)
     ]
     if rows:
-        session.execute(
-            # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
-            insert_for(session, Record.__table__).on_conflict_do_nothing(index_elements=["work_item_id", "ordinal"]),
-            rows,
-        )
+        session.execute(prepared(session, _insert_records), rows)
     counters.add(
         session,
         (

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from distillery.db.models import CachedResponse
-from distillery.db.upsert import insert_for
+from distillery.db.upsert import prepared
 
 
 def request_hash(
@@ -33,5 +33,9 @@ def lookup(session: Session, keys: list[str]) -> dict[str, CachedResponse]:
 
 def store(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert replies (columns of CachedResponse); one already there is kept."""
-    table = CachedResponse.__table__  # a plain executemany, without the ORM's bulk machinery
-    session.execute(insert_for(session, table).on_conflict_do_nothing(index_elements=["request_hash"]), rows)
+    session.execute(prepared(session, _insert_replies), rows)
+
+
+def _insert_replies(insert: Any) -> Any:
+    # On the table, not the entity: a plain executemany, without the ORM's bulk machinery.
+    return insert(CachedResponse.__table__).on_conflict_do_nothing(index_elements=["request_hash"])
