@@ -10,6 +10,9 @@ import contextvars
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+# Imported here, in the parent before it forks: datasketch (with scipy, half a second)
+# would otherwise be imported by each child's first dataset build.
+import datasketch  # noqa: F401
 from celery.signals import worker_process_init
 from sqlalchemy.orm import configure_mappers
 
