@@ -135,51 +135,55 @@ class Admission:
 
 
 class Breaker:
-    """A teacher's circuit as one gateway sees it."""
+    """A teacher's circuit as one gateway sees it. The gateway's callers share their looks
+    at the store: a chunk's calls start together, and while the first contact or an outage
+    keeps them waiting they would otherwise each poll it."""
 
     def __init__(self, store: Store, probe_s: float) -> None:
         self._store = store
         self._probe_s = probe_s
         self._seen = Circuit()
-        self._seen_at = -CLOSED_FRESH_S
+        # Until then `_seen` answers for the store: a closed circuit for CLOSED_FRESH_S,
+        # a verdict to wait for as long as it said.
+        self._fresh_until = 0.0
         self._looking = asyncio.Lock()
-
-    def _recent(self) -> bool:
-        return time.monotonic() - self._seen_at < CLOSED_FRESH_S
 
     async def admit(self, still_wanted: Callable[[], Awaitable[None]]) -> Admission:
         """Wait until a call may go. `still_wanted` is asked before each wait and raises
         when the call is no longer wanted (its job was cancelled). Raises Refused."""
-        if not self._recent():
-            # The calls of a chunk start together: one look at the store serves them all.
-            async with self._looking:
-                if not self._recent():
-                    _, self._seen = await self._store.update(lambda c, now: None)
-                    self._seen_at = time.monotonic()
-        if self._seen.clean and self._recent():
-            return Admission(self._seen, probe=False)
         waited: Circuit | None = None
         while True:
-            wait, self._seen = await self._store.update(lambda c, now: c.admit(now, self._probe_s))
-            self._seen_at = time.monotonic()
-            if wait <= 0:
-                return Admission(waited or self._seen, probe=self._seen.state != "closed")
+            async with self._looking:
+                if time.monotonic() >= self._fresh_until:
+                    wait, circuit = await self._store.update(lambda c, now: c.admit(now, self._probe_s))
+                    self._saw(circuit, wait)
+                    if wait <= 0:  # this call goes: as the probe, unless the circuit is closed
+                        return Admission(waited or circuit, probe=circuit.state != "closed")
+            if self._seen.clean:
+                return Admission(self._seen, probe=False)
             if self._seen.state == "open":
                 waited = self._seen
             await still_wanted()
-            await asyncio.sleep(wait)
+            await asyncio.sleep(max(0.0, self._fresh_until - time.monotonic()))
+
+    def _saw(self, circuit: Circuit, wait: float = 0.0) -> None:
+        self._seen = circuit
+        if wait > 0:
+            self._fresh_until = time.monotonic() + wait
+        else:  # a probe, or a failing circuit, must not be taken for the next caller's answer
+            self._fresh_until = time.monotonic() + CLOSED_FRESH_S if circuit.clean else 0.0
 
     async def withdraw(self) -> None:
         """Give back an admitted probe that will not be sent: callers waiting for its
         answer would otherwise wait out its whole timeout, one after another."""
-        _, self._seen = await self._store.update(lambda c, _: c.withdraw())
+        self._saw((await self._store.update(lambda c, _: c.withdraw()))[1])
 
     async def succeeded(self) -> None:
         if not self._seen.clean:
-            _, self._seen = await self._store.update(lambda c, _: c.succeeded())
+            self._saw((await self._store.update(lambda c, _: c.succeeded()))[1])
 
     async def failed(self, cause: str, *, transient: bool) -> Circuit:
-        _, self._seen = await self._store.update(lambda c, now: c.failed(now, cause, transient=transient))
+        self._saw((await self._store.update(lambda c, now: c.failed(now, cause, transient=transient)))[1])
         return self._seen
 
 

@@ -117,3 +117,34 @@ def test_a_caller_waiting_for_the_probe_stops_waiting_once_its_call_is_unwanted(
         raise LookupError("the job was cancelled")
 
     asyncio.run(scenario())
+
+
+def test_a_chunks_callers_share_their_looks_at_the_store_and_one_probe_goes(tmp_path):
+    """Fifty calls of a chunk meet a new teacher: one goes as the probe, the others wait
+    for its answer without each polling the shared store, and all go once it answers."""
+    breaker = make_breaker(None, tmp_path, "tch_1", PROBE_S)
+    looks = 0
+    update = breaker._store.update
+
+    async def counted(step):  # type: ignore[no-untyped-def]
+        nonlocal looks
+        looks += 1
+        return await update(step)
+
+    breaker._store.update = counted  # type: ignore[method-assign]
+
+    async def wanted() -> None:
+        pass
+
+    async def scenario() -> list[bool]:
+        first = await breaker.admit(wanted)
+        assert first.probe
+        rest = [asyncio.create_task(breaker.admit(wanted)) for _ in range(49)]
+        await asyncio.sleep(0.3)  # the probe's call takes a while: six polls' worth
+        assert not any(task.done() for task in rest)
+        await breaker.succeeded()
+        return [admission.probe for admission in await asyncio.gather(*rest)]
+
+    assert asyncio.run(scenario()) == [False] * 49
+    # The probe's admission and answer, then about one look per poll, not one per caller.
+    assert looks < 20, looks
