@@ -8,6 +8,7 @@ from typing import Annotated
 from cachetools import TTLCache
 from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from distillery.api import request_rate
 from distillery.db.session import unit_of_work
@@ -25,7 +26,9 @@ _tenants: TTLCache[str, str | None] = TTLCache(maxsize=10_000, ttl=KEY_CACHE_S)
 _tenants_lock = threading.Lock()
 
 
-def tenant_id(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+async def tenant_id(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    # Async: a sync dependency costs every request a hop to the thread pool, and a cached
+    # key needs none; only a lookup goes to a thread.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer token: send 'Authorization: Bearer <api key>'")
     digest = hash_key(credentials.credentials)
@@ -33,14 +36,19 @@ def tenant_id(credentials: Annotated[HTTPAuthorizationCredentials | None, Depend
         cached = digest in _tenants
         tenant = _tenants.get(digest)
     if not cached:
-        with unit_of_work() as session:
-            tenant = tenant_for_key(session, credentials.credentials)
+        tenant = await run_in_threadpool(_lookup, credentials.credentials)
         with _tenants_lock:
             _tenants[digest] = tenant
     if tenant is None:
         raise Unauthenticated("invalid or revoked API key")
-    request_rate.admit(tenant)
+    if request_rate.enabled():  # a round trip to Redis: not on the event loop
+        await run_in_threadpool(request_rate.admit, tenant)
     return tenant
+
+
+def _lookup(key: str) -> str | None:
+    with unit_of_work() as session:
+        return tenant_for_key(session, key)
 
 
 Tenant = Annotated[str, Depends(tenant_id)]

@@ -37,11 +37,15 @@ return '0'
 )
 
 
+def enabled() -> bool:
+    return get_settings().tenant_rps > 0
+
+
 def admit(tenant_id: str) -> None:
     """Count one request of the tenant; RateLimited when its bucket is empty."""
-    settings = get_settings()
-    if settings.tenant_rps <= 0:
+    if not enabled():
         return
+    settings = get_settings()
     interval = 1.0 / settings.tenant_rps
     tolerance = (max(1, settings.tenant_burst) - 1) * interval  # a full bucket's requests at once
     url = settings.pacing_redis_url

@@ -15,9 +15,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from distillery.db.models import JobCounter
@@ -106,13 +107,19 @@ def by_teacher(session: Session, job_ids: list[str]) -> list[tuple[str, str, Cou
     """`(job_id, teacher_id, counts)` summed over shards; NO_TEACHER holds the progress."""
     if not job_ids:
         return []
-    rows = session.execute(
+    rows = session.execute(_summed_by_teacher(), {"job_ids": job_ids}).all()
+    return [(row[0], row[1], _counts(row[2:])) for row in rows]
+
+
+@cache
+def _summed_by_teacher() -> Select[Any]:
+    # Built once: every job status read runs it (SQLAlchemy memoizes the statement's cache key).
+    return (
         select(JobCounter.job_id, JobCounter.teacher_id, *(func.sum(getattr(JobCounter, n)) for n in NAMES))
-        .where(JobCounter.job_id.in_(job_ids))
+        .where(JobCounter.job_id.in_(bindparam("job_ids", expanding=True)))
         .group_by(JobCounter.job_id, JobCounter.teacher_id)
         .order_by(JobCounter.job_id, JobCounter.teacher_id)
-    ).all()
-    return [(row[0], row[1], _counts(row[2:])) for row in rows]
+    )
 
 
 def of(session: Session, job_id: str) -> Counts:
