@@ -87,23 +87,13 @@ class OpenCheck:
 
     async def _flag_up(self) -> bool:
         """Whether the flag is up, read after this call asked: the callers that ask in one
-        turn of the event loop share one EXISTS, which is sent once they all have."""
+        turn of the event loop share one EXISTS, sent once they all have."""
         if self._next_look is None:
-            self._next_look = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._look)
+            self._next_look = asyncio.ensure_future(self._look())
         return await asyncio.shield(self._next_look)
 
-    def _look(self) -> None:
-        look, self._next_look = self._next_look, None  # later callers need a later read
-        assert look is not None and self._redis is not None
-        task = asyncio.ensure_future(self._redis.exists(KEY_PREFIX + self.job_id))
-        task.add_done_callback(lambda done: _settle(look, done))
-
-
-def _settle(look: asyncio.Future[bool], done: asyncio.Future[int]) -> None:
-    if done.cancelled():
-        look.cancel()
-    elif done.exception() is not None:
-        look.set_exception(done.exception())  # type: ignore[arg-type]
-    else:
-        look.set_result(bool(done.result()))
+    async def _look(self) -> bool:
+        await asyncio.sleep(0)  # this turn's callers join
+        self._next_look = None  # later callers need a later read
+        assert self._redis is not None
+        return bool(await self._redis.exists(KEY_PREFIX + self.job_id))
