@@ -360,11 +360,16 @@ class TeacherGateway:
         return failure
 
     async def _throttled(self, retry_after_s: float | None) -> None:
-        factor = await self._limiter.rate_limited(retry_after_s)
-        if factor is None:
+        cut = await self._limiter.rate_limited(retry_after_s)
+        if cut is None:
             return
         ep = self.endpoint
-        pace = f"{factor * ep.rpm:.0f} rpm" if ep.rpm else f"{factor:.0%} of its limit"
+        if ep.rpm:
+            pace = f"{cut.factor * ep.rpm:.0f} rpm"
+        elif cut.guessed_rpm:
+            pace = f"about {cut.guessed_rpm:.0f} rpm, the rate it accepted (it states no limit)"
+        else:
+            pace = f"{cut.factor:.0%} of its limit"
         wait = f", waiting {retry_after_s:.1f}s as asked" if retry_after_s else ""
         await self._events.throttled(f"rate limited by teacher '{ep.name}'{wait}; pacing at {pace}")
 

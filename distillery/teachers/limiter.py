@@ -9,6 +9,13 @@ The rate is the configured `rpm`/`tpm`, lowered to what the provider's
 most once a second, so one burst is one cut) and pushes every caller's next slot past
 `Retry-After`; each success adds a little back.
 
+A teacher with no known request limit (none configured, no headers) is not paced until it
+answers 429. Then a limit is guessed: the rate of calls it accepted over the last few
+seconds (calls scheduled less calls refused), or a quarter less than the last guess if
+that is lower. While guessing, each success raises the guess a little (2% a second at any
+rate), so the pace probes back up towards the provider's real limit; the next 429 cuts it
+again. Without this every Retry-After would end in the same burst of 429s.
+
 With a Redis broker the schedule lives in Redis (one Lua script per step, using Redis's
 clock, so hosts need not agree on time); in the embedded mode, in a SQLite file that the
 worker processes of the one machine share.
@@ -42,6 +49,12 @@ STATE_TTL_S = 3600
 # never while recovering from a 429.
 BURST_S = 0.75
 HEADROOM_CALLS = 2
+# Guessing an unknown limit: calls are counted over windows of WINDOW_S; a measure over
+# less than MIN_SPAN_S would be noise, so the previous window's is used.
+WINDOW_S = 5.0
+MIN_SPAN_S = 0.5
+MIN_GUESS_RPM = 6.0
+GUESS_GROWTH = 0.02  # a second, at any rate: each success adds 60 * GUESS_GROWTH rpm
 
 
 @dataclass(frozen=True)
@@ -50,57 +63,128 @@ class Limits:
     tpm: int | None
 
 
+@dataclass(frozen=True)
+class Cut:
+    """The pace after a 429 cut it: `factor` of a known limit, or a guessed `rpm`."""
+
+    factor: float
+    guessed_rpm: float | None = None
+
+
 class Limiter(Protocol):
     async def acquire(self, tokens: int) -> None:
         """Wait for this call's slot; `tokens` is the estimate (prompt + max_tokens)."""
 
-    async def rate_limited(self, retry_after_s: float | None) -> float | None:
-        """Note a 429; return the new pacing factor when this 429 cut the rate."""
+    async def rate_limited(self, retry_after_s: float | None) -> Cut | None:
+        """Note a 429; return the new pace when this 429 cut the rate."""
 
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
         """Note a success: give back over-estimated tokens, learn limits from headers."""
 
 
+# Counting calls for a guess, over windows of WINDOW_S (the _Schedule methods of the same names).
+_WINDOW = """
+local function window_load(key, now)
+  local w = redis.call('HMGET', key, 'win_start', 'win_sent', 'win_refused', 'win_ok', 'prev_rate')
+  return {start = tonumber(w[1]) or now, sent = tonumber(w[2]) or 0, refused = tonumber(w[3]) or 0,
+          ok = tonumber(w[4]) or 0, prev = tonumber(w[5]) or 0}
+end
+local function window_accepted(w, guessing)
+  if guessing then return w.ok end
+  return w.sent - w.refused
+end
+local function window_restart(w, now, prev)
+  w.prev, w.start, w.sent, w.refused, w.ok = prev, now, 0, 0, 0
+end
+local function window_roll(w, now, window_s, guessing)
+  if now - w.start >= window_s then window_restart(w, now, window_accepted(w, guessing) / (now - w.start)) end
+end
+local function window_accepted_per_s(w, now, min_span, guessing)
+  local span = now - w.start
+  if span < min_span and w.prev > 0 then return w.prev end
+  return window_accepted(w, guessing) / math.max(span, min_span)
+end
+local function window_store(key, w)
+  redis.call('HSET', key, 'win_start', w.start, 'win_sent', w.sent, 'win_refused', w.refused, 'win_ok', w.ok,
+             'prev_rate', w.prev)
+end
+"""
+
 _RESERVE = (
     gcra.LUA
+    + _WINDOW
     + """
 local now = gcra_now()
-local s = redis.call('HMGET', KEYS[1], 'tat_req', 'tat_tok', 'factor', 'rpm', 'tpm', 'cooldown')
+local s = redis.call('HMGET', KEYS[1], 'tat_req', 'tat_tok', 'factor', 'rpm', 'tpm', 'cooldown', 'guess_rpm')
 local factor = tonumber(s[3]) or 1
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tonumber(s[4]) and (rpm == 0 or tonumber(s[4]) < rpm) then rpm = tonumber(s[4]) end
 if tonumber(s[5]) and (tpm == 0 or tonumber(s[5]) < tpm) then tpm = tonumber(s[5]) end
+local guess = 0
+if rpm == 0 then guess = tonumber(s[7]) or 0 end
 local burst = 0
-if factor >= 1 then burst = tonumber(ARGV[5]) end
+if factor >= 1 and guess == 0 then burst = tonumber(ARGV[5]) end
 local at = math.max(now, tonumber(s[6]) or 0)
 local function reserve(field, tat, cost)
   local slot, next_tat = gcra_reserve(tat, now, cost, math.max(0, burst - tonumber(ARGV[6]) * cost), at)
   redis.call('HSET', KEYS[1], field, next_tat)
   return slot
 end
-if rpm > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / (rpm * factor)) end
+if rpm > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / (rpm * factor))
+elseif guess > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / guess) end
 if tpm > 0 then at = math.max(at, reserve('tat_tok', tonumber(s[2]), tonumber(ARGV[3]) * 60 / (tpm * factor))) end
+if rpm == 0 then
+  local w = window_load(KEYS[1], now)
+  window_roll(w, now, tonumber(ARGV[7]), guess > 0)
+  w.sent = w.sent + 1
+  window_store(KEYS[1], w)
+end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {tostring(at - now), tostring(factor)}
+return {tostring(at - now), tostring(factor), tostring(guess)}
 """
 )
 
 _RATE_LIMITED = (
     gcra.LUA
+    + _WINDOW
     + """
 local now = gcra_now()
-local s = redis.call('HMGET', KEYS[1], 'factor', 'last_cut', 'cooldown')
+local s = redis.call('HMGET', KEYS[1], 'factor', 'last_cut', 'cooldown', 'rpm', 'guess_rpm')
 local cooldown = now + tonumber(ARGV[1])
 if cooldown > (tonumber(s[3]) or 0) then redis.call('HSET', KEYS[1], 'cooldown', cooldown) end
+local known = tonumber(ARGV[5]) > 0 or tonumber(s[4]) ~= nil
+local w = nil
+if not known then
+  w = window_load(KEYS[1], now)
+  window_roll(w, now, tonumber(ARGV[6]), tonumber(s[5]) ~= nil)
+  w.refused = w.refused + 1
+  window_store(KEYS[1], w)
+end
 if now - (tonumber(s[2]) or 0) < tonumber(ARGV[2]) then return false end
 local factor = math.max(tonumber(ARGV[4]), (tonumber(s[1]) or 1) * tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], 'factor', factor, 'last_cut', now)
-return tostring(factor)
+local guess = 0
+if w then
+  local accepted = window_accepted_per_s(w, now, tonumber(ARGV[7]), tonumber(s[5]) ~= nil) * 60
+  local last = tonumber(s[5])
+  if accepted > 0 then guess = accepted end
+  if last and (guess == 0 or last * tonumber(ARGV[3]) < guess) then guess = last * tonumber(ARGV[3]) end
+  if guess > 0 then
+    guess = math.max(guess, tonumber(ARGV[8]))
+    redis.call('HSET', KEYS[1], 'guess_rpm', guess)
+  end
+  window_restart(w, now, accepted / 60)
+  window_store(KEYS[1], w)
+end
+return {tostring(factor), tostring(guess)}
 """
 )
 
-_SUCCEEDED = """
-local s = redis.call('HMGET', KEYS[1], 'factor', 'tat_tok')
+_SUCCEEDED = (
+    gcra.LUA
+    + _WINDOW
+    + """
+local s = redis.call('HMGET', KEYS[1], 'factor', 'tat_tok', 'guess_rpm', 'rpm')
 local factor = tonumber(s[1]) or 1
 if factor < 1 then redis.call('HSET', KEYS[1], 'factor', math.min(1, factor + tonumber(ARGV[1]))) end
 local tpm = tonumber(ARGV[3])
@@ -109,8 +193,18 @@ if tonumber(ARGV[2]) ~= 0 and tpm > 0 and tonumber(s[2]) then
 end
 if tonumber(ARGV[4]) > 0 then redis.call('HSET', KEYS[1], 'rpm', ARGV[4]) end
 if tonumber(ARGV[5]) > 0 then redis.call('HSET', KEYS[1], 'tpm', ARGV[5]) end
+local known = tonumber(ARGV[7]) > 0 or tonumber(ARGV[4]) > 0 or tonumber(s[4]) ~= nil
+if tonumber(s[3]) and not known then
+  redis.call('HSET', KEYS[1], 'guess_rpm', tonumber(s[3]) + tonumber(ARGV[6]))
+  local now = gcra_now()
+  local w = window_load(KEYS[1], now)
+  window_roll(w, now, tonumber(ARGV[8]), true)
+  w.ok = w.ok + 1
+  window_store(KEYS[1], w)
+end
 return 1
 """
+)
 
 
 class RedisLimiter:
@@ -122,27 +216,40 @@ class RedisLimiter:
         self._cut = self._redis.register_script(_RATE_LIMITED)
         self._succeed = self._redis.register_script(_SUCCEEDED)
         # What this process last saw of the schedule: a success with nothing to tell it
-        # (no cut to recover from, no tokens to give back, no new limits) costs no round trip.
+        # (no cut to recover from, no guess to raise, no tokens to give back, no new
+        # limits) costs no round trip.
         self._factor = 1.0
+        self._guessing = False
         self._learned = Limits(None, None)
 
     async def acquire(self, tokens: int) -> None:
-        limits = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S, BURST_S, HEADROOM_CALLS]
-        wait, factor = await self._reserve([self._key], limits)
-        self._factor = float(factor)
+        args = [self._limits.rpm or 0, self._limits.tpm or 0, tokens, STATE_TTL_S, BURST_S, HEADROOM_CALLS, WINDOW_S]
+        wait, factor, guess = await self._reserve([self._key], args)
+        self._factor, self._guessing = float(factor), float(guess) > 0
         if float(wait) > 0:
             await asyncio.sleep(float(wait))
 
-    async def rate_limited(self, retry_after_s: float | None) -> float | None:
-        cut = await self._cut([self._key], [retry_after_s or 1.0, CUT_WINDOW_S, DECREASE, MIN_FACTOR])
-        return float(cut) if cut is not None else None
+    async def rate_limited(self, retry_after_s: float | None) -> Cut | None:
+        args = [
+            *(retry_after_s or 1.0, CUT_WINDOW_S, DECREASE, MIN_FACTOR),
+            *(self._limits.rpm or 0, WINDOW_S, MIN_SPAN_S, MIN_GUESS_RPM),
+        ]
+        cut = await self._cut([self._key], args)
+        if cut is None:
+            return None
+        factor, guess = float(cut[0]), float(cut[1])
+        self._guessing = self._guessing or guess > 0
+        return Cut(factor, guess or None)
 
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
         tpm = learned.tpm or self._limits.tpm or 0
-        if self._factor >= 1 and not (token_correction and tpm) and learned == self._learned:
+        quiet = self._factor >= 1 and not self._guessing
+        if quiet and not (token_correction and tpm) and learned == self._learned:
             return
         self._learned = learned
-        await self._succeed([self._key], [INCREASE, token_correction, tpm, learned.rpm or 0, learned.tpm or 0])
+        args = [INCREASE, token_correction, tpm, learned.rpm or 0, learned.tpm or 0]
+        args += [60 * GUESS_GROWTH, self._limits.rpm or 0, WINDOW_S]
+        await self._succeed([self._key], args)
 
 
 @dataclass
@@ -154,6 +261,13 @@ class _Schedule:
     last_cut: float = -CUT_WINDOW_S
     learned_rpm: float | None = None
     learned_tpm: float | None = None
+    guess_rpm: float | None = None
+    # The window of calls counted for a guess; 0: none yet.
+    win_start: float = 0.0
+    win_sent: float = 0.0
+    win_refused: float = 0.0
+    win_ok: float = 0.0
+    prev_rate: float = 0.0
 
     def rates(self, limits: Limits) -> tuple[float, float]:
         def lower(configured: float | None, learned: float | None) -> float:
@@ -165,7 +279,8 @@ class _Schedule:
     def reserve(self, limits: Limits, tokens: int, now: float) -> float:
         """The time of this call's slot (the Lua _RESERVE, in Python)."""
         rpm, tpm = self.rates(limits)
-        burst = BURST_S if self.factor >= 1 else 0.0
+        guess = 0.0 if rpm else self.guess_rpm or 0.0
+        burst = BURST_S if self.factor >= 1 and not guess else 0.0
         at = max(now, self.cooldown)
 
         def slot(tat: float, cost: float) -> gcra.Slot:
@@ -173,25 +288,71 @@ class _Schedule:
 
         if rpm:
             at, self.tat_req = slot(self.tat_req, 60 / (rpm * self.factor))
+        elif guess:
+            at, self.tat_req = slot(self.tat_req, 60 / guess)
         if tpm:
             start, self.tat_tok = slot(self.tat_tok, tokens * 60 / (tpm * self.factor))
             at = max(at, start)
+        if not rpm:
+            self._window_roll(now, bool(guess))
+            self.win_sent += 1
         return at
 
-    def rate_limited(self, retry_after_s: float | None, now: float) -> float | None:
+    def rate_limited(self, limits: Limits, retry_after_s: float | None, now: float) -> Cut | None:
         self.cooldown = max(self.cooldown, now + (retry_after_s or 1.0))
+        known = bool(limits.rpm or self.learned_rpm)
+        guessing = bool(self.guess_rpm)
+        if not known:
+            self._window_roll(now, guessing)
+            self.win_refused += 1
         if now - self.last_cut < CUT_WINDOW_S:
             return None
         self.factor, self.last_cut = max(MIN_FACTOR, self.factor * DECREASE), now
-        return self.factor
+        if known:
+            return Cut(self.factor)
+        accepted = self._window_accepted_per_s(now, guessing)
+        # What comes after this cut is measured apart: the rate accepted from a burst that
+        # drained the provider's bucket is no guide to the rate it refills at.
+        self._window_restart(now, accepted)
+        candidates = [accepted * 60]
+        if self.guess_rpm:
+            candidates.append(self.guess_rpm * DECREASE)
+        guess = min(c for c in candidates if c > 0) if any(c > 0 for c in candidates) else 0.0
+        if guess:
+            self.guess_rpm = max(guess, MIN_GUESS_RPM)
+        return Cut(self.factor, self.guess_rpm if guess else None)
 
-    def succeeded(self, limits: Limits, token_correction: int, learned: Limits) -> None:
+    def succeeded(self, limits: Limits, token_correction: int, learned: Limits, now: float) -> None:
         self.factor = min(1.0, self.factor + INCREASE)
         self.learned_rpm = learned.rpm or self.learned_rpm
         self.learned_tpm = learned.tpm or self.learned_tpm
-        _, tpm = self.rates(limits)
+        rpm, tpm = self.rates(limits)
         if token_correction and tpm:
             self.tat_tok -= token_correction * 60 / (tpm * self.factor)
+        if self.guess_rpm and not rpm:
+            self.guess_rpm += 60 * GUESS_GROWTH
+            self._window_roll(now, True)
+            self.win_ok += 1
+
+    # Calls accepted: once a guess paces them, counted as they succeed (each success is
+    # then reported); before that, the calls sent less those refused.
+    def _window_accepted(self, guessing: bool) -> float:
+        return self.win_ok if guessing else self.win_sent - self.win_refused
+
+    def _window_roll(self, now: float, guessing: bool) -> None:
+        if not self.win_start:
+            self.win_start = now
+        if now - self.win_start >= WINDOW_S:
+            self._window_restart(now, self._window_accepted(guessing) / (now - self.win_start))
+
+    def _window_restart(self, now: float, prev_rate: float) -> None:
+        self.prev_rate, self.win_start, self.win_sent, self.win_refused, self.win_ok = prev_rate, now, 0.0, 0.0, 0.0
+
+    def _window_accepted_per_s(self, now: float, guessing: bool) -> float:
+        span = now - self.win_start
+        if span < MIN_SPAN_S and self.prev_rate > 0:
+            return self.prev_rate
+        return self._window_accepted(guessing) / max(span, MIN_SPAN_S)
 
 
 _FIELDS = [f.name for f in fields(_Schedule)]
@@ -215,11 +376,11 @@ class SqliteLimiter:
         if at > now:
             await asyncio.sleep(at - now)
 
-    async def rate_limited(self, retry_after_s: float | None) -> float | None:
-        return await self._update(lambda s: s.rate_limited(retry_after_s, time.time()))
+    async def rate_limited(self, retry_after_s: float | None) -> Cut | None:
+        return await self._update(lambda s: s.rate_limited(self._limits, retry_after_s, time.time()))
 
     async def succeeded(self, token_correction: int, learned: Limits) -> None:
-        await self._update(lambda s: s.succeeded(self._limits, token_correction, learned))
+        await self._update(lambda s: s.succeeded(self._limits, token_correction, learned, time.time()))
 
     async def _update(self, step: Callable[[_Schedule], T]) -> T:
         return await asyncio.to_thread(self._update_now, step)
@@ -245,6 +406,10 @@ def _sqlite(path: str) -> tuple[sqlite3.Connection, threading.Lock]:
     """One connection per process and file; the lock serialises this process's threads."""
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
+    # The schedule is soon-stale state, not data: a table of an older layout is replaced.
+    found = [row[1] for row in db.execute("PRAGMA table_info(pacing)")]
+    if found and found != ["teacher_id", *_FIELDS]:
+        db.execute("DROP TABLE pacing")
     columns = ", ".join(f"{name} REAL" for name in _FIELDS)
     db.execute(f"CREATE TABLE IF NOT EXISTS pacing (teacher_id TEXT PRIMARY KEY, {columns})")
     return db, threading.Lock()

@@ -65,3 +65,22 @@ def test_a_429_storm_with_retry_after_completes_every_item_once(api, start_simul
     throttled = [e for e in api.events(job["id"]) if e["type"] == "throttled"]
     assert throttled and f"teacher '{teacher['name']}'" in throttled[0]["message"]
     assert throttled[0]["level"] == "warning"
+
+
+def test_a_teacher_that_states_no_limit_is_paced_at_what_it_accepts_after_its_first_429s(
+    api, second_worker, start_simulator
+):
+    # 1200 rpm, told to nobody: no rpm configured, no limit headers, only 429s with Retry-After.
+    sim = start_simulator(rpm=1200, limit_headers=False)
+    teacher = api.add_teacher(sim, max_concurrency=8)
+    job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(160), params={"chunk_size": 20})["id"])
+
+    stats = sim.stats()
+    assert job["status"] == "succeeded"
+    assert stats["completions"] == job["usage"]["requests"] == 160
+    # Once the first burst is refused the workers pace at a guessed limit: later 429s come
+    # one now and then, as the guess probes upwards, not a storm after every Retry-After
+    # (before the guess: over 2,600 refused for these 160).
+    throttled = [e["message"] for e in api.events(job["id"]) if e["type"] == "throttled"]
+    assert _refused(stats) < 160, f"{_refused(stats)} requests refused for 160 accepted"
+    assert any("rpm, the rate it accepted (it states no limit)" in m for m in throttled), throttled
