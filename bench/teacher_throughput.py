@@ -5,7 +5,7 @@ simulator in the same run, and prints Distillery's rate as a ratio to each. Prin
 figures; asserts nothing.
 
     python bench/teacher_throughput.py [--items 1000] [--workers 2|4] [--peers] [--rpm-set]
-        [--reply-styles mixed] [--skip-limited] [--skip-unthrottled]
+        [--reply-styles mixed] [--unknown-limit] [--skip-limited] [--skip-unthrottled]
     python bench/teacher_throughput.py --items 100000 --skip-limited   # seeds from an upload
 """
 
@@ -34,8 +34,8 @@ SETTLE_S = 5.0  # the workers finish booting before anything is timed (2 cores a
 class Scenario:
     label: str
     sim_flags: list[str]
-    teacher_rpm: int | None  # what Distillery, the pacer and the peers are told
-    limited: bool  # the simulator enforces LIMIT_RPM
+    teacher_rpm: int | None  # what Distillery and the peers are told
+    limited: bool  # the simulator enforces LIMIT_RPM (the ideal pacer is always told it)
     latency_s: float
 
 
@@ -121,7 +121,8 @@ def run_distillery(stack: Stack, scenario: Scenario, items: int, name: str) -> R
 
 def run_pacer(stack: Stack, scenario: Scenario, items: int) -> Rate:
     stack.reset_simulator()
-    result = pace(stack.simulator_url, prompts(items), scenario.teacher_rpm, CONCURRENCY)
+    rpm = LIMIT_RPM if scenario.limited else scenario.teacher_rpm
+    result = pace(stack.simulator_url, prompts(items), rpm, CONCURRENCY)
     too_many = int(stack.simulator_stats()["status_counts"].get("429", 0))
     return Rate("ideal pacer", result.items, result.seconds, too_many, f"{result.requests} requests")
 
@@ -171,6 +172,9 @@ def scenarios(args: argparse.Namespace) -> list[Scenario]:
         found.append(
             Scenario("rate-limited with 5% injected 5xx", [*limited, "--error-rate", "0.05"], LIMIT_RPM, True, 0.2)
         )
+        if args.unknown_limit:
+            label = f"rate-limited at {LIMIT_RPM} rpm, told to no client (no rpm set, no limit headers)"
+            found.append(Scenario(label, [*limited, "--no-limit-headers"], None, True, 0.2))
     if not args.skip_unthrottled:
         found.append(Scenario("unthrottled: 50 ms latency, no rpm", ["--latency-ms", "50"], None, False, 0.05))
         if args.rpm_set:
@@ -191,6 +195,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--rpm-set", action="store_true", help=f"also unthrottled with the rpm set to {UNTHROTTLED_RPM_SET:,}"
+    )
+    parser.add_argument(
+        "--unknown-limit", action="store_true", help="also the rate-limited run with the limit told to no client"
     )
     parser.add_argument("--reply-styles", choices=["project", "mixed"], default="project")
     parser.add_argument("--skip-limited", action="store_true")

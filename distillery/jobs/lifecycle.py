@@ -319,7 +319,6 @@ def finalize(session: Session, job_id: str, *, chunk_size: int, lease_s: int) ->
 def _close(session: Session, job: Job, dataset_kind: str) -> None:
     job_id = job.id
     _skip_pending(session, job)
-    job.finished_at = utcnow()
     duplicate_seeds = planning.link_duplicate_seeds(session, job)
     done = counters.of(session, job_id)
     if job.stop_reason is not None and job.stop_reason.startswith(BUDGET_STOP):
@@ -328,6 +327,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     # Failed only when every item failed; a job whose records were all rejected has an empty version.
     if done.accepted == 0 and done.rejected == duplicate_seeds and done.failed > 0:
         move(job, JobStatus.FAILED, JobKind.SYNTHESIS)
+        job.finished_at = utcnow()
         job.error = scrub(f"no record was accepted; {done.failed} items failed: {failures}")
         emit(session, job_id, "failed", job.error, level="error")
         return
@@ -343,6 +343,7 @@ def _close(session: Session, job: Job, dataset_kind: str) -> None:
     dataset = build.create_from_job(session, job, dataset_kind)
     job.dataset_id = dataset.id
     move(job, JobStatus.SUCCEEDED, JobKind.SYNTHESIS)
+    job.finished_at = utcnow()  # after the build: a large job's dataset takes seconds
     done = counters.of(session, job_id)  # curation moved records from accepted to rejected
     emit(
         session,

@@ -5,16 +5,18 @@ call reserves the next free slot and sleeps until it, so N workers together send
 teacher's rate, with at most BURST_S worth of calls at once after a pause). Requests and
 tokens are scheduled separately; a call takes the later slot.
 The rate is the configured `rpm`/`tpm`, lowered to what the provider's
-`x-ratelimit-limit-*` headers say, times an AIMD factor: a 429 cuts it by a quarter (at
-most once a second, so one burst is one cut) and pushes every caller's next slot past
-`Retry-After`; each success adds a little back.
+`x-ratelimit-limit-*` headers say, times an AIMD factor: a 429 cuts it by a quarter (once
+per burst of 429s: a burst lasts until the calls already given slots at the old pace have
+gone out, and at least a second) and pushes every caller's next slot past `Retry-After`;
+each success adds a little back.
 
 A teacher with no known request limit (none configured, no headers) is not paced until it
-answers 429. Then a limit is guessed: the rate of calls it accepted over the last few
-seconds (calls scheduled less calls refused), or a quarter less than the last guess if
-that is lower. While guessing, each success raises the guess a little (2% a second at any
-rate), so the pace probes back up towards the provider's real limit; the next 429 cuts it
-again. Without this every Retry-After would end in the same burst of 429s.
+answers 429; without a guess every Retry-After would end in the same burst of 429s. So a
+limit is guessed: 90% of the rate it accepted since the last cut (at the first 429, the
+calls sent less those refused; once guessing, the successes), never above the last guess,
+or a quarter below the last guess when nothing was accepted. Each success raises the
+guess a little (2% a second at any rate): the pace probes back up towards the provider's
+real limit until the next 429.
 
 With a Redis broker the schedule lives in Redis (one Lua script per step, using Redis's
 clock, so hosts need not agree on time); in the embedded mode, in a SQLite file that the
@@ -41,7 +43,10 @@ T = TypeVar("T")
 DECREASE = 0.75  # AIMD multiplicative decrease on a 429
 INCREASE = 0.005  # additive increase per success: 50 successes undo one cut
 MIN_FACTOR = 0.05
-CUT_WINDOW_S = 1.0  # one cut per burst of 429s
+# One cut per burst of 429s: a burst lasts a second past the cut, or until the calls given
+# slots before the cut have gone out, at the old pace (at most CUT_HOLD_MAX_S).
+CUT_WINDOW_S = 1.0
+CUT_HOLD_MAX_S = 5.0
 STATE_TTL_S = 3600
 # A rested schedule may send this many seconds' worth of calls at once, as a provider's
 # bucket allows, less two calls' worth kept as headroom for network jitter (at a low rate
@@ -54,6 +59,7 @@ HEADROOM_CALLS = 2
 WINDOW_S = 5.0
 MIN_SPAN_S = 0.5
 MIN_GUESS_RPM = 6.0
+GUESS_MARGIN = 0.9  # a guess is this much of the rate that was accepted
 GUESS_GROWTH = 0.02  # a second, at any rate: each success adds 60 * GUESS_GROWTH rpm
 
 
@@ -82,7 +88,9 @@ class Limiter(Protocol):
         """Note a success: give back over-estimated tokens, learn limits from headers."""
 
 
-# Counting calls for a guess, over windows of WINDOW_S (the _Schedule methods of the same names).
+# The calls a teacher accepted, counted over windows of WINDOW_S for a guess (the _Schedule
+# methods of the same names): before a guess, the calls sent less those refused (a
+# success then costs no round trip); once guessing, the successes, each reported.
 _WINDOW = """
 local function window_load(key, now)
   local w = redis.call('HMGET', key, 'win_start', 'win_sent', 'win_refused', 'win_ok', 'prev_rate')
@@ -133,9 +141,9 @@ end
 if rpm > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / (rpm * factor))
 elseif guess > 0 then at = reserve('tat_req', tonumber(s[1]), 60 / guess) end
 if tpm > 0 then at = math.max(at, reserve('tat_tok', tonumber(s[2]), tonumber(ARGV[3]) * 60 / (tpm * factor))) end
-if rpm == 0 then
+if rpm == 0 and guess == 0 then
   local w = window_load(KEYS[1], now)
-  window_roll(w, now, tonumber(ARGV[7]), guess > 0)
+  window_roll(w, now, tonumber(ARGV[7]), false)
   w.sent = w.sent + 1
   window_store(KEYS[1], w)
 end
@@ -149,29 +157,36 @@ _RATE_LIMITED = (
     + _WINDOW
     + """
 local now = gcra_now()
-local s = redis.call('HMGET', KEYS[1], 'factor', 'last_cut', 'cooldown', 'rpm', 'guess_rpm')
+local s = redis.call('HMGET', KEYS[1], 'factor', 'last_cut', 'cooldown', 'rpm', 'guess_rpm', 'tat_req', 'tat_tok')
 local cooldown = now + tonumber(ARGV[1])
 if cooldown > (tonumber(s[3]) or 0) then redis.call('HSET', KEYS[1], 'cooldown', cooldown) end
 local known = tonumber(ARGV[5]) > 0 or tonumber(s[4]) ~= nil
+local guessing = tonumber(s[5]) ~= nil
 local w = nil
 if not known then
   w = window_load(KEYS[1], now)
-  window_roll(w, now, tonumber(ARGV[6]), tonumber(s[5]) ~= nil)
+  window_roll(w, now, tonumber(ARGV[6]), guessing)
   w.refused = w.refused + 1
   window_store(KEYS[1], w)
 end
 if now - (tonumber(s[2]) or 0) < tonumber(ARGV[2]) then return false end
 local factor = math.max(tonumber(ARGV[4]), (tonumber(s[1]) or 1) * tonumber(ARGV[3]))
-redis.call('HSET', KEYS[1], 'factor', factor, 'last_cut', now)
+local scheduled = math.max(now, tonumber(s[6]) or 0, tonumber(s[7]) or 0)
+redis.call('HSET', KEYS[1], 'factor', factor, 'last_cut', math.min(scheduled, now + tonumber(ARGV[9])))
 local guess = 0
 if w then
-  local accepted = window_accepted_per_s(w, now, tonumber(ARGV[7]), tonumber(s[5]) ~= nil) * 60
+  local accepted = window_accepted_per_s(w, now, tonumber(ARGV[7]), guessing) * 60
   local last = tonumber(s[5])
-  if accepted > 0 then guess = accepted end
-  if last and (guess == 0 or last * tonumber(ARGV[3]) < guess) then guess = last * tonumber(ARGV[3]) end
+  if accepted > 0 then
+    guess = accepted * tonumber(ARGV[10])
+    if last and last < guess then guess = last end
+  elseif last then
+    guess = last * tonumber(ARGV[3])
+  end
   if guess > 0 then
     guess = math.max(guess, tonumber(ARGV[8]))
     redis.call('HSET', KEYS[1], 'guess_rpm', guess)
+    if not guessing then redis.call('HSET', KEYS[1], 'last_cut', now - tonumber(ARGV[2]) + tonumber(ARGV[7])) end
   end
   window_restart(w, now, accepted / 60)
   window_store(KEYS[1], w)
@@ -216,7 +231,7 @@ class RedisLimiter:
         self._cut = self._redis.register_script(_RATE_LIMITED)
         self._succeed = self._redis.register_script(_SUCCEEDED)
         # What this process last saw of the schedule: a success with nothing to tell it
-        # (no cut to recover from, no guess to raise, no tokens to give back, no new
+        # (no cut to recover from, no guess to count it in, no tokens to give back, no new
         # limits) costs no round trip.
         self._factor = 1.0
         self._guessing = False
@@ -232,7 +247,7 @@ class RedisLimiter:
     async def rate_limited(self, retry_after_s: float | None) -> Cut | None:
         args = [
             *(retry_after_s or 1.0, CUT_WINDOW_S, DECREASE, MIN_FACTOR),
-            *(self._limits.rpm or 0, WINDOW_S, MIN_SPAN_S, MIN_GUESS_RPM),
+            *(self._limits.rpm or 0, WINDOW_S, MIN_SPAN_S, MIN_GUESS_RPM, CUT_HOLD_MAX_S, GUESS_MARGIN),
         ]
         cut = await self._cut([self._key], args)
         if cut is None:
@@ -248,8 +263,7 @@ class RedisLimiter:
             return
         self._learned = learned
         args = [INCREASE, token_correction, tpm, learned.rpm or 0, learned.tpm or 0]
-        args += [60 * GUESS_GROWTH, self._limits.rpm or 0, WINDOW_S]
-        await self._succeed([self._key], args)
+        await self._succeed([self._key], [*args, 60 * GUESS_GROWTH, self._limits.rpm or 0, WINDOW_S])
 
 
 @dataclass
@@ -293,8 +307,8 @@ class _Schedule:
         if tpm:
             start, self.tat_tok = slot(self.tat_tok, tokens * 60 / (tpm * self.factor))
             at = max(at, start)
-        if not rpm:
-            self._window_roll(now, bool(guess))
+        if not rpm and not guess:
+            self._window_roll(now, guessing=False)
             self.win_sent += 1
         return at
 
@@ -307,19 +321,26 @@ class _Schedule:
             self.win_refused += 1
         if now - self.last_cut < CUT_WINDOW_S:
             return None
-        self.factor, self.last_cut = max(MIN_FACTOR, self.factor * DECREASE), now
+        scheduled = max(now, self.tat_req, self.tat_tok)
+        self.factor, self.last_cut = max(MIN_FACTOR, self.factor * DECREASE), min(scheduled, now + CUT_HOLD_MAX_S)
         if known:
             return Cut(self.factor)
         accepted = self._window_accepted_per_s(now, guessing)
         # What comes after this cut is measured apart: the rate accepted from a burst that
         # drained the provider's bucket is no guide to the rate it refills at.
         self._window_restart(now, accepted)
-        candidates = [accepted * 60]
-        if self.guess_rpm:
-            candidates.append(self.guess_rpm * DECREASE)
-        guess = min(c for c in candidates if c > 0) if any(c > 0 for c in candidates) else 0.0
+        last = self.guess_rpm or 0.0
+        if accepted > 0:
+            guess = accepted * 60 * GUESS_MARGIN
+            guess = min(guess, last) if last else guess
+        else:
+            guess = last * DECREASE
         if guess:
             self.guess_rpm = max(guess, MIN_GUESS_RPM)
+            if not guessing:
+                # Calls sent are only an upper bound on what was accepted: the successes
+                # that follow may correct a first guess sooner.
+                self.last_cut = now - CUT_WINDOW_S + MIN_SPAN_S
         return Cut(self.factor, self.guess_rpm if guess else None)
 
     def succeeded(self, limits: Limits, token_correction: int, learned: Limits, now: float) -> None:
@@ -331,11 +352,9 @@ class _Schedule:
             self.tat_tok -= token_correction * 60 / (tpm * self.factor)
         if self.guess_rpm and not rpm:
             self.guess_rpm += 60 * GUESS_GROWTH
-            self._window_roll(now, True)
+            self._window_roll(now, guessing=True)
             self.win_ok += 1
 
-    # Calls accepted: once a guess paces them, counted as they succeed (each success is
-    # then reported); before that, the calls sent less those refused.
     def _window_accepted(self, guessing: bool) -> float:
         return self.win_ok if guessing else self.win_sent - self.win_refused
 

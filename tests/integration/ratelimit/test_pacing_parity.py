@@ -63,7 +63,8 @@ def test_redis_and_the_embedded_schedule_agree_on_every_step(client: redis.Redis
                 found = cut(
                     [key],
                     [1.0, limiter.CUT_WINDOW_S, limiter.DECREASE, limiter.MIN_FACTOR, rpm]
-                    + [limiter.WINDOW_S, limiter.MIN_SPAN_S, limiter.MIN_GUESS_RPM, now],
+                    + [limiter.WINDOW_S, limiter.MIN_SPAN_S, limiter.MIN_GUESS_RPM, limiter.CUT_HOLD_MAX_S]
+                    + [limiter.GUESS_MARGIN, now],
                 )
                 expected = schedule.rate_limited(limits, 1.0, now)
                 # tostring in the script keeps 14 digits
@@ -74,10 +75,21 @@ def test_redis_and_the_embedded_schedule_agree_on_every_step(client: redis.Redis
                     assert lua.guessed_rpm == pytest.approx(expected.guessed_rpm), now
                     guessed += lua.guessed_rpm is not None
             else:
-                succeed([key], [limiter.INCREASE, 0, tpm, 0, 0, 60 * limiter.GUESS_GROWTH, rpm, limiter.WINDOW_S, now])
+                args = [limiter.INCREASE, 0, tpm, 0, 0, 60 * limiter.GUESS_GROWTH, rpm, limiter.WINDOW_S, now]
+                succeed([key], args)
                 schedule.succeeded(limits, 0, Limits(None, None), now)
             stored = {k.decode(): float(v) for k, v in client.hgetall(key).items()}
-            for field in ("tat_req", "tat_tok", "factor", "cooldown", "guess_rpm", "win_sent", "win_refused", "win_ok"):
+            for field in (
+                "tat_req",
+                "tat_tok",
+                "factor",
+                "cooldown",
+                "guess_rpm",
+                "win_sent",
+                "win_refused",
+                "win_ok",
+                "prev_rate",
+            ):
                 mine = getattr(schedule, field)
                 assert stored.get(field, 0.0 if field != "factor" else 1.0) == pytest.approx(mine or 0.0), field
     finally:

@@ -56,8 +56,10 @@ def test_an_unreachable_teacher_fails_the_job_with_a_readable_error(api, start_s
     job = api.wait_for_job(api.submit_label_job(teacher, arithmetic_seeds(2))["id"], timeout_s=180)
     assert job["status"] == "failed"
     assert "teacher_unreachable" in job["error"] and "never answered" in job["error"]
-    assert job["usage"]["requests"] == 0 and job["usage"]["failed_requests"] >= 1
     # Nothing was made of the items: they wait, skipped, for a retry once the URL is fixed
-    # (calls already waiting hear of the failure a moment later).
+    # (calls already waiting or between attempts hear of the failure a moment later, and
+    # their attempts are counted then).
     wait_until(lambda: api.job(job["id"])["progress"]["skipped"] == 2, what="both items skipped")
+    wait_until(lambda: api.job(job["id"])["usage"]["failed_requests"] >= 1, what="the failed attempts counted")
+    assert api.job(job["id"])["usage"]["requests"] == 0
     assert api.records(job["id"], status="failed") == []

@@ -11,6 +11,7 @@ from distillery.teachers.limiter import (
     BURST_S,
     DECREASE,
     GUESS_GROWTH,
+    GUESS_MARGIN,
     HEADROOM_CALLS,
     MIN_GUESS_RPM,
     Cut,
@@ -55,12 +56,11 @@ def test_a_429_pushes_every_slot_past_retry_after_and_cuts_the_rate_once_per_win
 def test_a_teacher_that_states_no_limit_is_paced_after_a_429_at_the_rate_it_accepted():
     schedule = _Schedule()
     # 40 calls a second and no limit known: none of them waits.
-    assert slots(schedule, 40, UNKNOWN) == [0.0] * 40
     sent = [schedule.reserve(UNKNOWN, 0, 100.0 + i / 40) for i in range(40)]
     assert sent == [100.0 + i / 40 for i in range(40)]
-    # Over the last second 80 calls went out; the first 429 comes back, then 9 more.
+    # The first 429 comes back at 101: 39 calls accepted, as far as is known; then 9 more.
     cut = schedule.rate_limited(UNKNOWN, 1.0, now=101.0)
-    assert cut is not None and cut.guessed_rpm == pytest.approx((80 - 1) / 1.0 * 60)
+    assert cut is not None and cut.guessed_rpm == pytest.approx(39 / 1.0 * 60 * GUESS_MARGIN)
     for _ in range(9):
         assert schedule.rate_limited(UNKNOWN, 1.0, now=101.0) is None
     # Paced from Retry-After on at the guess, with no burst.
@@ -80,25 +80,39 @@ def test_once_guessing_the_guess_follows_what_succeeds_and_successes_raise_it_sl
     # Paced at the guess for a second, of which 15 calls succeed: the provider's real rate.
     for i in range(15):
         schedule.succeeded(UNKNOWN, 0, UNKNOWN, 101.2 + i / 20)
-    grown = first.guessed_rpm + 15 * 60 * GUESS_GROWTH
-    assert schedule.guess_rpm == pytest.approx(grown)
+    assert schedule.guess_rpm == pytest.approx(first.guessed_rpm + 15 * 60 * GUESS_GROWTH)
     second = schedule.rate_limited(UNKNOWN, 0.5, now=102.0)
     # Measured since the last cut: the refusals trailing the first burst do not count.
-    assert second is not None and second.guessed_rpm == pytest.approx(15 / 1.0 * 60)
+    assert second is not None and second.guessed_rpm == pytest.approx(15 / 1.0 * 60 * GUESS_MARGIN)
 
 
-def test_a_guess_falls_by_a_quarter_when_more_was_accepted_than_it_allows():
+def test_a_guess_is_never_raised_by_a_cut_and_falls_by_a_quarter_when_nothing_succeeded():
     schedule = _Schedule(guess_rpm=1000.0)
-    for i in range(20):  # 20 calls in half a second, all but the last accepted
-        schedule.reserve(UNKNOWN, 0, 100.0 + i / 40)
-    cut = schedule.rate_limited(UNKNOWN, 1.0, now=100.5)
-    assert cut is not None and cut.guessed_rpm == pytest.approx(1000.0 * DECREASE)
+    for i in range(40):  # all accepted over a second: more than the guess allows
+        schedule.succeeded(UNKNOWN, 0, UNKNOWN, 100.0 + i / 40)
+    grown = 1000.0 + 40 * 60 * GUESS_GROWTH
+    cut = schedule.rate_limited(UNKNOWN, 1.0, now=101.0)
+    assert cut is not None and cut.guessed_rpm == pytest.approx(grown)
+    # Since that cut nothing succeeded: a quarter off.
+    again = schedule.rate_limited(UNKNOWN, 1.0, now=103.0)
+    assert again is not None and again.guessed_rpm == pytest.approx(grown * DECREASE)
+
+
+def test_429s_while_calls_given_slots_before_a_cut_still_go_out_are_the_same_burst():
+    schedule = _Schedule()
+    last = max(slots(schedule, 40))  # 0.1 s apart after the burst: 3.9 s away
+    assert schedule.rate_limited(RPM_600, 0.1, now=100.0) is not None
+    # Until the last of those slots (give or take the burst) and a second past it, a 429 is
+    # of the same burst.
+    assert schedule.rate_limited(RPM_600, 0.1, now=100.0 + last) is None
+    assert schedule.rate_limited(RPM_600, 0.1, now=100.0 + last + 0.9) is None
+    assert schedule.rate_limited(RPM_600, 0.1, now=100.0 + last + BURST_S + 1.1) is not None
 
 
 def test_a_guess_never_falls_below_the_floor_and_a_known_limit_is_never_guessed():
     schedule = _Schedule(guess_rpm=MIN_GUESS_RPM)
     cut = schedule.rate_limited(UNKNOWN, 1.0, now=100.0)
-    assert cut is not None and cut.guessed_rpm == MIN_GUESS_RPM
+    assert cut is not None and cut.guessed_rpm == MIN_GUESS_RPM  # nothing succeeded: a quarter off, but the floor
     known = _Schedule()
     for i in range(10):
         known.reserve(RPM_600, 0, 100.0 + i / 10)
