@@ -8,7 +8,7 @@ every first contact for FIRST_CONTACT_S (a wrong URL). Sustained transient failu
 teacher that has answered before (FAILURES in a row over at least FAILING_S: connection
 errors, timeouts, 5xx) open the circuit: an outage. Calls then wait without spending their
 attempts while one probe at a time goes out, with exponential backoff, and the first
-answer closes it again. 429s are pacing (see limiter.py), not failure.
+answer closes it again. 429s are pacing (see pacing.py), not failure.
 
 The state is one small record per teacher, read before each call and written only when
 it changes: with a Redis broker in Redis (an optimistic WATCH/MULTI transaction, Redis's

@@ -27,7 +27,8 @@ from distillery.observability import teacher_metrics
 from distillery.teachers import cache, clients
 from distillery.teachers.circuit import Admission, Refused, make_breaker
 from distillery.teachers.http import StatusError, TeacherHTTP, TeacherHTTPError
-from distillery.teachers.limiter import Limits, make_limiter
+from distillery.teachers.limiter import make_limiter
+from distillery.teachers.pacing import Limits
 from distillery.teachers.pricing import cost_usd
 from distillery.teachers.retries import (
     GiveUp,

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from distillery.teachers import limiter
-from distillery.teachers.limiter import Cut, Limits, _Schedule
+from distillery.teachers import limiter, pacing
+from distillery.teachers.pacing import Cut, Limits, Schedule
 
 pytestmark = pytest.mark.integration
 
@@ -50,21 +50,21 @@ def test_redis_and_the_embedded_schedule_agree_on_every_step(client: redis.Redis
     cut = _script(client, limiter._RATE_LIMITED)
     succeed = _script(client, limiter._SUCCEEDED)
     key = f"distillery:test:pacing-parity:{uuid.uuid4().hex}"
-    schedule = _Schedule()
+    schedule = Schedule()
     rpm, tpm = limits.rpm or 0, limits.tpm or 0
     guessed = 0
     try:
         for step, now in events(seed):
             if step == "reserve":
-                args = [rpm, tpm, 500, 60, limiter.BURST_S, limiter.HEADROOM_CALLS, limiter.WINDOW_S, now]
+                args = [rpm, tpm, 500, 60, pacing.BURST_S, pacing.HEADROOM_CALLS, pacing.WINDOW_S, now]
                 wait, _, _ = reserve([key], args)
                 assert float(wait) == pytest.approx(schedule.reserve(limits, 500, now) - now, abs=1e-6), now
             elif step == "limited":
                 found = cut(
                     [key],
-                    [1.0, limiter.CUT_WINDOW_S, limiter.DECREASE, limiter.MIN_FACTOR, rpm]
-                    + [limiter.WINDOW_S, limiter.MIN_SPAN_S, limiter.MIN_GUESS_RPM, limiter.CUT_HOLD_MAX_S]
-                    + [limiter.GUESS_MARGIN, now],
+                    [1.0, pacing.CUT_WINDOW_S, pacing.DECREASE, pacing.MIN_FACTOR, rpm]
+                    + [pacing.WINDOW_S, pacing.MIN_SPAN_S, pacing.MIN_GUESS_RPM, pacing.CUT_HOLD_MAX_S]
+                    + [pacing.GUESS_MARGIN, now],
                 )
                 expected = schedule.rate_limited(limits, 1.0, now)
                 # tostring in the script keeps 14 digits
@@ -75,7 +75,7 @@ def test_redis_and_the_embedded_schedule_agree_on_every_step(client: redis.Redis
                     assert lua.guessed_rpm == pytest.approx(expected.guessed_rpm), now
                     guessed += lua.guessed_rpm is not None
             else:
-                args = [limiter.INCREASE, 0, tpm, 0, 0, 60 * limiter.GUESS_GROWTH, rpm, limiter.WINDOW_S, now]
+                args = [pacing.INCREASE, 0, tpm, 0, 0, 60 * pacing.GUESS_GROWTH, rpm, pacing.WINDOW_S, now]
                 succeed([key], args)
                 schedule.succeeded(limits, 0, Limits(None, None), now)
             stored = {k.decode(): float(v) for k, v in client.hgetall(key).items()}

@@ -1,4 +1,5 @@
-"""The pacing schedule (GCRA as a scheduler) and its SQLite store for the embedded mode."""
+"""The pacing schedule (GCRA as a scheduler, AIMD, a guessed limit) and its SQLite store for the
+embedded mode."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from distillery.teachers.limiter import (
+from distillery.teachers.limiter import SqliteLimiter, _sqlite
+from distillery.teachers.pacing import (
     BURST_S,
     DECREASE,
     GUESS_GROWTH,
@@ -16,21 +18,19 @@ from distillery.teachers.limiter import (
     MIN_GUESS_RPM,
     Cut,
     Limits,
-    SqliteLimiter,
-    _Schedule,
-    _sqlite,
+    Schedule,
 )
 
 RPM_600 = Limits(rpm=600, tpm=None)  # one call every 0.1 s
 UNKNOWN = Limits(rpm=None, tpm=None)
 
 
-def slots(schedule: _Schedule, n: int, limits: Limits = RPM_600, now: float = 100.0, tokens: int = 0) -> list[float]:
+def slots(schedule: Schedule, n: int, limits: Limits = RPM_600, now: float = 100.0, tokens: int = 0) -> list[float]:
     return [schedule.reserve(limits, tokens, now) - now for _ in range(n)]
 
 
 def test_a_rested_schedule_bursts_then_paces_at_the_limit():
-    times = slots(_Schedule(), 50)
+    times = slots(Schedule(), 50)
     burst = BURST_S - HEADROOM_CALLS * 0.1
     # Calls whose slot is now: the burst, less the headroom kept for jitter.
     assert sum(t == 0 for t in times) == int(burst / 0.1) + 1
@@ -41,7 +41,7 @@ def test_a_rested_schedule_bursts_then_paces_at_the_limit():
 
 
 def test_a_429_pushes_every_slot_past_retry_after_and_cuts_the_rate_once_per_window():
-    schedule = _Schedule()
+    schedule = Schedule()
     slots(schedule, 3)
     assert schedule.rate_limited(RPM_600, 2.0, now=100.0) == Cut(pytest.approx(DECREASE))
     assert schedule.rate_limited(RPM_600, 2.0, now=100.5) is None  # the same burst of 429s
@@ -54,7 +54,7 @@ def test_a_429_pushes_every_slot_past_retry_after_and_cuts_the_rate_once_per_win
 
 
 def test_a_teacher_that_states_no_limit_is_paced_after_a_429_at_the_rate_it_accepted():
-    schedule = _Schedule()
+    schedule = Schedule()
     # 40 calls a second and no limit known: none of them waits.
     sent = [schedule.reserve(UNKNOWN, 0, 100.0 + i / 40) for i in range(40)]
     assert sent == [100.0 + i / 40 for i in range(40)]
@@ -70,7 +70,7 @@ def test_a_teacher_that_states_no_limit_is_paced_after_a_429_at_the_rate_it_acce
 
 
 def test_once_guessing_the_guess_follows_what_succeeds_and_successes_raise_it_slowly():
-    schedule = _Schedule()
+    schedule = Schedule()
     for i in range(100):  # 100 calls a second for a second
         schedule.reserve(UNKNOWN, 0, 100.0 + i / 100)
     first = schedule.rate_limited(UNKNOWN, 0.5, now=101.0)
@@ -87,7 +87,7 @@ def test_once_guessing_the_guess_follows_what_succeeds_and_successes_raise_it_sl
 
 
 def test_a_guess_is_never_raised_by_a_cut_and_falls_by_a_quarter_when_nothing_succeeded():
-    schedule = _Schedule(guess_rpm=1000.0)
+    schedule = Schedule(guess_rpm=1000.0)
     for i in range(40):  # all accepted over a second: more than the guess allows
         schedule.succeeded(UNKNOWN, 0, UNKNOWN, 100.0 + i / 40)
     grown = 1000.0 + 40 * 60 * GUESS_GROWTH
@@ -99,7 +99,7 @@ def test_a_guess_is_never_raised_by_a_cut_and_falls_by_a_quarter_when_nothing_su
 
 
 def test_429s_while_calls_given_slots_before_a_cut_still_go_out_are_the_same_burst():
-    schedule = _Schedule()
+    schedule = Schedule()
     last = max(slots(schedule, 40))  # 0.1 s apart after the burst: 3.9 s away
     assert schedule.rate_limited(RPM_600, 0.1, now=100.0) is not None
     # Until the last of those slots (give or take the burst) and a second past it, a 429 is
@@ -110,10 +110,10 @@ def test_429s_while_calls_given_slots_before_a_cut_still_go_out_are_the_same_bur
 
 
 def test_a_guess_never_falls_below_the_floor_and_a_known_limit_is_never_guessed():
-    schedule = _Schedule(guess_rpm=MIN_GUESS_RPM)
+    schedule = Schedule(guess_rpm=MIN_GUESS_RPM)
     cut = schedule.rate_limited(UNKNOWN, 1.0, now=100.0)
     assert cut is not None and cut.guessed_rpm == MIN_GUESS_RPM  # nothing succeeded: a quarter off, but the floor
-    known = _Schedule()
+    known = Schedule()
     for i in range(10):
         known.reserve(RPM_600, 0, 100.0 + i / 10)
     assert known.rate_limited(RPM_600, 1.0, now=101.0) == Cut(pytest.approx(DECREASE))
@@ -125,7 +125,7 @@ def test_a_guess_never_falls_below_the_floor_and_a_known_limit_is_never_guessed(
 
 
 def test_learned_limits_lower_the_rate_and_successes_restore_it():
-    schedule = _Schedule(factor=0.5)
+    schedule = Schedule(factor=0.5)
     schedule.succeeded(RPM_600, 0, Limits(rpm=60, tpm=None), 100.0)
     assert schedule.rates(RPM_600) == (60.0, 0.0)
     assert schedule.factor == pytest.approx(0.505)
@@ -137,7 +137,7 @@ def test_learned_limits_lower_the_rate_and_successes_restore_it():
 
 def test_tokens_are_scheduled_from_the_estimate_and_corrected_from_usage():
     limits = Limits(rpm=None, tpm=6000)  # 100 tokens a second
-    schedule = _Schedule()
+    schedule = Schedule()
     schedule.reserve(limits, 500, 100.0)
     assert schedule.tat_tok == pytest.approx(105.0)
     schedule.succeeded(limits, 300, Limits(None, None), 100.0)  # the reply used 300 fewer tokens
@@ -159,7 +159,7 @@ def test_worker_processes_share_one_schedule_in_the_embedded_mode(tmp_path):
     for child in children:
         child.join(timeout=30)
     # One schedule: the 40 calls got 40 slots of one sequence, not two copies of one.
-    assert taken == pytest.approx([100.0 + t for t in slots(_Schedule(), 40)])
+    assert taken == pytest.approx([100.0 + t for t in slots(Schedule(), 40)])
 
 
 def test_a_pacing_file_of_an_older_layout_is_replaced(tmp_path):
