@@ -4,7 +4,6 @@ waits, slots and stored timestamps, to the last bit."""
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -34,14 +33,6 @@ redis.call('SET', KEYS[1], new_tat, 'EX', 60)
 return {string.format('%.17g', first), string.format('%.17g', new_tat)}
 """
 )
-
-
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    db = os.environ.get("DISTILLERY_TEST_REDIS_DB", "13")
-    connection = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}")
-    yield connection
-    connection.close()
 
 
 def calls(seed: int, n: int = 400) -> Iterator[tuple[str, float, float, float, float]]:

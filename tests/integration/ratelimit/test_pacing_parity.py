@@ -4,7 +4,6 @@ guesses and stored state."""
 
 from __future__ import annotations
 
-import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -19,14 +18,6 @@ pytestmark = pytest.mark.integration
 
 # The service's scripts read Redis's clock; here each is given the instant instead.
 _CLOCK = ("local now = gcra_now()", "local now = tonumber(ARGV[#ARGV])")
-
-
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    db = os.environ.get("DISTILLERY_TEST_REDIS_DB", "13")
-    connection = redis.Redis.from_url(f"redis://127.0.0.1:6379/{db}")
-    yield connection
-    connection.close()
 
 
 def _script(client: redis.Redis, text: str):  # type: ignore[no-untyped-def]
