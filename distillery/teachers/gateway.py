@@ -368,7 +368,7 @@ class TeacherGateway:
         if ep.rpm:
             pace = f"{cut.factor * ep.rpm:.0f} rpm"
         elif cut.guessed_rpm:
-            pace = f"about {cut.guessed_rpm:.0f} rpm, the rate it accepted (it states no limit)"
+            pace = f"about {cut.guessed_rpm:.0f} rpm, guessed from what it accepted (it states no limit)"
         else:
             pace = f"{cut.factor:.0%} of its limit"
         wait = f", waiting {retry_after_s:.1f}s as asked" if retry_after_s else ""

@@ -83,4 +83,4 @@ def test_a_teacher_that_states_no_limit_is_paced_at_what_it_accepts_after_its_fi
     # (before the guess: over 2,600 refused for these 160).
     throttled = [e["message"] for e in api.events(job["id"]) if e["type"] == "throttled"]
     assert _refused(stats) < 160, f"{_refused(stats)} requests refused for 160 accepted"
-    assert any("rpm, the rate it accepted (it states no limit)" in m for m in throttled), throttled
+    assert any("rpm, guessed from what it accepted (it states no limit)" in m for m in throttled), throttled
